@@ -1,0 +1,3 @@
+from xrayssl.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""Shared pieces of the folder-walking readers: file listing, split and class names from folder names."""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+from xrayssl.data.imageio import IMAGE_SUFFIXES, is_dicom_file, is_resource_fork
+from xrayssl.data.manifest import Problem, parse_label
+
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "tr": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
+# files that carry a dataset's own metadata: never reported as "not an image"
+METADATA_SUFFIXES = {".csv", ".json", ".txt", ".md", ".xlsx", ".xls", ".tsv", ".yaml", ".yml", ".xml"}
+IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+def nfc(text: str) -> str:
+    """Korean (and other) names arrive in NFC or NFD form depending on the OS that unzipped them."""
+    return unicodedata.normalize("NFC", text)
+
+
+def split_of(name: str) -> str | None:
+    return SPLIT_ALIASES.get(nfc(name).strip().lower())
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Every file below root in a stable (sorted) order; hidden folders are skipped."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def image_files(root: Path, problems: list[Problem], dicom_only: bool = False) -> Iterator[Path]:
+    """Image files below root; everything else that is not metadata is reported, not silently skipped."""
+    for path in walk_files(root):
+        if path.name in IGNORED_NAMES:
+            continue
+        if is_resource_fork(path):
+            problems.append(Problem(str(path), "macOS resource-fork file (._*), skipped"))
+            continue
+        suffix = path.suffix.lower()
+        if (not dicom_only and suffix in IMAGE_SUFFIXES) or is_dicom_file(path):
+            yield path
+        elif suffix not in METADATA_SUFFIXES:
+            problems.append(Problem(str(path), "not an image file, skipped"))
+
+
+def report_empty_folders(root: Path, problems: list[Problem]) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if not dirnames and not [f for f in filenames if not f.startswith(".")]:
+            problems.append(Problem(dirpath, "empty folder"))
+
+
+def patient_from_stem(stem: str, regex: str | None) -> str:
+    if regex:
+        m = re.search(regex, stem)
+        if m:
+            return m.group(1) if m.groups() else m.group(0)
+    return ""
+
+
+def classify_parts(parts: list[str]) -> tuple[str | None, int | None, list[str]]:
+    """From folder names between root and file: (split, label, the remaining names)."""
+    split, label, rest = None, None, []
+    for part in parts:
+        s = split_of(part)
+        lab = parse_label(part)
+        if s and split is None:
+            split = s
+        elif lab is not None:
+            label = lab  # the deepest class-like name wins
+        else:
+            rest.append(part)
+    return split, label, rest

@@ -1,0 +1,109 @@
+"""A CSV manifest: one row per image with a path and a label, optional patient/study/body part/split.
+
+Recognised column names (first match wins): path | filepath | file | image | image_path | filename;
+label_int | label | target | class; patient_id | patient | subject_id; study_id | study;
+body_part | bodypart | part; split. Other columns are kept as metadata. Relative paths are resolved
+against the CSV's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from xrayssl.data.formats import ReadOptions, register
+from xrayssl.data.formats._walk import split_of
+from xrayssl.data.manifest import Problem, Record, parse_label
+from xrayssl.errors import XraySSLError
+
+ALIASES = {
+    "path": ["path", "filepath", "file_path", "file", "image", "image_path", "filename"],
+    "label": ["label_int", "label", "target", "class", "y"],
+    "patient_id": ["patient_id", "patient", "patientid", "subject_id", "subject"],
+    "study_id": ["study_id", "study", "studyid"],
+    "body_part": ["body_part", "bodypart", "part"],
+    "split": ["split", "subset"],
+}
+
+
+def _columns(df: pd.DataFrame) -> dict[str, str]:
+    lower = {c.strip().lower(): c for c in df.columns}
+    found = {}
+    for key, names in ALIASES.items():
+        for name in names:
+            if name in lower:
+                found[key] = lower[name]
+                break
+    return found
+
+
+def find_csv(root: Path) -> Path | None:
+    """The CSV itself, or the one CSV in a folder that has a path-like column."""
+    if root.is_file():
+        return root if root.suffix.lower() in (".csv", ".tsv") else None
+    for csv in sorted(root.glob("*.csv")):
+        try:
+            head = pd.read_csv(csv, nrows=2)
+        except Exception:
+            continue
+        if "path" in _columns(head):
+            return csv
+    return None
+
+
+def _detect(root: Path) -> bool:
+    return find_csv(root) is not None
+
+
+@register("csv", detect=_detect, priority=40, description="CSV manifest with path,label[,patient_id,...]")
+def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]:
+    csv = find_csv(root)
+    if csv is None:
+        raise XraySSLError(f"{root}: no CSV manifest with a path column found")
+    try:
+        df = pd.read_csv(csv, sep="\t" if csv.suffix.lower() == ".tsv" else ",", dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise XraySSLError(f"{csv}: cannot read CSV: {exc}") from exc
+    cols = _columns(df)
+    if "path" not in cols:
+        raise XraySSLError(f"{csv}: no path column (expected one of {ALIASES['path']})")
+    if "label" not in cols:
+        raise XraySSLError(f"{csv}: no label column (expected one of {ALIASES['label']})")
+    base = csv.parent
+    meta_cols = [c for c in df.columns if c not in cols.values()]
+    # a text label next to label_int is kept as metadata (it is the same information, spelled out)
+    records: list[Record] = []
+    problems: list[Problem] = []
+    for i, row in enumerate(df.to_dict("records"), start=2):  # row 1 is the header
+        where = f"{csv.name} line {i}"
+        raw = str(row[cols["path"]]).strip()
+        if not raw:
+            problems.append(Problem(str(csv), f"{where}: empty path, row skipped"))
+            continue
+        path = Path(raw) if Path(raw).is_absolute() else base / raw
+        if not path.is_file():
+            problems.append(Problem(str(path), f"named in {where} but not found, row skipped"))
+            continue
+        label = parse_label(row[cols["label"]])
+        if label is None:
+            problems.append(
+                Problem(str(path), f"{where}: label '{row[cols['label']]}' is not normal/abnormal; kept unlabelled")
+            )
+        split = ""
+        if "split" in cols and str(row[cols["split"]]).strip():
+            split = split_of(str(row[cols["split"]])) or ""
+            if not split:
+                problems.append(Problem(str(path), f"{where}: unknown split '{row[cols['split']]}', will be re-split"))
+        records.append(
+            Record(
+                path=str(path),
+                label=-1 if label is None else label,
+                body_part=str(row.get(cols.get("body_part", ""), "")),
+                patient_id=str(row.get(cols.get("patient_id", ""), "")),
+                study_id=str(row.get(cols.get("study_id", ""), "")),
+                split=split,
+                meta={c: row[c] for c in meta_cols if str(row[c]) != ""},
+            )
+        )
+    return records, problems

@@ -1,0 +1,99 @@
+"""The manifest: one row per image, the single table every dataset format is read into.
+
+Columns (in this order):
+  path       file path (absolute), or ``file.npz::<split>_images[<i>]`` for an array inside a file
+  label      1 = abnormal, 0 = normal, -1 = unknown (still usable for self-supervised pretraining)
+  body_part  lower-case body part ("knee", "shoulder", ...), "" when unknown
+  patient_id patient identifier, unique within the dataset
+  study_id   study identifier, unique within the dataset (a study holds one or more views)
+  split      "train", "val", "test", or "" before splitting
+  source     the dataset format that produced the row ("mura", "aihub", "csv", ...)
+  meta       JSON object with everything else the source carried (finding text, KL grade, ...)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = ["path", "label", "body_part", "patient_id", "study_id", "split", "source", "meta"]
+SPLITS = ("train", "val", "test")
+
+NORMAL_NAMES = {"normal", "negative", "neg", "0", "healthy", "no_finding", "nofinding", "no finding"}
+ABNORMAL_NAMES = {"abnormal", "positive", "pos", "1", "disease", "diseased", "anomaly", "abnormality"}
+
+
+def parse_label(value: Any) -> int | None:
+    """Map a label as datasets spell it to 1/0, or None when it is not recognisable."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)) and float(value) in (0.0, 1.0):
+        return int(value)
+    text = str(value).strip().lower()
+    if text in NORMAL_NAMES:
+        return 0
+    if text in ABNORMAL_NAMES:
+        return 1
+    return None
+
+
+@dataclass
+class Record:
+    """One image as a reader found it, before it becomes a manifest row."""
+
+    path: str
+    label: int
+    body_part: str = ""
+    patient_id: str = ""
+    study_id: str = ""
+    split: str = ""
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one file (or one entry in a label file), reported and never fatal alone."""
+
+    path: str
+    problem: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "problem": self.problem}
+
+
+def make_manifest(records: Iterable[Record]) -> pd.DataFrame:
+    """Build the canonical manifest table; patients and studies default to one per image."""
+    rows = []
+    for r in records:
+        patient = r.patient_id or r.path
+        rows.append(
+            {
+                "path": r.path,
+                "label": int(r.label),
+                "body_part": (r.body_part or "").strip().lower(),
+                "patient_id": str(patient),
+                "study_id": str(r.study_id or r.path),
+                "split": r.split or "",
+                "source": r.source,
+                "meta": json.dumps(r.meta, ensure_ascii=False, sort_keys=True, default=str),
+            }
+        )
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["label"] = df["label"].astype("int64")
+    return df
+
+
+def check_manifest(df: pd.DataFrame, where: str = "manifest") -> None:
+    """Raise a clear error when a table does not have the manifest's columns."""
+    from xrayssl.errors import XraySSLError
+
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise XraySSLError(f"{where}: missing columns {missing}; expected {COLUMNS}")

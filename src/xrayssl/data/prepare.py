@@ -1,0 +1,250 @@
+"""``xrayssl data prepare``: decode, grayscale, resize, CLAHE, and write the cache once.
+
+Streaming: images are decoded by worker processes and written straight into a memory-mapped array,
+so memory does not grow with the dataset. A rerun reuses every image whose source file (size, mtime)
+and processing settings are unchanged; with nothing changed it only re-reads the folder listing.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from xrayssl.data.cache import (
+    CACHE_JSON,
+    CACHE_VERSION,
+    IMAGES,
+    MANIFEST,
+    PROBLEMS,
+    read_cache_info,
+    read_manifest_csv,
+)
+from xrayssl.data.dataset import load_dataset
+from xrayssl.data.formats import ReadOptions
+from xrayssl.data.imageio import NPZ_REF
+from xrayssl.data.manifest import COLUMNS, Problem
+from xrayssl.data.process import ProcessConfig, load_and_process
+from xrayssl.data.splits import SplitConfig, duplicate_problems
+from xrayssl.data.summary import summarize
+from xrayssl.errors import XraySSLError
+
+
+@dataclass
+class PrepareResult:
+    cache: Path
+    n_images: int
+    n_processed: int
+    n_reused: int
+    up_to_date: bool
+    seconds: float
+    problems: list[Problem] = field(default_factory=list)
+
+
+def fingerprint(path: str) -> str:
+    """Cheap change detector: size and modification time of the file (the .npz for array entries)."""
+    m = NPZ_REF.match(path)
+    try:
+        st = os.stat(m["file"] if m else path)
+    except OSError:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _work(item: tuple[str, ProcessConfig | None]) -> tuple[np.ndarray | None, str, str]:
+    return load_and_process(*item)
+
+
+def decode_all(
+    paths: list[str], config: ProcessConfig | None, workers: int, desc: str, progress: bool
+) -> Iterator[tuple[np.ndarray | None, str, str]]:
+    """(image, hash, error) per path, in order; parallel over processes, with a progress bar."""
+    items = [(p, config) for p in paths]
+    bar = tqdm(total=len(items), desc=desc, unit="img", disable=not progress or not items, leave=False)
+    try:
+        if workers <= 1 or len(items) < 64:
+            for item in items:
+                yield _work(item)
+                bar.update()
+        else:
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            with mp.get_context(method).Pool(workers) as pool:
+                for result in pool.imap(_work, items, chunksize=16):
+                    yield result
+                    bar.update()
+    finally:
+        bar.close()
+
+
+def _old_cache(out: Path, process: ProcessConfig) -> tuple[dict, pd.DataFrame, dict[tuple[str, str], str]] | None:
+    """The previous cache at ``out`` when it was made with the same processing, else None."""
+    try:
+        info = read_cache_info(out)
+        if info.get("process") != asdict(process):
+            return None
+        manifest = read_manifest_csv(out / MANIFEST)
+        failed: dict[tuple[str, str], str] = {}
+        if (out / PROBLEMS).is_file():
+            probs = pd.read_csv(out / PROBLEMS, dtype=str, keep_default_na=False)
+            if "fingerprint" in probs:
+                failed = {(r.path, r.fingerprint): r.problem for r in probs.itertuples() if r.fingerprint}
+        return info, manifest, failed
+    except (XraySSLError, OSError, ValueError, KeyError):
+        return None
+
+
+def prepare(
+    root: str | Path,
+    out: str | Path,
+    *,
+    fmt: str = "auto",
+    process: ProcessConfig | None = None,
+    split: SplitConfig | None = None,
+    body_parts: list[str] | None = None,
+    options: ReadOptions | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> PrepareResult:
+    """Prepare ``root`` into the cache folder ``out`` (created or updated in place)."""
+    start = time.perf_counter()
+    process = process or ProcessConfig()
+    split = split or SplitConfig()
+    workers = workers or default_workers()
+    out = Path(out)
+    scan = load_dataset(root, fmt, split=split, body_parts=body_parts, options=options)
+    df = scan.manifest.copy()
+    df["fingerprint"] = [fingerprint(p) for p in df["path"]]
+    problems = list(scan.problems)
+
+    old = _old_cache(out, process) if out.exists() else None
+    reuse_index: dict[tuple[str, str], int] = {}
+    old_hash: list[str] = []
+    failed: dict[tuple[str, str], str] = {}
+    if old:
+        _, old_manifest, failed = old
+        reuse_index = {(p, f): i for i, (p, f) in enumerate(zip(old_manifest["path"], old_manifest["fingerprint"]))}
+        old_hash = old_manifest["content_hash"].tolist()
+    keys = list(zip(df["path"], df["fingerprint"]))
+    source_rows = np.array([reuse_index.get(k, -1) for k in keys])
+    known_bad = np.array([k in failed for k in keys], dtype=bool)
+    todo = np.flatnonzero((source_rows < 0) & ~known_bad)
+    n = len(df)
+
+    if old and not len(todo):
+        ok = ~known_bad
+        kept = df[ok].reset_index(drop=True)
+        same = (
+            len(kept) == len(old[1])
+            and (source_rows[ok] == np.arange(len(kept))).all()
+            and (kept[COLUMNS].astype(str).to_numpy() == old[1][COLUMNS].astype(str).to_numpy()).all()
+        )
+        if same and old[0].get("split") == asdict(split):
+            problems += [Problem(p, failed[(p, f)]) for p, f in np.array(keys, dtype=object)[known_bad]]
+            return PrepareResult(out, len(kept), 0, len(kept), True, time.perf_counter() - start, problems)
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp_images = out / f".{IMAGES}.{os.getpid()}.tmp"
+    size = process.size
+    images = np.lib.format.open_memmap(tmp_images, mode="w+", dtype=np.uint8, shape=(n, size, size))
+    hashes = np.array([""] * n, dtype=object)
+    good = ~known_bad
+    fail_fp: dict[int, str] = {}
+    try:
+        if old and (source_rows >= 0).any():
+            old_images = np.load(out / IMAGES, mmap_mode="r")
+            rows = np.flatnonzero(source_rows >= 0)
+            for chunk in np.array_split(rows, max(1, len(rows) // 1024)):
+                src = source_rows[chunk]
+                images[chunk] = old_images[src]
+                hashes[chunk] = [old_hash[i] for i in src]
+            del old_images
+        for i, key in enumerate(keys):
+            if known_bad[i]:
+                problems.append(Problem(key[0], failed[key]))
+                fail_fp[i] = failed[key]
+        paths = df["path"].to_numpy()[todo].tolist()
+        for i, (img, digest, error) in zip(todo, decode_all(paths, process, workers, "prepare", progress)):
+            if error:
+                good[i] = False
+                problems.append(Problem(df["path"].iat[i], f"{error}; skipped"))
+                fail_fp[i] = f"{error}; skipped"
+            else:
+                images[i] = img
+                hashes[i] = digest
+        images.flush()
+        if not good.all():  # compact: drop rows that could not be decoded
+            keep = np.flatnonzero(good)
+            compact_path = out / f".{IMAGES}.{os.getpid()}.compact.tmp"
+            compact = np.lib.format.open_memmap(compact_path, mode="w+", dtype=np.uint8, shape=(len(keep), size, size))
+            for chunk in np.array_split(keep, max(1, len(keep) // 1024)):
+                compact[np.searchsorted(keep, chunk)] = images[chunk]
+            compact.flush()
+            del images, compact
+            os.replace(compact_path, tmp_images)
+        else:
+            del images
+    except BaseException:
+        tmp_images.unlink(missing_ok=True)
+        raise
+
+    final = df[good].reset_index(drop=True)
+    final["content_hash"] = hashes[good]
+    problems += duplicate_problems(final, final["content_hash"])
+    summary = summarize(final, problems, scan.format, str(scan.root))
+    info = {
+        "format_version": CACHE_VERSION,
+        "xrayssl_version": _version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dataset": {"root": str(scan.root), "format": scan.format},
+        "process": asdict(process),
+        "split": asdict(split),
+        "body_parts": body_parts or [],
+        "n_images": len(final),
+        "size": size,
+        "host": {"python": platform.python_version(), "machine": platform.machine(), "workers": workers},
+        "counts": summary["counts"],
+        "n_problems": len(problems),
+    }
+    # write everything beside the old files, then swap them in: an interrupted run leaves a usable cache
+    final[[*COLUMNS, "fingerprint", "content_hash"]].to_csv(out / f".{MANIFEST}.tmp", index=False)
+    # a decode failure keeps its source fingerprint, so an unchanged bad file is not decoded again next run
+    failed_at = {df["path"].iat[i]: (text, df["fingerprint"].iat[i]) for i, text in fail_fp.items()}
+    prob_df = pd.DataFrame(
+        [
+            {
+                "path": p.path,
+                "problem": p.problem,
+                "fingerprint": failed_at[p.path][1] if failed_at.get(p.path, ("",))[0] == p.problem else "",
+            }
+            for p in problems
+        ],
+        columns=["path", "problem", "fingerprint"],
+    )
+    prob_df.to_csv(out / f".{PROBLEMS}.tmp", index=False)
+    (out / f".{CACHE_JSON}.tmp").write_text(json.dumps(info, indent=2, ensure_ascii=False))
+    os.replace(tmp_images, out / IMAGES)
+    os.replace(out / f".{MANIFEST}.tmp", out / MANIFEST)
+    os.replace(out / f".{PROBLEMS}.tmp", out / PROBLEMS)
+    os.replace(out / f".{CACHE_JSON}.tmp", out / CACHE_JSON)
+    n_reused = int((source_rows[good] >= 0).sum())
+    return PrepareResult(out, len(final), len(final) - n_reused, n_reused, False, time.perf_counter() - start, problems)
+
+
+def _version() -> str:
+    from xrayssl import __version__
+
+    return __version__

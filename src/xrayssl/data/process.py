@@ -1,0 +1,76 @@
+"""Per-image preprocessing for the cache: fit to a square without distortion, then CLAHE."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from xrayssl.data.imageio import ImageError, read_gray
+from xrayssl.errors import XraySSLError
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    size: int = 224
+    resize: Literal["pad", "crop"] = "pad"  # pad keeps the whole image; crop fills the square from the centre
+    clahe: bool = True
+    clahe_clip: float = 2.0
+    clahe_tiles: int = 8
+
+    def __post_init__(self) -> None:
+        if self.size < 8:
+            raise XraySSLError(f"size must be at least 8 px, got {self.size}")
+        if self.resize not in ("pad", "crop"):
+            raise XraySSLError(f"resize must be 'pad' or 'crop', got {self.resize!r}")
+        if self.clahe and (self.clahe_clip <= 0 or self.clahe_tiles < 1):
+            raise XraySSLError("CLAHE clip limit must be > 0 and tile grid >= 1")
+
+
+def content_hash(gray: np.ndarray) -> str:
+    """Hash of decoded pixels: the same radiograph saved twice (any format) gets the same hash."""
+    h = hashlib.blake2b(gray.tobytes(), digest_size=12)
+    h.update(str(gray.shape).encode())
+    return h.hexdigest()
+
+
+def fit_square(gray: np.ndarray, size: int, mode: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Scale keeping the aspect ratio; return the scaled image and where it sits in the square (y, x, h, w)."""
+    h, w = gray.shape
+    scale = size / max(h, w) if mode == "pad" else size / min(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    scaled = cv2.resize(gray, (nw, nh), interpolation=interp) if (nh, nw) != (h, w) else gray
+    if mode == "crop":
+        y, x = (nh - size) // 2, (nw - size) // 2
+        return scaled[y : y + size, x : x + size], (0, 0, size, size)
+    return scaled, ((size - nh) // 2, (size - nw) // 2, nh, nw)
+
+
+def process(gray: np.ndarray, config: ProcessConfig) -> np.ndarray:
+    """8-bit grayscale of any size -> config.size square, CLAHE applied to the image content only."""
+    scaled, (y, x, h, w) = fit_square(gray, config.size, config.resize)
+    if config.clahe:
+        # CLAHE before padding: a padded black border would otherwise be lifted to grey by the histogram clip
+        clahe = cv2.createCLAHE(clipLimit=config.clahe_clip, tileGridSize=(config.clahe_tiles, config.clahe_tiles))
+        scaled = clahe.apply(np.ascontiguousarray(scaled))
+    if (h, w) == (config.size, config.size):
+        return np.ascontiguousarray(scaled)
+    out = np.zeros((config.size, config.size), dtype=np.uint8)
+    out[y : y + h, x : x + w] = scaled
+    return out
+
+
+def load_and_process(path: str, config: ProcessConfig | None) -> tuple[np.ndarray | None, str, str]:
+    """Worker entry: (processed image or None when only verifying, content hash, error message or '')."""
+    try:
+        gray = read_gray(path)
+    except ImageError as exc:
+        return None, "", str(exc)
+    except Exception as exc:  # a decoder bug must not stop a 40,000-image run: report it with the file
+        return None, "", f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+    digest = content_hash(gray)
+    return (process(gray, config) if config is not None else None), digest, ""

@@ -1,0 +1,117 @@
+"""Patient-level splits: keep a dataset's own splits, carve what is missing, never share a patient.
+
+Pure functions over the manifest: the same manifest and seed always give the same splits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xrayssl.data.manifest import SPLITS, Problem
+from xrayssl.errors import XraySSLError
+
+HELD_OUT_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    seed: int = 0
+    val_fraction: float = 0.1  # share of all patients, carved from train when the dataset has no val split
+    test_fraction: float = 0.15  # likewise for test
+
+
+def _fix_patient_conflicts(df: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
+    """A patient found in two given splits is moved whole to the more held-out one (no leakage, no loss)."""
+    given = df[df["split"] != ""]
+    n_splits = given.groupby("patient_id")["split"].nunique()
+    for patient in n_splits[n_splits > 1].index:
+        rows = df["patient_id"] == patient
+        splits = sorted(set(df.loc[rows, "split"]) - {""}, key=HELD_OUT_ORDER.get)
+        target = splits[-1]
+        moved = int((rows & (df["split"] != target)).sum())
+        df.loc[rows, "split"] = target
+        problems.append(
+            Problem(str(patient), f"patient appears in splits {splits}; its {moved} other images moved to {target}")
+        )
+    return df
+
+
+def _carve(patients: pd.DataFrame, fraction_of_pool: float, rng: np.random.Generator) -> set[str]:
+    """Pick a stratified (body part x any-abnormal) share of patients."""
+    chosen: set[str] = set()
+    carry = 0.0  # rounding carried across strata keeps the overall share close to the target
+    for _, group in patients.groupby(["body_part", "label"], sort=True):
+        ids = np.array(sorted(group.index))
+        rng.shuffle(ids)
+        want = len(ids) * fraction_of_pool + carry
+        k = min(len(ids), int(np.floor(want + 0.5)))
+        carry = want - k
+        chosen.update(ids[:k].tolist())
+    return chosen
+
+
+def assign_splits(df: pd.DataFrame, config: SplitConfig | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Return a copy of the manifest with every row in train/val/test, patient-disjoint."""
+    config = config or SplitConfig()
+    if config.val_fraction < 0 or config.test_fraction < 0 or config.val_fraction + config.test_fraction >= 1:
+        raise XraySSLError("val and test fractions must be >= 0 and sum to less than 1")
+    problems: list[Problem] = []
+    df = df.copy()
+    df.loc[~df["split"].isin(SPLITS), "split"] = ""
+    df = _fix_patient_conflicts(df, problems)
+    # patients without a given split join the training pool
+    df.loc[df["split"] == "", "split"] = (
+        df.loc[df["split"] == "", "patient_id"]
+        .map(df[df["split"] != ""].groupby("patient_id")["split"].first())
+        .fillna("train")
+    )
+    rng = np.random.default_rng(config.seed)
+    total = df["patient_id"].nunique()
+    for split, fraction in (("test", config.test_fraction), ("val", config.val_fraction)):
+        if (df["split"] == split).any() or fraction == 0:
+            continue
+        pool = df[df["split"] == "train"]
+        patients = pool.groupby("patient_id").agg(body_part=("body_part", "first"), label=("label", "max"))
+        if len(patients) < 2:
+            continue
+        share = min(1.0, fraction * total / len(patients))
+        chosen = _carve(patients, share, rng)
+        df.loc[df["patient_id"].isin(chosen) & (df["split"] == "train"), "split"] = split
+    return df, problems
+
+
+def duplicate_problems(df: pd.DataFrame, hashes: pd.Series) -> list[Problem]:
+    """Identical pixel content in two different splits: report each pair once (it can inflate scores)."""
+    problems = []
+    frame = pd.DataFrame({"path": df["path"].values, "split": df["split"].values, "hash": hashes.values})
+    frame = frame[frame["hash"].astype(bool)]
+    for _, group in frame.groupby("hash"):
+        if group["split"].nunique() > 1:
+            first = group.iloc[0]
+            for _, other in group.iloc[1:].iterrows():
+                if other["split"] != first["split"]:
+                    problems.append(
+                        Problem(
+                            other["path"],
+                            f"identical image content in {other['split']} and {first['split']} ({first['path']})",
+                        )
+                    )
+    return problems
+
+
+def check_patient_disjoint(df: pd.DataFrame) -> None:
+    """Guard used before writing a cache: a patient in two splits is a bug, never a warning."""
+    counts = df.groupby("patient_id")["split"].nunique()
+    bad = counts[counts > 1]
+    if len(bad):
+        raise AssertionError(f"patients in more than one split: {list(bad.index[:5])}")
+
+
+def select_body_parts(df: pd.DataFrame, parts: list[str] | None) -> pd.DataFrame:
+    if not parts:
+        return df
+    wanted = {p.strip().lower().removeprefix("xr_") for p in parts}
+    return df[df["body_part"].str.lower().str.removeprefix("xr_").isin(wanted)].reset_index(drop=True)

@@ -1,0 +1,61 @@
+"""What a dataset holds, as one JSON-ready dict (used by ``data inspect`` and stored in the cache)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from xrayssl.data.manifest import Problem
+
+LABEL_NAMES = {1: "abnormal", 0: "normal", -1: "unknown"}
+
+
+def summarize(manifest: pd.DataFrame, problems: list[Problem], fmt: str, root: str = "") -> dict[str, Any]:
+    counts = (
+        manifest.groupby(["split", "body_part", "label"], sort=True)
+        .agg(n=("path", "size"), n_patients=("patient_id", "nunique"), n_studies=("study_id", "nunique"))
+        .reset_index()
+    )
+    return {
+        "format": fmt,
+        "root": root,
+        "n_images": len(manifest),
+        "n_patients": int(manifest["patient_id"].nunique()),
+        "n_studies": int(manifest["study_id"].nunique()),
+        "counts": [
+            {
+                "split": r.split,
+                "body_part": r.body_part,
+                "label": int(r.label),
+                "label_name": LABEL_NAMES[int(r.label)],
+                "n": int(r.n),
+                "n_patients": int(r.n_patients),
+                "n_studies": int(r.n_studies),
+            }
+            for r in counts.itertuples()
+        ],
+        "problems": [p.as_dict() for p in problems],
+    }
+
+
+def format_summary(summary: dict[str, Any], max_problems: int = 20) -> str:
+    """The human-readable table printed by ``xrayssl data inspect``."""
+    lines = [
+        f"{summary['root']}  (format: {summary['format']})",
+        f"{summary['n_images']} images, {summary['n_patients']} patients, {summary['n_studies']} studies",
+        "",
+        f"{'split':<6} {'body part':<14} {'label':<9} {'images':>7} {'patients':>9} {'studies':>8}",
+    ]
+    for c in summary["counts"]:
+        lines.append(
+            f"{c['split']:<6} {c['body_part'] or '-':<14} {c['label_name']:<9} {c['n']:>7} "
+            f"{c['n_patients']:>9} {c['n_studies']:>8}"
+        )
+    problems = summary["problems"]
+    lines += ["", f"{len(problems)} problem(s)" + (":" if problems else "")]
+    for p in problems[:max_problems]:
+        lines.append(f"  {p['path']}: {p['problem']}")
+    if len(problems) > max_problems:
+        lines.append(f"  ... and {len(problems) - max_problems} more (--json lists all)")
+    return "\n".join(lines)
