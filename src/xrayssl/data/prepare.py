@@ -90,6 +90,33 @@ def decode_all(
         bar.close()
 
 
+NPY_HEADER_BYTES = 128  # fixed, so the header can be rewritten with the final row count
+
+
+def write_npy_header(f, shape: tuple[int, ...]) -> None:
+    """A .npy (format 1.0) header for uint8 data of ``shape``, padded to a fixed length."""
+    text = repr({"descr": "|u1", "fortran_order": False, "shape": tuple(shape)})
+    pad = NPY_HEADER_BYTES - 10 - len(text) - 1
+    f.write(b"\x93NUMPY\x01\x00" + (NPY_HEADER_BYTES - 10).to_bytes(2, "little") + text.encode() + b" " * pad + b"\n")
+
+
+class NpyRows:
+    """Row reads from an existing cache array by plain file reads (no mapping kept around)."""
+
+    def __init__(self, path: Path) -> None:
+        arr = np.load(path, mmap_mode="r")
+        self.offset, self.row_bytes = arr.offset, int(np.prod(arr.shape[1:]))
+        del arr
+        self.file = open(path, "rb")  # noqa: SIM115 - closed by close()
+
+    def read(self, row: int) -> bytes:
+        self.file.seek(self.offset + row * self.row_bytes)
+        return self.file.read(self.row_bytes)
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def _old_cache(out: Path, process: ProcessConfig) -> tuple[dict, pd.DataFrame, dict[tuple[str, str], str]] | None:
     """The previous cache at ``out`` when it was made with the same processing, else None."""
     try:
@@ -159,47 +186,44 @@ def prepare(
     out.mkdir(parents=True, exist_ok=True)
     tmp_images = out / f".{IMAGES}.{os.getpid()}.tmp"
     size = process.size
-    images = np.lib.format.open_memmap(tmp_images, mode="w+", dtype=np.uint8, shape=(n, size, size))
     hashes = np.array([""] * n, dtype=object)
     good = ~known_bad
     fail_fp: dict[int, str] = {}
+    for i, key in enumerate(keys):
+        if known_bad[i]:
+            problems.append(Problem(key[0], failed[key]))
+            fail_fp[i] = failed[key]
+    paths = df["path"].to_numpy()[todo].tolist()
+    decoded = decode_all(paths, process, workers, "prepare", progress)
+    old_rows = NpyRows(out / IMAGES) if old and (source_rows >= 0).any() else None
     try:
-        if old and (source_rows >= 0).any():
-            old_images = np.load(out / IMAGES, mmap_mode="r")
-            rows = np.flatnonzero(source_rows >= 0)
-            for chunk in np.array_split(rows, max(1, len(rows) // 1024)):
-                src = source_rows[chunk]
-                images[chunk] = old_images[src]
-                hashes[chunk] = [old_hash[i] for i in src]
-            del old_images
-        for i, key in enumerate(keys):
-            if known_bad[i]:
-                problems.append(Problem(key[0], failed[key]))
-                fail_fp[i] = failed[key]
-        paths = df["path"].to_numpy()[todo].tolist()
-        for i, (img, digest, error) in zip(todo, decode_all(paths, process, workers, "prepare", progress)):
-            if error:
-                good[i] = False
-                problems.append(Problem(df["path"].iat[i], f"{error}; skipped"))
-                fail_fp[i] = f"{error}; skipped"
-            else:
-                images[i] = img
-                hashes[i] = digest
-        images.flush()
-        if not good.all():  # compact: drop rows that could not be decoded
-            keep = np.flatnonzero(good)
-            compact_path = out / f".{IMAGES}.{os.getpid()}.compact.tmp"
-            compact = np.lib.format.open_memmap(compact_path, mode="w+", dtype=np.uint8, shape=(len(keep), size, size))
-            for chunk in np.array_split(keep, max(1, len(keep) // 1024)):
-                compact[np.searchsorted(keep, chunk)] = images[chunk]
-            compact.flush()
-            del images, compact
-            os.replace(compact_path, tmp_images)
-        else:
-            del images
+        # rows are written in manifest order as they arrive: memory stays flat whatever the dataset size
+        with open(tmp_images, "wb") as f:
+            write_npy_header(f, (n, size, size))
+            for i in range(n):
+                if known_bad[i]:
+                    continue
+                if source_rows[i] >= 0:
+                    f.write(old_rows.read(source_rows[i]))
+                    hashes[i] = old_hash[source_rows[i]]
+                    continue
+                img, digest, error = next(decoded)
+                if error:
+                    good[i] = False
+                    problems.append(Problem(df["path"].iat[i], f"{error}; skipped"))
+                    fail_fp[i] = f"{error}; skipped"
+                else:
+                    f.write(img.tobytes())
+                    hashes[i] = digest
+            f.seek(0)
+            write_npy_header(f, (int(good.sum()), size, size))
     except BaseException:
+        decoded.close()
         tmp_images.unlink(missing_ok=True)
         raise
+    finally:
+        if old_rows:
+            old_rows.close()
 
     final = df[good].reset_index(drop=True)
     final["content_hash"] = hashes[good]

@@ -42,7 +42,7 @@ def fit_square(gray: np.ndarray, size: int, mode: str) -> tuple[np.ndarray, tupl
     h, w = gray.shape
     scale = size / max(h, w) if mode == "pad" else size / min(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR  # linear: no overshoot halos at edges
     scaled = cv2.resize(gray, (nw, nh), interpolation=interp) if (nh, nw) != (h, w) else gray
     if mode == "crop":
         y, x = (nh - size) // 2, (nw - size) // 2

@@ -63,11 +63,9 @@ def assign_splits(df: pd.DataFrame, config: SplitConfig | None = None) -> tuple[
     df.loc[~df["split"].isin(SPLITS), "split"] = ""
     df = _fix_patient_conflicts(df, problems)
     # patients without a given split join the training pool
-    df.loc[df["split"] == "", "split"] = (
-        df.loc[df["split"] == "", "patient_id"]
-        .map(df[df["split"] != ""].groupby("patient_id")["split"].first())
-        .fillna("train")
-    )
+    given = df[df["split"] != ""].groupby("patient_id")["split"].first().to_dict()
+    unsplit = df["split"] == ""
+    df.loc[unsplit, "split"] = [given.get(p, "train") for p in df.loc[unsplit, "patient_id"]]
     rng = np.random.default_rng(config.seed)
     total = df["patient_id"].nunique()
     for split, fraction in (("test", config.test_fraction), ("val", config.val_fraction)):

@@ -26,6 +26,12 @@ FINDINGS = {
     "forearm": ("fracture", "lesion", "implant"),
     "hand": ("fracture", "lesion", "implant"),
 }
+# bones (index in _anatomy's list) that lie in the frame, with the in-frame stretch (t from..to) of each
+TARGETS = {
+    "knee": [(0, 0.6, 0.9), (3, 0.1, 0.45)],
+    "forearm": [(0, 0.4, 0.85), (1, 0.4, 0.85)],
+    "hand": [(4 * k + j, 0.2, 0.8) for k in range(4) for j in (1, 2)],
+}
 FINDING_WEIGHTS = {"narrowing": 3.0, "fracture": 3.0, "lesion": 2.0, "implant": 1.0}
 
 
@@ -78,7 +84,7 @@ class Canvas:
         inside = np.clip((bone.r - d) / (1.5 * self.px), 0, 1)
         cortex = max(bone.r * 0.28, 2 * self.px)
         rim = np.clip(1 - (bone.r - d) / cortex, 0, 1)
-        return inside * density * (0.45 + 0.1 * texture + 0.45 * rim)
+        return inside * density * (0.45 + 0.06 * texture + 0.45 * rim)
 
     def disc(self, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
         q = np.hypot((self.x - cx) / rx, (self.y - cy) / ry)
@@ -142,7 +148,7 @@ def render_view(part: str, anatomy: dict, finding: dict | None, rng: np.random.G
     bones, margins = _anatomy(part, np.random.default_rng(anatomy["layout_seed"]), gap)
     extra = np.zeros((size, size), np.float32)
     if finding and finding["kind"] == "fracture":
-        i = finding["bone"] % len(bones)
+        i = finding["bone"]
         bones[i : i + 1] = _split_bone(bones[i], finding["t"], finding["gap"], finding["offset"], finding["tilt"])
     texture = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 1.2)
     texture /= texture.std() + 1e-6
@@ -152,7 +158,7 @@ def render_view(part: str, anatomy: dict, finding: dict | None, rng: np.random.G
     d_min = np.min([d - b.r for b, d in zip(bones, distances)], axis=0)
     tissue = np.clip((anatomy["tissue"] - d_min) / 0.03, 0, 1) * 0.22
     if finding and finding["kind"] == "lesion":
-        b = bones[finding["bone"] % len(bones)]
+        b = bones[finding["bone"]]
         cx, cy = b.a[0] + finding["t"] * (b.b[0] - b.a[0]), b.a[1] + finding["t"] * (b.b[1] - b.a[1])
         spot = pose.disc(cx, cy, b.r * finding["radius"], b.r * finding["radius"] * finding["aspect"])
         extra += np.float32(finding["sign"] * finding["strength"] * density) * spot * (attenuation > 0.05)
@@ -160,7 +166,7 @@ def render_view(part: str, anatomy: dict, finding: dict | None, rng: np.random.G
         for (mx, my), r in zip(margins, finding["spurs"]):
             extra += 0.7 * density * pose.disc(mx, my, r, r * 1.4)
     if finding and finding["kind"] == "implant":
-        b = bones[finding["bone"] % len(bones)]
+        b = bones[finding["bone"]]
         nx, ny = b.b[1] - b.a[1], -(b.b[0] - b.a[0])
         norm = np.hypot(nx, ny)
         nx, ny = nx / norm * b.r * 1.1, ny / norm * b.r * 1.1
@@ -187,34 +193,35 @@ def render_view(part: str, anatomy: dict, finding: dict | None, rng: np.random.G
     return out
 
 
-def _finding(part: str, rng: np.random.Generator, n_bones: int) -> dict:
+def _finding(part: str, rng: np.random.Generator) -> dict:
     kinds = FINDINGS[part]
     weights = np.array([FINDING_WEIGHTS[k] for k in kinds])
     kind = str(rng.choice(kinds, p=weights / weights.sum()))
-    severity = rng.uniform(0.2, 1.0)
+    severity = rng.uniform(0.3, 1.0)
     f = {
         "kind": kind,
         "severity": round(float(severity), 3),
-        "bone": int(rng.integers(0, n_bones)),
-        "t": float(rng.uniform(0.3, 0.7)),
     }
+    bone, t_lo, t_hi = TARGETS[part][int(rng.integers(len(TARGETS[part])))]
+    f |= {"bone": bone, "t": float(rng.uniform(t_lo, t_hi))}
     if kind == "fracture":
         f |= {
-            "gap": 0.004 + 0.01 * severity,
-            "offset": float(rng.uniform(0, 0.012) * severity),
-            "tilt": float(rng.normal(0, 0.08) * severity),
+            "gap": 0.012 + 0.02 * severity,
+            "offset": float(rng.uniform(0.3, 1.0) * 0.03 * severity),
+            "tilt": float(rng.normal(0, 0.12) * severity),
         }
     elif kind == "lesion":
         f |= {
-            "radius": 0.35 + 0.4 * severity,
+            "radius": 0.6 + 0.35 * severity,
             "aspect": float(rng.uniform(0.7, 1.5)),
             "sign": float(rng.choice([-1.0, 1.0], p=[0.7, 0.3])),
-            "strength": 0.12 + 0.25 * severity,
+            "strength": 0.35 + 0.35 * severity,
         }
     elif kind == "narrowing":
-        f |= {"narrowing": 0.65 - 0.45 * severity, "spurs": (rng.uniform(0.004, 0.016, 4) * severity).tolist()}
+        spurs = rng.uniform(0.01, 0.025, 4) * (0.5 + 0.5 * severity)
+        f |= {"narrowing": 0.55 - 0.45 * severity, "spurs": spurs.tolist()}
     else:
-        f |= {"length": float(rng.uniform(0.15, 0.35)), "screws": int(rng.integers(2, 5)), "t": 0.2}
+        f |= {"length": float(rng.uniform(0.15, 0.3)), "screws": int(rng.integers(2, 5)), "t": t_lo}
     return f
 
 
@@ -230,11 +237,10 @@ def patient_images(config: SynthConfig, p: int) -> list[tuple[np.ndarray, dict]]
         "heel": float(rng.uniform(-0.15, 0.15)),
         "layout_seed": int(rng.integers(1 << 31)),
     }
-    n_bones = len(_anatomy(part, np.random.default_rng(anatomy["layout_seed"]), anatomy["gap"])[0])
     out = []
     for s in range(int(rng.integers(1, config.max_studies + 1))):
         abnormal = rng.random() < config.abnormal_fraction
-        finding = _finding(part, rng, n_bones) if abnormal else None
+        finding = _finding(part, rng) if abnormal else None
         for v in range(int(rng.integers(1, config.max_views + 1))):
             visible = finding if finding and rng.random() < config.visible_probability else None
             image = render_view(part, anatomy, visible, rng, config.size)

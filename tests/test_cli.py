@@ -1,0 +1,83 @@
+"""The ``xrayssl`` command: JSON output, exit codes, and user mistakes without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import write_corrupt
+
+from xrayssl.cli.main import main
+from xrayssl.data.synthetic import SynthConfig, write_dataset
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("cli"), SynthConfig(n_patients=12, size=96, seed=9))
+
+
+def test_inspect_json_has_the_documented_keys(synth_root, capsys):
+    assert main(["data", "inspect", str(synth_root), "--json", "--workers", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"format", "n_images", "n_patients", "n_studies", "counts", "problems"} <= set(out)
+    assert out["format"] == "csv" and out["n_patients"] == 12
+    assert sum(c["n"] for c in out["counts"]) == out["n_images"]
+    assert {"split", "body_part", "label", "n"} <= set(out["counts"][0])
+    assert out["problems"] == []
+
+
+def test_strict_turns_problems_into_exit_1(tmp_path, synth_root, capsys):
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(synth_root, root)
+    bad = write_corrupt(sorted((root / "images").rglob("*.png"))[0])
+    assert main(["data", "inspect", str(root), "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [p["path"] for p in out["problems"]] == [str(bad)]
+    assert main(["data", "inspect", str(root), "--strict", "--quiet"]) == 1
+    assert main(["data", "prepare", str(root), "--out", str(tmp_path / "c"), "--size", "32", "--quiet",
+                 "--strict"]) == 1
+    assert (tmp_path / "c" / "images.npy").is_file()  # strict still prepares what it can
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "inspect", "/no/such/folder"], "no such file or folder"),
+        (["data", "inspect", "{root}", "--format", "nifti"], "unknown dataset format 'nifti'"),
+        (["data", "inspect", "{root}", "--body-part", "skull"], "no images of body part"),
+        (["data", "prepare", "{root}", "--out", "{tmp}/c", "--size", "4"], "at least 8 px"),
+        (["data", "inspect", "{root}", "--val-fraction", "0.9"], "fractions"),
+    ],
+)
+def test_user_mistakes_exit_2_with_a_message(argv, message, synth_root, tmp_path, capsys):
+    argv = [a.format(root=synth_root, tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "xrayssl", "data", "inspect", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "could not recognise the dataset layout" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_synth_mura_layout_reads_back_as_mura(tmp_path, capsys):
+    assert main(["data", "synth", str(tmp_path / "s"), "--patients", "10", "--layout", "mura", "--size", "64",
+                 "--workers", "1"]) == 0
+    assert main(["data", "inspect", str(tmp_path / "s"), "--json", "--quick"]) == 0
+    out = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert out["format"] == "mura" and out["n_patients"] == 10 and out["problems"] == []
+    assert {c["split"] for c in out["counts"]} == {"train", "val", "test"}
+
+
+def test_demo_runs_end_to_end_small(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--patients", "10", "--size", "32", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "cache ready" in out
+    assert (tmp_path / "demo" / "cache" / "images.npy").is_file()

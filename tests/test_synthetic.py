@@ -1,0 +1,59 @@
+"""The embedded synthetic radiographs: seeded, patient-structured, and not trivially separable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xrayssl.data.synthetic import SynthConfig, generate, patient_images
+from xrayssl.errors import XraySSLError
+
+
+def test_seed_fixes_images_and_patients_are_independent_of_count():
+    a = [img for img, _ in generate(SynthConfig(n_patients=4, size=64, seed=1))]
+    b = [img for img, _ in generate(SynthConfig(n_patients=4, size=64, seed=1), workers=2)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    c = [img for img, _ in patient_images(SynthConfig(n_patients=99, size=64, seed=1), 2)]
+    start = sum(len(patient_images(SynthConfig(size=64, seed=1), p)) for p in range(2))
+    assert all(np.array_equal(x, y) for x, y in zip(c, a[start : start + len(c)], strict=True))
+    d = [img for img, _ in generate(SynthConfig(n_patients=4, size=64, seed=2))]
+    assert not np.array_equal(a[0], d[0])
+
+
+def test_structure_patients_studies_views_and_labels():
+    recs = pd.DataFrame([r for _, r in generate(SynthConfig(n_patients=40, size=48, seed=0))])
+    assert recs["patient_id"].nunique() == 40
+    assert recs.groupby("patient_id")["study_id"].nunique().max() > 1  # several studies per patient
+    assert recs.groupby("study_id").size().max() > 1  # several views per study
+    assert (recs.groupby("study_id")["label"].nunique() == 1).all()  # the label belongs to the study
+    assert 0.3 < recs.drop_duplicates("study_id")["label"].mean() < 0.7
+    assert set(recs["body_part"]) == {"knee", "forearm", "hand"}
+    assert set(recs[recs["label"] == 1]["finding"]) <= {"narrowing", "fracture", "lesion", "implant"}
+
+
+def test_images_look_like_radiographs():
+    img, _ = next(generate(SynthConfig(n_patients=1, size=128, seed=0)))
+    assert img.shape == (128, 128) and img.dtype == np.uint8
+    assert img.std() > 20  # structure, not a flat field
+    assert np.percentile(img, 5) < 60 and np.percentile(img, 99) > 150  # dark background, bright bone
+
+
+def test_raw_pixel_logistic_regression_is_not_perfect():
+    """The abnormality must not be separable by a linear model on raw pixels (issue: not trivial)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    pairs = list(generate(SynthConfig(n_patients=120, size=32, seed=4), workers=2))
+    x = np.stack([img.ravel() for img, _ in pairs]).astype(np.float32) / 255
+    y = np.array([r["label"] for _, r in pairs])
+    patient = np.array([int(r["patient_id"][7:]) for _, r in pairs])
+    train = patient < 90
+    model = LogisticRegression(C=0.1, max_iter=3000).fit(x[train], y[train])
+    auroc = roc_auc_score(y[~train], model.predict_proba(x[~train])[:, 1])
+    assert auroc < 0.9
+
+
+def test_bad_config_is_a_user_error():
+    with pytest.raises(XraySSLError, match="unknown synthetic body part"):
+        SynthConfig(body_parts=("skull",))
