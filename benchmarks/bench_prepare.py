@@ -10,7 +10,6 @@ lists every knee image K times (as K pseudo-patients each) to show memory does n
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,9 @@ def run_prepare(root: Path, out: Path, size: int) -> tuple[float, float, float]:
         "from xrayssl.data.process import ProcessConfig; t = time.perf_counter(); "
         f"r = prepare({str(root)!r}, {str(out)!r}, process=ProcessConfig(size={size}), progress=False); "
         "dt = time.perf_counter() - t; "
-        "print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+        # VmHWM, not ru_maxrss: ru_maxrss survives exec and would include the benchmark's own memory
+        "import re; hwm = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
+        "print(dt, hwm / 1024, "
         "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.n_images)"
     )
     line = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
@@ -59,7 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     if not KNEE.exists():
         sys.exit(f"knee data not found at {KNEE}: the benchmark needs ../shared/data/knee_oa")
-    n_images = sum(1 for _ in open(KNEE / "labels.csv")) - 1
+    n_images = len((KNEE / "labels.csv").read_text().splitlines()) - 1
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cache"
@@ -88,8 +89,10 @@ def main() -> None:
     import os
 
     print(f"machine: {os.cpu_count()} cores; image size {args.size} px; knee_oa ({n_images} images)\n")
-    print(f"| {'step':<28} | {'images':>7} | {'seconds':>7} | {'images/s':>8} | {'peak RSS MiB':>12} | "
-          f"{'worker MiB':>10} |")
+    print(
+        f"| {'step':<28} | {'images':>7} | {'seconds':>7} | {'images/s':>8} | {'peak RSS MiB':>12} | "
+        f"{'worker MiB':>10} |"
+    )
     print(f"|{'-' * 30}|{'-' * 9}|{'-' * 9}|{'-' * 10}|{'-' * 14}|{'-' * 12}|")
     for name, n, t, ips, rss, child in rows:
         print(f"| {name:<28} | {n:>7} | {t:>7.2f} | {ips:>8.0f} | {rss:>12.0f} | {child:>10.0f} |")

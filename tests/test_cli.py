@@ -38,8 +38,9 @@ def test_strict_turns_problems_into_exit_1(tmp_path, synth_root, capsys):
     out = json.loads(capsys.readouterr().out)
     assert [p["path"] for p in out["problems"]] == [str(bad)]
     assert main(["data", "inspect", str(root), "--strict", "--quiet"]) == 1
-    assert main(["data", "prepare", str(root), "--out", str(tmp_path / "c"), "--size", "32", "--quiet",
-                 "--strict"]) == 1
+    assert (
+        main(["data", "prepare", str(root), "--out", str(tmp_path / "c"), "--size", "32", "--quiet", "--strict"]) == 1
+    )
     assert (tmp_path / "c" / "images.npy").is_file()  # strict still prepares what it can
 
 
@@ -61,15 +62,32 @@ def test_user_mistakes_exit_2_with_a_message(argv, message, synth_root, tmp_path
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "xrayssl", "data", "inspect", str(tmp_path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "xrayssl", "data", "inspect", str(tmp_path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "could not recognise the dataset layout" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_synth_mura_layout_reads_back_as_mura(tmp_path, capsys):
-    assert main(["data", "synth", str(tmp_path / "s"), "--patients", "10", "--layout", "mura", "--size", "64",
-                 "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                str(tmp_path / "s"),
+                "--patients",
+                "10",
+                "--layout",
+                "mura",
+                "--size",
+                "64",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert main(["data", "inspect", str(tmp_path / "s"), "--json", "--quick"]) == 0
     out = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert out["format"] == "mura" and out["n_patients"] == 10 and out["problems"] == []

@@ -63,8 +63,11 @@ def test_orphans_are_reported_not_fatal(tmp_path, radiographs):
     write_png(root / "Train" / SRC / "Foot_Normal" / "no_label.png", radiographs[1])
     label_json(root / "Train" / LAB / "Foot_Abnormal" / "ghost.json", "ghost.png", "Flat_Foot")
     (root / "Train" / LAB / "Foot_Abnormal" / "broken.json").write_text("{not json")
-    label_json(root / "Train" / LAB / "Foot_Normal" / "Foot_Normal_Train_00000001.json",
-               "Foot_Normal_Train_00000001.png", "Hallux_Valgus")  # disagrees with its folder
+    label_json(
+        root / "Train" / LAB / "Foot_Normal" / "Foot_Normal_Train_00000001.json",
+        "Foot_Normal_Train_00000001.png",
+        "Hallux_Valgus",
+    )  # disagrees with its folder
     scan = read_dataset(root)
     problems = {Path(p.path).name: p.problem for p in scan.problems}
     assert "image without label file" in problems["no_label.png"]

@@ -16,8 +16,15 @@ from xrayssl.data.imageio import ImageError, read_gray
 
 def test_class_folders_with_splits_and_body_parts(tmp_path, radiographs):
     root = tmp_path / "ds"
-    for i, rel in enumerate(["knee/train/normal/a.png", "knee/train/abnormal/b.png", "knee/test/Normal/c.png",
-                             "hip/train/positive/d.png", "hip/val/negative/e.png"]):
+    for i, rel in enumerate(
+        [
+            "knee/train/normal/a.png",
+            "knee/train/abnormal/b.png",
+            "knee/test/Normal/c.png",
+            "hip/train/positive/d.png",
+            "hip/val/negative/e.png",
+        ]
+    ):
         write_png(root / rel, radiographs[i])
     (root / "knee" / "train" / "unsure").mkdir(parents=True)
     write_png(root / "knee" / "train" / "doubtful" / "f.png", radiographs[5])
@@ -47,7 +54,9 @@ def test_patient_regex_groups_views(tmp_path, radiographs):
 def test_odd_modes_and_depths_become_8bit_gray(tmp_path):
     grad = np.tile(np.arange(64, dtype=np.uint16) * 1000, (32, 1))
     paths = {
-        "rgba": tmp_path / "rgba.png", "palette": tmp_path / "palette.png", "gray16": tmp_path / "g16.png",
+        "rgba": tmp_path / "rgba.png",
+        "palette": tmp_path / "palette.png",
+        "gray16": tmp_path / "g16.png",
         "rgb_jpg": tmp_path / "rgb.jpg",
     }
     rgba = np.zeros((32, 64, 4), np.uint8)
@@ -71,8 +80,12 @@ def test_broken_files_raise_image_error(tmp_path, radiographs):
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "text.png").write_text("hello")
-    for name, reason in [("truncated.png", "truncated"), ("empty.png", "empty"), ("text.png", "not a decodable"),
-                         ("missing.png", "not found")]:
+    for name, reason in [
+        ("truncated.png", "truncated"),
+        ("empty.png", "empty"),
+        ("text.png", "not a decodable"),
+        ("missing.png", "not found"),
+    ]:
         try:
             read_gray(tmp_path / name)
         except ImageError as exc:
@@ -85,13 +98,15 @@ def test_csv_manifest_resolves_paths_and_reports_missing(tmp_path, radiographs):
     root = tmp_path / "csvds"
     for i in range(4):
         write_png(root / "img" / f"{i}.png", radiographs[i])
-    pd.DataFrame({
-        "path": ["img/0.png", "img/1.png", "img/2.png", "img/3.png", "img/missing.png"],
-        "label": ["normal", "abnormal", "1", "maybe", "0"],
-        "patient_id": ["p1", "p1", "p2", "p3", "p4"],
-        "split": ["train", "train", "test", "holdout", "train"],
-        "kl_grade": [0, 3, 2, 1, 0],
-    }).to_csv(root / "labels.csv", index=False)
+    pd.DataFrame(
+        {
+            "path": ["img/0.png", "img/1.png", "img/2.png", "img/3.png", "img/missing.png"],
+            "label": ["normal", "abnormal", "1", "maybe", "0"],
+            "patient_id": ["p1", "p1", "p2", "p3", "p4"],
+            "split": ["train", "train", "test", "holdout", "train"],
+            "kl_grade": [0, 3, 2, 1, 0],
+        }
+    ).to_csv(root / "labels.csv", index=False)
     assert detect_format(root) == "csv"
     scan = read_dataset(root / "labels.csv")
     m = scan.manifest
@@ -109,7 +124,10 @@ def test_real_knee_demo_csv(knee_demo):
     assert scan.format == "csv" and scan.problems == []
     assert len(m) == 240
     assert m.groupby(["split", "label"]).size().to_dict() == {
-        ("test", 0): 40, ("test", 1): 40, ("train", 0): 80, ("train", 1): 80
+        ("test", 0): 40,
+        ("test", 1): 40,
+        ("train", 0): 80,
+        ("train", 1): 80,
     }
     assert m["patient_id"].nunique() < 240  # both knees of some patients are present
     assert '"kl_grade"' in m["meta"].iat[0]

@@ -76,8 +76,9 @@ def test_dicom_monochrome2_and_monochrome1(tmp_path):
 
 def test_dicom_rescale_and_window(tmp_path):
     # rescale to -1000..3095, window 1000 +- 500: everything below 500 is black, above 1500 white
-    path = write_dicom(tmp_path / "w.dcm", RAMP, RescaleSlope=1, RescaleIntercept=-1000,
-                       WindowCenter=1000, WindowWidth=1000)
+    path = write_dicom(
+        tmp_path / "w.dcm", RAMP, RescaleSlope=1, RescaleIntercept=-1000, WindowCenter=1000, WindowWidth=1000
+    )
     g = read_gray(path)
     values = np.linspace(0, 4095, 64) - 1000
     assert (g[0, values < 480] == 0).all() and (g[0, values > 1520] == 255).all()

@@ -24,7 +24,7 @@ def synth_root(tmp_path_factory):
 def test_cache_holds_every_image_processed(tmp_path, synth_root):
     result = prepare(synth_root, tmp_path / "c", process=ProcessConfig(size=64), workers=2, progress=False)
     cache = PreparedCache(result.cache)
-    n = len(open(synth_root / "labels.csv").readlines()) - 1
+    n = len((synth_root / "labels.csv").read_text().splitlines()) - 1
     assert len(cache) == n == result.n_images == result.n_processed
     assert cache.images.shape == (n, 64, 64) and cache.images.dtype == np.uint8
     assert set(cache.manifest["split"]) == {"train", "val", "test"}
@@ -65,7 +65,7 @@ def test_corrupt_image_is_reported_and_the_rest_prepared(tmp_path, synth_root):
     result = prepare(root, tmp_path / "c", process=ProcessConfig(size=32), workers=2, progress=False)
     cache = PreparedCache(result.cache)
     assert str(bad) not in set(cache.manifest["path"])
-    assert len(cache) == result.n_images == len(open(root / "labels.csv").readlines()) - 2
+    assert len(cache) == result.n_images == len((root / "labels.csv").read_text().splitlines()) - 2
     assert [p.path for p in result.problems] == [str(bad)]
     assert "not a decodable image" in result.problems[0].problem
     # the failure is remembered: a rerun reports it again without decoding, and is up to date
@@ -75,8 +75,9 @@ def test_corrupt_image_is_reported_and_the_rest_prepared(tmp_path, synth_root):
 
 
 def test_body_part_selection_and_batch_reads(tmp_path, synth_root):
-    result = prepare(synth_root, tmp_path / "c", process=ProcessConfig(size=32), body_parts=["knee"],
-                     workers=1, progress=False)
+    result = prepare(
+        synth_root, tmp_path / "c", process=ProcessConfig(size=32), body_parts=["knee"], workers=1, progress=False
+    )
     cache = PreparedCache(result.cache)
     assert set(cache.manifest["body_part"]) == {"knee"}
     idx = np.array([5, 0, 3, 3])
@@ -98,7 +99,7 @@ def test_wrong_version_and_missing_cache_are_clear_errors(tmp_path, synth_root):
 def test_pad_keeps_aspect_and_clahe_spares_the_padding():
     img = np.full((100, 50), 120, np.uint8)
     img[:, :25] = 60
-    scaled, (y, x, h, w) = fit_square(img, 64, "pad")
+    _scaled, (y, x, h, w) = fit_square(img, 64, "pad")
     assert (h, w) == (64, 32) and (y, x) == (0, 16)
     out = process(img, ProcessConfig(size=64))
     assert (out[:, :16] == 0).all() and (out[:, 48:] == 0).all()  # border stays black after CLAHE

@@ -14,8 +14,15 @@ def manifest(n_patients=200, views=3, given=None):
     records = []
     for p in range(n_patients):
         for v in range(views):
-            records.append(Record(f"/d/p{p}_{v}.png", label=int(p % 4 == 0), body_part="knee" if p % 2 else "hand",
-                                  patient_id=f"p{p}", split=(given(p) if given else "")))
+            records.append(
+                Record(
+                    f"/d/p{p}_{v}.png",
+                    label=int(p % 4 == 0),
+                    body_part="knee" if p % 2 else "hand",
+                    patient_id=f"p{p}",
+                    split=(given(p) if given else ""),
+                )
+            )
     return make_manifest(records)
 
 

@@ -12,6 +12,7 @@ import multiprocessing as mp
 import os
 import platform
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -82,10 +83,21 @@ def decode_all(
                 bar.update()
         else:
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            # at most two blocks in flight: finished images cannot pile up while the writer catches up
+            block = 64 * workers
             with mp.get_context(method).Pool(workers) as pool:
-                for result in pool.imap(_work, items, chunksize=16):
-                    yield result
-                    bar.update()
+                pending = deque(
+                    pool.imap(_work, items[i : i + block], chunksize=8)
+                    for i in range(0, min(len(items), 2 * block), block)
+                )
+                next_start = 2 * block
+                while pending:
+                    for result in pending.popleft():
+                        yield result
+                        bar.update()
+                    if next_start < len(items):
+                        pending.append(pool.imap(_work, items[next_start : next_start + block], chunksize=8))
+                        next_start += block
     finally:
         bar.close()
 
