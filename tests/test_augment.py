@@ -201,3 +201,13 @@ def test_augment_show_writes_a_grid(tmp_path, radiographs):
     )
     img = cv2.imread(str(out))
     assert img is not None and img.shape[0] > 200 and img.shape[1] > 200
+
+
+def test_fast_affine_grid_matches_torch():
+    import torch.nn.functional as F
+
+    from xrayssl.augment.pipeline import affine_grid
+
+    theta = torch.randn(5, 2, 3, generator=gen(4))
+    expected = F.affine_grid(theta, [5, 1, 17, 23], align_corners=False)
+    torch.testing.assert_close(affine_grid(theta, 17, 23), expected, atol=1e-6, rtol=1e-5)

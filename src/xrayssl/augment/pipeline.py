@@ -43,7 +43,7 @@ class Pipeline:
             raise XraySSLError(f"augmentations take a (B, C, H, W) batch, got shape {tuple(x.shape)}")
         gen = generator or torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,))))
         was_uint8 = x.dtype == torch.uint8
-        y = x.float() / 255 if was_uint8 else x
+        y = x.float().div_(255) if was_uint8 else x.clone()  # the pipeline's own copy: ops work in place
         n, _, h, w = y.shape
         run: list[torch.Tensor] = []  # matrices of the current run of affine ops
         for op in self.ops:
@@ -55,7 +55,7 @@ class Pipeline:
             run = []
             y = op.apply(y, {k: v.to(y.device) for k, v in params.items()})
         y = self._resample(y, run)
-        return (y.clamp(0, 1) * 255).round().to(torch.uint8) if was_uint8 else y
+        return y.clamp_(0, 1).mul_(255).round_().to(torch.uint8) if was_uint8 else y
 
     @staticmethod
     def _resample(y: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
@@ -64,15 +64,40 @@ class Pipeline:
         total = matrices[0]
         for m in matrices[1:]:
             total = total @ m  # the first op's matrix is applied last when mapping output -> input
-        moved = ~torch.all(torch.isclose(total, torch.eye(3).expand_as(total), atol=1e-7).flatten(1), dim=1)
+        eye = torch.eye(3).expand_as(total)
+        moved = ~torch.isclose(total, eye, atol=1e-7).flatten(1).all(1)
         if not moved.any():
             return y
-        idx = torch.nonzero(moved).flatten().to(y.device)
-        theta = total[moved, :2, :].to(y.device, y.dtype)
-        grid = F.affine_grid(theta, [len(idx), *y.shape[1:]], align_corners=False)
-        out = y.clone()
-        out[idx] = F.grid_sample(y[idx], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return out
+        # pure mirrors need no interpolation: exact and much cheaper as index flips
+        diag = total.diagonal(dim1=1, dim2=2)
+        mirror = moved & torch.isclose(total.abs(), eye, atol=1e-7).flatten(1).all(1)
+        for flip_x in (True, False):
+            for flip_y in (True, False):
+                sel = mirror & ((diag[:, 0] < 0) == flip_x) & ((diag[:, 1] < 0) == flip_y)
+                if sel.any():
+                    dims = [d for d, f in ((-1, flip_x), (-2, flip_y)) if f]
+                    idx = torch.nonzero(sel).flatten().to(y.device)
+                    y[idx] = y[idx].flip(dims)
+        warp = moved & ~mirror
+        if warp.any():
+            grid = affine_grid(total[warp, :2, :].to(y.device, y.dtype), *y.shape[-2:])
+            if warp.all():  # no gather/scatter copies when every image moves
+                return F.grid_sample(y, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            idx = torch.nonzero(warp).flatten().to(y.device)
+            y[idx] = F.grid_sample(y[idx], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return y
+
+
+def affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Same as ``F.affine_grid(theta, ..., align_corners=False)``, built by broadcasting: several times
+    faster on CPU, where the library version runs a batched matrix product over every pixel."""
+    u = (torch.arange(w, device=theta.device, dtype=theta.dtype) * 2 + 1) / w - 1
+    v = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
+    t = theta.view(-1, 6, 1, 1)
+    grid = torch.empty(len(theta), h, w, 2, device=theta.device, dtype=theta.dtype)
+    grid[..., 0] = t[:, 0] * u + t[:, 1] * v.view(-1, 1) + t[:, 2]
+    grid[..., 1] = t[:, 3] * u + t[:, 4] * v.view(-1, 1) + t[:, 5]
+    return grid
 
 
 def parse_pipeline(spec: str) -> Pipeline:

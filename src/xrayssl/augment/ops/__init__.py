@@ -45,7 +45,8 @@ class Op:
         raise NotImplementedError
 
     def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        """x: float (B, 1, H, W) in [0, 1] on any device; params as sampled (moved to x's device)."""
+        """x: float (B, C, H, W) in [0, 1] on any device, owned by the pipeline (ops may change it in place);
+        params as sampled, moved to x's device. Returns the result."""
         raise NotImplementedError
 
     def matrix(self, params: dict[str, torch.Tensor], h: int, w: int) -> torch.Tensor:

@@ -49,20 +49,29 @@ class Chessboard(Op):
         return {"offsets": offsets * self.chosen(n, gen).view(n, 1, 1, 1)}
 
     def source_index(self, offsets: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """(B, H*W) flat index of the source pixel of every output pixel."""
+        """(B, H*W) flat index of the source pixel of every output pixel.
+
+        A pixel's source row depends only on its row and its cell column, and its source column only on its
+        column and its cell row, so both are computed on small (B, H, cells) / (B, cells, W) tables first."""
         cell, _ = self.pixels(h, w)
         dev = offsets.device
         iy, sy, ly = (t.to(dev) for t in cell_layout(h, cell))
         ix, sx, lx = (t.to(dev) for t in cell_layout(w, cell))
-        dy = offsets[:, 0][:, iy][:, :, ix]  # (B, H, W): each pixel's cell offset
-        dx = offsets[:, 1][:, iy][:, :, ix]
-        y = torch.arange(h, device=dev).view(1, h, 1)
-        x = torch.arange(w, device=dev).view(1, 1, w)
-        src_y = sy.view(1, h, 1) + torch.remainder(y - sy.view(1, h, 1) - dy, ly.view(1, h, 1))
-        src_x = sx.view(1, 1, w) + torch.remainder(x - sx.view(1, 1, w) - dx, lx.view(1, 1, w))
-        return (src_y * w + src_x).reshape(len(offsets), -1)
+        y = torch.arange(h, device=dev)
+        x = torch.arange(w, device=dev)
+        dy = offsets[:, 0][:, iy]  # (B, H, cells along x)
+        dx = offsets[:, 1][:, :, ix]  # (B, cells along y, W)
+        src_y = sy.view(1, h, 1) + torch.remainder((y - sy).view(1, h, 1) - dy, ly.view(1, h, 1))
+        src_x = sx.view(1, 1, w) + torch.remainder((x - sx).view(1, 1, w) - dx, lx.view(1, 1, w))
+        return (src_y[:, :, ix] * w + src_x[:, iy, :]).reshape(len(offsets), -1)
 
     def apply(self, x, params):
-        n, c, h, w = x.shape
-        idx = self.source_index(params["offsets"], h, w)
-        return x.reshape(n, c, h * w).gather(2, idx.unsqueeze(1).expand(n, c, h * w)).view(n, c, h, w)
+        offsets = params["offsets"]
+        on = offsets.flatten(1).any(1)
+        if not on.any():
+            return x
+        _, c, h, w = x.shape
+        sub = x[on].reshape(int(on.sum()), c, h * w)
+        idx = self.source_index(offsets[on], h, w).unsqueeze(1).expand_as(sub)
+        x[on] = sub.gather(2, idx).view(-1, c, h, w)
+        return x

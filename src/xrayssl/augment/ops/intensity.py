@@ -47,7 +47,7 @@ class Noise(Op):
         return {"noise": torch.randn(n, 1, h, w, generator=gen) * std.view(n, 1, 1, 1)}
 
     def apply(self, x, params):
-        return (x + params["noise"].to(x.dtype)).clamp(0, 1)
+        return x.add_(params["noise"].to(x.dtype)).clamp_(0, 1)
 
 
 @register_op
@@ -68,9 +68,8 @@ class Clahe(Op):
         if not params["on"].any():
             return x
         images = (x.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-        out = x.clone()
         for i in torch.nonzero(params["on"].cpu()).flatten().tolist():
             clahe = cv2.createCLAHE(clipLimit=float(params["clip"][i]), tileGridSize=(self.tiles, self.tiles))
             eq = np.stack([clahe.apply(ch) for ch in images[i]])
-            out[i] = torch.from_numpy(eq).to(x.device, x.dtype) / 255
-        return out
+            x[i] = torch.from_numpy(eq).to(x.device, x.dtype) / 255
+        return x
