@@ -99,3 +99,4 @@ def test_demo_runs_end_to_end_small(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "cache ready" in out
     assert (tmp_path / "demo" / "cache" / "images.npy").is_file()
+    assert (tmp_path / "demo" / "augmentations_seed.png").stat().st_size > 10_000

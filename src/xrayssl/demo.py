@@ -38,5 +38,9 @@ def run_demo(config: DemoConfig, progress: bool = True) -> Path:
 
     cache = PreparedCache(result.cache)
     print(format_summary(summarize(cache.manifest, result.problems, "csv", str(data_dir))))
-    print(f"\ncache ready in {result.cache} ({time.perf_counter() - start:.1f} s)")
+    from xrayssl.augment.show import show
+
+    grid = show(result.cache, "seed", out / "augmentations_seed.png", n=6, views=4, seed=config.seed)
+    print(f"\ncache ready in {result.cache}; the study's augmentations on it: {grid}")
+    print(f"done in {time.perf_counter() - start:.1f} s")
     return result.cache
