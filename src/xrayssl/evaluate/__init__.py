@@ -1,0 +1,1 @@
+"""Frozen features, linear probes, metrics with patient-level bootstrap intervals, Grad-CAM."""

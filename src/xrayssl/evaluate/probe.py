@@ -1,0 +1,56 @@
+"""The linear probe: standardise frozen features, fit a logistic regression, choose C on validation.
+
+Scikit-learn's estimator style: the constructor holds parameters, ``fit`` learns, results are attributes.
+The test split is used for nothing but the final report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+from xrayssl.errors import XraySSLError
+from xrayssl.evaluate.metrics import youden_threshold
+
+DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+class LinearProbe:
+    def __init__(self, cs: tuple[float, ...] = DEFAULT_CS, max_iter: int = 3000) -> None:
+        self.cs, self.max_iter = cs, max_iter
+
+    def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> LinearProbe:
+        if len(np.unique(y_train)) < 2 or len(np.unique(y_val)) < 2:
+            raise XraySSLError("the probe needs normal and abnormal images in both train and validation splits")
+        self.scaler_ = StandardScaler().fit(x_train)
+        xt, xv = self.scaler_.transform(x_train), self.scaler_.transform(x_val)
+        self.val_auroc_by_c_ = {}
+        best = None
+        for c in self.cs:
+            model = LogisticRegression(C=c, max_iter=self.max_iter, class_weight="balanced").fit(xt, y_train)
+            auc = roc_auc_score(y_val, model.predict_proba(xv)[:, 1])
+            self.val_auroc_by_c_[c] = float(auc)
+            if best is None or auc > best[0]:
+                best = (auc, c, model)
+        self.val_auroc_, self.c_, self.model_ = best
+        self.threshold_ = youden_threshold(y_val, self.model_.predict_proba(xv)[:, 1])
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(self.scaler_.transform(x))[:, 1]
+
+
+def patient_fraction(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Row positions of a ``fraction`` of the patients, stratified by whether a patient has any abnormal
+    image; at least one patient of each kind."""
+    patients = frame.groupby("patient_id")["label"].max()
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for _, group in patients.groupby(patients):
+        ids = np.array(sorted(group.index))
+        rng.shuffle(ids)
+        chosen.extend(ids[: max(1, round(fraction * len(ids)))])
+    return np.flatnonzero(frame["patient_id"].isin(set(chosen)).to_numpy())

@@ -1,0 +1,1 @@
+"""Backbones and self-supervised methods (one small module per method)."""

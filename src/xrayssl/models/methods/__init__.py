@@ -1,0 +1,51 @@
+"""Self-supervised methods: a registry; each method is a small module with its heads and loss.
+
+A method is an ``nn.Module`` built from a backbone; ``loss(view1, view2, progress)`` returns the training
+loss for two augmented views of one batch, where ``progress`` in [0, 1] is how far training has come
+(for momentum schedules). ``after_step(progress)`` updates momentum encoders where there are any.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import torch
+from torch import nn
+
+from xrayssl.errors import XraySSLError
+from xrayssl.models.backbones import Backbone
+
+METHODS: dict[str, type[SSLMethod]] = {}
+
+
+def register_method(cls: type[SSLMethod]) -> type[SSLMethod]:
+    METHODS[cls.name] = cls
+    return cls
+
+
+class SSLMethod(nn.Module):
+    name = ""
+
+    def __init__(self, backbone: Backbone) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def loss(self, x1: torch.Tensor, x2: torch.Tensor, progress: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_step(self, progress: float) -> None:
+        """Called after each optimiser step."""
+
+
+def method_names() -> list[str]:
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+    return sorted(METHODS)
+
+
+def build_method(name: str, backbone: Backbone) -> SSLMethod:
+    names = method_names()
+    if name not in METHODS:
+        raise XraySSLError(f"unknown method '{name}'; valid: {', '.join(names)}")
+    return METHODS[name](backbone)

@@ -1,0 +1,1 @@
+"""Training loops (Lightning): self-supervised pretraining and the supervised baseline; run folders."""

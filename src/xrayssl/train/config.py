@@ -1,0 +1,62 @@
+"""Typed, serialisable descriptions of runs: the CLI builds them, run folders store them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from xrayssl.errors import XraySSLError
+
+
+def parse_budget(text: str | None) -> float | None:
+    """'15m', '90s', '1h30m', '2h' -> seconds."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*", str(text))
+    if not m or not any(m.groups()):
+        raise XraySSLError(f"cannot read budget '{text}': write e.g. 90s, 15m, 1h30m")
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+@dataclass
+class PretrainConfig:
+    cache: str
+    out: str
+    method: str = "byol"
+    augs: str = "crop(scale=0.5..1)+rotate(10)+flip+intensity(p=0.5)+blur(p=0.3)"
+    augs2: str | None = None  # second view's recipe (asymmetric views); the first recipe when None
+    backbone: str = "resnet18"
+    small_stem: bool = False
+    size: int = 64
+    batch_size: int = 128
+    epochs: int | None = None
+    budget: str | None = "15m"  # wall-clock budget; the run stops at whichever of epochs/budget comes first
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: float = 0.05  # share of training with a linear learning-rate warm-up
+    seed: int = 0
+    split: str = "train"  # images used for pretraining (their labels are not used)
+    body_part: str | None = None
+    pretrain_abnormal_fraction: float | None = None  # subsample the pool to this share of abnormal images
+    accelerator: str = "auto"
+    devices: str = "auto"
+    precision: str | None = None  # None: bf16-mixed on GPU, 32-true on CPU
+
+    def __post_init__(self) -> None:
+        if self.epochs is None and self.budget is None:
+            raise XraySSLError("give --epochs or --budget (or both)")
+        parse_budget(self.budget)
+        if self.pretrain_abnormal_fraction is not None and not 0 < self.pretrain_abnormal_fraction < 1:
+            raise XraySSLError("--pretrain-abnormal-fraction must be between 0 and 1 (exclusive)")
+        if self.size < 16 or self.batch_size < 2:
+            raise XraySSLError("--size must be >= 16 and --batch-size >= 2")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,98 @@
+"""Run folders: what a run was (config), where it ran (versions, hardware), what it cost and produced.
+
+Layout (run format version 1):
+  config.json     {"run_format_version": 1, "kind": "pretrain"|"supervised", "config": {...}}
+  record.json     versions, hardware, start/end time, wall seconds, images/s, peak memory, pool counts
+  loss.csv        step,epoch,seconds,loss
+  encoder.pt      backbone state dict (tensors only: loaded with weights_only=True)
+  checkpoints/    last.ckpt (Lightning) for --resume
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xrayssl.errors import XraySSLError
+
+RUN_FORMAT_VERSION = 1
+
+
+def environment() -> dict[str, Any]:
+    import lightly
+    import lightning
+    import numpy
+    import sklearn
+
+    from xrayssl import __version__
+
+    env = {
+        "xrayssl": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "lightly": lightly.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        env["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return env
+
+
+def peak_memory() -> dict[str, float]:
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.cuda.is_available():
+        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_config(run: Path, kind: str, config: dict[str, Any]) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.json").write_text(
+        json.dumps({"run_format_version": RUN_FORMAT_VERSION, "kind": kind, "config": config}, indent=2)
+    )
+
+
+def read_config(run: str | Path) -> tuple[str, dict[str, Any]]:
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise XraySSLError(f"{run}: not a run folder (no config.json)")
+    data = json.loads(path.read_text())
+    if data.get("run_format_version") != RUN_FORMAT_VERSION:
+        raise XraySSLError(
+            f"{run}: run format version {data.get('run_format_version')}, this xrayssl reads "
+            f"version {RUN_FORMAT_VERSION}"
+        )
+    return data["kind"], data["config"]
+
+
+def write_record(run: Path, record: dict[str, Any]) -> None:
+    (run / "record.json").write_text(json.dumps(record, indent=2, default=str))
+
+
+def save_weights(module: torch.nn.Module, path: Path) -> None:
+    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
+
+
+def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
+    if not path.is_file():
+        raise XraySSLError(f"{path}: no weights (did the run finish?)")
+    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return module
