@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from xrayssl.data.selection import patient_fraction
 from xrayssl.evaluate.metrics import bootstrap_metrics, study_level
-from xrayssl.evaluate.probe import LinearProbe, patient_fraction
+from xrayssl.evaluate.probe import LinearProbe
 
 
 def report(frame: pd.DataFrame, threshold: float, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:

@@ -7,7 +7,6 @@ The test split is used for nothing but the final report.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
@@ -41,16 +40,3 @@ class LinearProbe:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.model_.predict_proba(self.scaler_.transform(x))[:, 1]
-
-
-def patient_fraction(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
-    """Row positions of a ``fraction`` of the patients, stratified by whether a patient has any abnormal
-    image; at least one patient of each kind."""
-    patients = frame.groupby("patient_id")["label"].max()
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for _, group in patients.groupby(patients):
-        ids = np.array(sorted(group.index))
-        rng.shuffle(ids)
-        chosen.extend(ids[: max(1, round(fraction * len(ids)))])
-    return np.flatnonzero(frame["patient_id"].isin(set(chosen)).to_numpy())

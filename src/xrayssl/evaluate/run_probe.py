@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from xrayssl.data.cache import CACHE_JSON, PreparedCache
+from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.evaluation import label_efficiency, report
 from xrayssl.evaluate.features import encode, pixels
@@ -19,6 +20,7 @@ from xrayssl.evaluate.probe import LinearProbe
 from xrayssl.models.backbones import Backbone
 from xrayssl.train import records
 from xrayssl.train.data import load_images
+from xrayssl.train.records import load_encoder
 
 ENCODERS = ("run", "random", "pixels")
 
@@ -56,18 +58,6 @@ def resolve_source(source: str | Path, encoder: str, backbone: str, size: int, s
     raise XraySSLError(f"{source}: neither a run folder (config.json) nor a prepared cache (cache.json)")
 
 
-def split_rows(cache: PreparedCache, body_part: str | None) -> dict[str, pd.DataFrame]:
-    m = cache.manifest.assign(index=np.arange(len(cache)))
-    m = m[m["label"] >= 0]
-    if body_part:
-        m = m[m["body_part"].str.lower() == body_part.lower()]
-    rows = {s: m[m["split"] == s].reset_index(drop=True) for s in ("train", "val", "test")}
-    for s, r in rows.items():
-        if r["label"].nunique() < 2:
-            raise XraySSLError(f"{cache.path}: split '{s}' needs labelled normal and abnormal images")
-    return rows
-
-
 def featurize(
     src: dict[str, Any], encoder: str, cache: PreparedCache, rows: dict[str, pd.DataFrame], pixels_size: int
 ) -> dict[str, np.ndarray]:
@@ -77,14 +67,7 @@ def featurize(
         torch.manual_seed(src["seed"])
         model = Backbone(src["backbone"], src["small_stem"])
     else:
-        if src["kind"] == "supervised":
-            from xrayssl.train.supervised import load_classifier
-
-            model = load_classifier(src["run"])[0].backbone
-        else:
-            from xrayssl.train.pretrain import load_encoder
-
-            model = load_encoder(src["run"])[0]
+        model = load_encoder(src["run"])[0]
     out = {}
     for split, r in rows.items():
         images = load_images(cache, r["index"].to_numpy(), src["size"])
@@ -113,7 +96,7 @@ def probe(
     start = time.perf_counter()
     src = resolve_source(source, encoder, backbone, size, small_stem)
     cache = PreparedCache(src["cache"])
-    rows = split_rows(cache, src["body_part"])
+    rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path))
     x = featurize(src, encoder, cache, rows, pixels_size)
     fitted = LinearProbe().fit(x["train"], rows["train"]["label"].to_numpy(), x["val"], rows["val"]["label"].to_numpy())
     frame = rows[split][["patient_id", "study_id", "body_part", "label"]].assign(prob=fitted.predict_proba(x[split]))

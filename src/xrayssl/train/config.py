@@ -60,3 +60,38 @@ class PretrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class SupervisedConfig:
+    cache: str
+    out: str
+    backbone: str = "resnet18"
+    small_stem: bool = False
+    size: int = 64
+    augs: str = "crop(scale=0.5..1)+rotate(10)+flip+intensity(p=0.5)+blur(p=0.3)"
+    batch_size: int = 64
+    epochs: int = 30
+    budget: str | None = "15m"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    label_fraction: float = 1.0  # share of training patients whose labels are used (drawn by patient)
+    patience: int = 5  # epochs without a better validation AUROC before stopping
+    seed: int = 0
+    body_part: str | None = None
+    accelerator: str = "auto"
+    devices: str = "auto"
+    precision: str | None = None
+
+    def __post_init__(self) -> None:
+        parse_budget(self.budget)
+        if not 0 < self.label_fraction <= 1:
+            raise XraySSLError("--label-fraction must be in (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SupervisedConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -162,11 +162,3 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
             },
         )
     return run
-
-
-def load_encoder(run: str | Path) -> tuple[Backbone, dict]:
-    """The trained backbone of a run folder and the run's config."""
-    _kind, config = records.read_config(run)
-    backbone = Backbone(config["backbone"], config.get("small_stem", False))
-    records.load_weights(backbone, Path(run) / "encoder.pt")
-    return backbone.eval(), config

@@ -96,3 +96,13 @@ def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
         raise XraySSLError(f"{path}: no weights (did the run finish?)")
     module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return module
+
+
+def load_encoder(run: str | Path):
+    """The trained backbone of a run folder (pretraining or supervised) and the run's config."""
+    from xrayssl.models.backbones import Backbone
+
+    _, config = read_config(run)
+    backbone = Backbone(config["backbone"], config.get("small_stem", False))
+    load_weights(backbone, Path(run) / "encoder.pt")
+    return backbone.eval(), config

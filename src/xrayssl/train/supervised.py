@@ -1,0 +1,168 @@
+"""``xrayssl supervised``: the same backbone trained end to end with labels, as a reference for SSL.
+
+Class-weighted loss, the same augmentation language, early stopping on validation AUROC, an optional
+patient-level label fraction; evaluated on the test split by the same code and metrics as the probe.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from xrayssl.augment import parse_pipeline
+from xrayssl.data.cache import PreparedCache
+from xrayssl.data.selection import labelled_splits, patient_fraction
+from xrayssl.errors import XraySSLError
+from xrayssl.models.backbones import Backbone
+from xrayssl.train import records
+from xrayssl.train.config import SupervisedConfig, parse_budget
+from xrayssl.train.data import ImageSet, load_images
+
+
+class Classifier(nn.Module):
+    """Backbone + one linear unit: (B, 1, H, W) in [0, 1] -> abnormality logit (B,)."""
+
+    def __init__(self, backbone: Backbone) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x)).squeeze(1)
+
+
+class SupervisedModule(L.LightningModule):
+    def __init__(self, config: dict, pos_weight: float) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = SupervisedConfig.from_dict(config)
+        self.model = Classifier(Backbone(self.cfg.backbone, self.cfg.small_stem))
+        self.augment = parse_pipeline(self.cfg.augs)
+        self.criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
+        self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        x, y = batch
+        x = x.float().div_(255)
+        if self.trainer.training:
+            gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
+            x = self.augment(x, gen)
+        return x, y
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.criterion(self.model(x), y.float())
+        if not torch.isfinite(loss):
+            raise XraySSLError(f"loss became {loss.item()} at step {self.global_step}; try a lower --lr")
+        self.log("loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self._val.append((torch.sigmoid(self.model(x).float()).cpu(), y.cpu()))
+
+    def on_validation_epoch_end(self):
+        p = torch.cat([a for a, _ in self._val]).numpy()
+        y = torch.cat([b for _, b in self._val]).numpy()
+        self._val.clear()
+        self.log("val_auroc", float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else 0.5, prog_bar=True)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.cfg.epochs))
+        return [opt], [sched]
+
+
+@torch.no_grad()
+def predict(model: Classifier, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    return np.concatenate(
+        [
+            torch.sigmoid(model(images[i : i + batch_size].float() / 255)).numpy()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
+def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Path:
+    """Train and save the classifier (``classifier.pt``) and its backbone (``encoder.pt``)."""
+    run = Path(config.out)
+    if (run / "config.json").is_file():
+        raise XraySSLError(f"{run}: run folder exists; choose another --out")
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    cache = PreparedCache(config.cache)
+    rows = labelled_splits(cache.manifest, config.body_part, str(cache.path))
+    train = rows["train"]
+    if config.label_fraction < 1:
+        train = train.iloc[patient_fraction(train, config.label_fraction, config.seed)].reset_index(drop=True)
+    images = {
+        s: load_images(cache, r["index"].to_numpy(), config.size)
+        for s, r in {"train": train, "val": rows["val"], "test": rows["test"]}.items()
+    }
+    labels = torch.tensor(train["label"].to_numpy())
+    pos_weight = float((labels == 0).sum()) / max(1.0, float((labels == 1).sum()))
+    batch = min(config.batch_size, len(train))
+    train_loader = torch.utils.data.DataLoader(
+        ImageSet(images["train"], labels), batch_size=batch, shuffle=True, drop_last=len(train) > batch
+    )
+    val_loader = torch.utils.data.DataLoader(
+        ImageSet(images["val"], torch.tensor(rows["val"]["label"].to_numpy())), batch_size=256
+    )
+    records.write_config(run, "supervised", config.to_dict())
+    module = SupervisedModule(config.to_dict(), pos_weight)
+    best = ModelCheckpoint(
+        dirpath=run / "checkpoints", filename="best", monitor="val_auroc", mode="max", save_top_k=1, save_last=True
+    )
+    callbacks = [best, EarlyStopping(monitor="val_auroc", mode="max", patience=config.patience)]
+    budget = parse_budget(config.budget)
+    if budget:
+        callbacks.append(Timer(duration={"seconds": budget}, interval="step"))
+    precision = config.precision or ("bf16-mixed" if torch.cuda.is_available() else "32-true")
+    trainer = L.Trainer(
+        accelerator=config.accelerator,
+        devices=config.devices,
+        precision=precision,
+        max_epochs=config.epochs,
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        default_root_dir=run,
+    )
+    started, start = records.now(), time.perf_counter()
+    trainer.fit(module, train_loader, val_loader)
+    if best.best_model_path:
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    model = module.model.cpu()
+    records.save_weights(model.backbone, run / "encoder.pt")
+    records.save_weights(model, run / "classifier.pt")
+    records.write_record(
+        run,
+        {
+            "kind": "supervised",
+            "started": started,
+            "finished": records.now(),
+            "wall_seconds": round(time.perf_counter() - start, 2),
+            "epochs": trainer.current_epoch,
+            "best_epoch_val_auroc": float(best.best_model_score or float("nan")),
+            "precision": precision,
+            **records.peak_memory(),
+            "environment": records.environment(),
+        },
+    )
+    return run
+
+
+def load_classifier(run: str | Path) -> tuple[Classifier, dict]:
+    _, config = records.read_config(run)
+    model = Classifier(Backbone(config["backbone"], config.get("small_stem", False)))
+    records.load_weights(model, Path(run) / "classifier.pt")
+    return model.eval(), config
