@@ -100,6 +100,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="JSON file to write (default RUN/probe-ENCODER.json)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=probe_command)
+    add_gradcam_parser(sub)
 
 
 def _quiet_lightning() -> None:
@@ -211,4 +212,26 @@ def supervised_command(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         _print_eval(result, f"supervised ({args.label_fraction:g} of labels, test)")
+    return 0
+
+
+def add_gradcam_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gradcam", help="Grad-CAM overlays per body part and outcome, and a faithfulness score")
+    p.add_argument("run", help="a pretraining run (after 'xrayssl probe RUN') or a supervised run")
+    p.add_argument("--out", required=True, help="folder for the PNG grids and faithfulness.json")
+    p.add_argument("--n", type=int, default=16, help="images per body part and outcome (default 16)")
+    p.add_argument("--split", default="test", choices=["val", "test"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=gradcam_command)
+
+
+def gradcam_command(args: argparse.Namespace) -> int:
+    from xrayssl.evaluate.gradcam import gradcam
+
+    result = gradcam(args.run, args.out, n=args.n, split=args.split, seed=args.seed)
+    f = result["faithfulness"]
+    print(
+        f"{len(result['images'])} grids in {args.out} (Grad-CAM at {result['layer']}); faithfulness "
+        f"{f['score']:+.3f} (deletion AUC {f['deletion_auc_gradcam']:.3f} vs random {f['deletion_auc_random']:.3f})"
+    )
     return 0

@@ -123,6 +123,15 @@ def probe(
             {"train": x["train"], "val": x["val"], "test": x[split]}, held, label_fractions, seeds
         )
     result["seconds"] = round(time.perf_counter() - start, 2)
+    if encoder == "run":  # the fitted probe, so that Grad-CAM can explain encoder + probe as one classifier
+        np.savez(
+            Path(src["run"]) / "probe-run.npz",
+            mean=fitted.scaler_.mean_,
+            scale=fitted.scaler_.scale_,
+            coef=fitted.model_.coef_[0],
+            intercept=fitted.model_.intercept_,
+            threshold=fitted.threshold_,
+        )
     target = Path(out) if out else (Path(src["run"]) / f"probe-{encoder}.json" if src["run"] else None)
     if target:
         target.parent.mkdir(parents=True, exist_ok=True)
