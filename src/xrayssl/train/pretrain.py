@@ -124,7 +124,8 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
     if not resume or not module.loss_log.exists():
         module.loss_log.write_text("step,epoch,seconds,loss\n")
     budget = parse_budget(config.budget)
-    callbacks = [ModelCheckpoint(dirpath=run / "checkpoints", save_last=True, save_top_k=0, every_n_epochs=1)]
+    # save_top_k=1 without a monitor keeps the newest epoch; save_last mirrors it to last.ckpt for --resume
+    callbacks = [ModelCheckpoint(dirpath=run / "checkpoints", save_last=True, save_top_k=1, every_n_epochs=1)]
     if budget:
         callbacks.append(Timer(duration={"seconds": budget}, interval="step"))
     trainer = L.Trainer(

@@ -148,6 +148,8 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
         run,
         {
             "kind": "supervised",
+            "n_train_images": len(train),
+            "n_train_patients": int(train["patient_id"].nunique()),
             "started": started,
             "finished": records.now(),
             "wall_seconds": round(time.perf_counter() - start, 2),

@@ -1,0 +1,219 @@
+"""Pretraining, resume, NaN handling, the supervised baseline, the probe command and Grad-CAM, on a tiny
+synthetic cache (32 px) so that every test runs in seconds on a CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from xrayssl.cli.main import main
+from xrayssl.data.prepare import prepare
+from xrayssl.data.process import ProcessConfig
+from xrayssl.data.synthetic import SynthConfig, write_dataset
+from xrayssl.errors import XraySSLError
+from xrayssl.models.backbones import Backbone
+from xrayssl.models.methods import build_method, method_names
+from xrayssl.train.config import PretrainConfig, SupervisedConfig, parse_budget
+from xrayssl.train.data import subsample_abnormal_fraction
+from xrayssl.train.pretrain import pretrain
+
+TINY = {"size": 32, "batch_size": 16, "budget": None}
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory):
+    root = write_dataset(tmp_path_factory.mktemp("tiny"), SynthConfig(n_patients=50, size=64, seed=11), workers=2)
+    return prepare(
+        root, tmp_path_factory.mktemp("cache") / "c", process=ProcessConfig(size=32), workers=2, progress=False
+    ).cache
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "simclr"
+    return pretrain(
+        PretrainConfig(cache=str(tiny_cache), out=str(out), method="simclr", epochs=6, lr=1e-3, **TINY),
+        progress_bar=False,
+    )
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_every_method_gives_a_finite_loss_and_gradients(name):
+    torch.manual_seed(0)
+    method = build_method(name, Backbone("resnet18"))
+    x = torch.rand(8, 1, 32, 32)
+    loss = method.loss(x, x.flip(-1), 0.5)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert method.backbone.net.conv1.weight.grad.abs().sum() > 0
+    method.after_step(0.5)
+
+
+def test_small_stem_keeps_resolution():
+    small, usual = Backbone("resnet18", small_stem=True), Backbone("resnet18")
+    assert small(torch.rand(2, 1, 32, 32)).shape == usual(torch.rand(2, 1, 32, 32)).shape == (2, 512)
+    assert isinstance(small.net.maxpool, torch.nn.Identity) and small.net.conv1.stride == (1, 1)
+    assert Backbone("resnet50").dim == 2048
+
+
+def test_run_folder_records_and_loss_decreases(tiny_run):
+    record = json.loads((tiny_run / "record.json").read_text())
+    assert record["steps"] > 0 and record["images_per_second"] > 0 and record["peak_rss_mib"] > 0
+    assert {"torch", "lightning", "lightly", "cpu_count"} <= set(record["environment"])
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["run_format_version"] == 1 and config["config"]["method"] == "simclr"
+    loss = pd.read_csv(tiny_run / "loss.csv")["loss"].to_numpy()
+    assert np.isfinite(loss).all()
+    assert loss[-6:].mean() < loss[:6].mean()
+    state = torch.load(tiny_run / "encoder.pt", weights_only=True)  # tensors only, no pickled objects
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def test_existing_run_needs_resume_and_missing_run_is_clear(tiny_cache, tiny_run, tmp_path):
+    with pytest.raises(XraySSLError, match="use --resume"):
+        pretrain(PretrainConfig(cache=str(tiny_cache), out=str(tiny_run), epochs=1, **TINY), progress_bar=False)
+    with pytest.raises(XraySSLError, match="nothing to resume"):
+        pretrain(PretrainConfig(cache=str(tiny_cache), out=str(tmp_path / "none"), epochs=1, **TINY), resume=True)
+    assert main(["probe", str(tmp_path / "missing")]) == 2
+
+
+def test_nan_loss_stops_with_the_step(tiny_cache, tmp_path, monkeypatch):
+    from xrayssl.models.methods.simclr import SimCLR
+
+    monkeypatch.setattr(SimCLR, "loss", lambda self, a, b, p: self.backbone(a).sum() * float("nan"))
+    with pytest.raises(XraySSLError, match=r"loss became nan at step 0"):
+        pretrain(
+            PretrainConfig(cache=str(tiny_cache), out=str(tmp_path / "r"), method="simclr", epochs=1, **TINY),
+            progress_bar=False,
+        )
+
+
+def test_killed_run_resumes_and_finishes(tiny_cache, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "xrayssl",
+        "pretrain",
+        str(tiny_cache),
+        "--out",
+        str(out),
+        "--method",
+        "simclr",
+        "--size",
+        "32",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "6",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.kill()  # mid-run, right after the first epoch's checkpoint
+    proc.wait()
+    assert ckpt.exists(), "no checkpoint was written before the kill"
+    done_before = torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"]
+    assert done_before < 6
+    assert subprocess.run([*cmd, "--resume"], capture_output=True).returncode == 0
+    record = json.loads((out / "record.json").read_text())
+    assert record["epochs"] == 6
+    steps_per_epoch = len(pd.read_csv(tiny_cache / "manifest.csv").query("split == 'train'")) // 16
+    assert record["steps"] == 6 * steps_per_epoch  # the run finished as if never interrupted
+    logged = pd.read_csv(out / "loss.csv")["step"]
+    assert logged.max() == 6 * steps_per_epoch and logged.duplicated().sum() <= steps_per_epoch  # <= 1 epoch lost
+
+
+def test_abnormal_fraction_subsampling_is_exact():
+    labels = np.array([1] * 30 + [0] * 70)
+    keep = subsample_abnormal_fraction(labels, 0.2, seed=0)
+    assert (labels[keep] == 0).sum() == 70 and (labels[keep] == 1).sum() == round(0.2 / 0.8 * 70)
+    keep = subsample_abnormal_fraction(labels, 0.6, seed=0)
+    assert (labels[keep] == 1).sum() == 30 and (labels[keep] == 0).sum() == 20
+
+
+def test_budget_parsing():
+    assert parse_budget("90s") == 90 and parse_budget("15m") == 900 and parse_budget("1h30m") == 5400
+    with pytest.raises(XraySSLError, match="cannot read budget"):
+        parse_budget("soon")
+
+
+def test_probe_json_and_floors(tiny_run, tiny_cache, capsys):
+    assert (
+        main(["probe", str(tiny_run), "--json", "--bootstrap", "100", "--label-fractions", "0.2,1", "--seeds", "2"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert {"auroc", "auroc_ci", "accuracy", "kappa"} <= set(out["overall"])
+    assert out["overall"]["auroc_ci"][0] <= out["overall"]["auroc"] <= out["overall"]["auroc_ci"][1]
+    assert set(out["per_body_part"]) == {"knee", "forearm", "hand"} or out["per_body_part"] == {}
+    assert [f["fraction"] for f in out["label_fractions"]] == [0.2, 1.0]
+    assert out["overall"]["study_level"]["n"] < out["overall"]["n"]  # several views per study
+    assert (tiny_run / "probe-run.json").is_file() and (tiny_run / "probe-run.npz").is_file()
+    for enc in ("random", "pixels"):
+        assert (
+            main(
+                [
+                    "probe",
+                    str(tiny_cache),
+                    "--encoder",
+                    enc,
+                    "--size",
+                    "32",
+                    "--json",
+                    "--bootstrap",
+                    "50",
+                    "--out",
+                    str(tiny_run.parent / f"{enc}.json"),
+                ]
+            )
+            == 0
+        )
+        floor = json.loads(capsys.readouterr().out)
+        assert floor["encoder"] == enc and 0 <= floor["overall"]["auroc"] <= 1
+    assert main(["probe", str(tiny_cache)]) == 2  # a cache needs --encoder random|pixels
+
+
+def test_supervised_baseline_and_gradcam(tiny_cache, tiny_run, tmp_path, capsys):
+    from xrayssl.evaluate.gradcam import cam_layer, grad_cam_maps, load_model
+    from xrayssl.evaluate.supervised_eval import supervised_baseline
+
+    result = supervised_baseline(
+        SupervisedConfig(
+            cache=str(tiny_cache),
+            out=str(tmp_path / "sup"),
+            size=32,
+            epochs=2,
+            budget=None,
+            batch_size=16,
+            label_fraction=0.5,
+        ),
+        progress_bar=False,
+        n_boot=50,
+    )
+    assert 0 <= result["overall"]["auroc"] <= 1 and result["label_fraction"] == 0.5
+    record = json.loads((tmp_path / "sup" / "record.json").read_text())
+    train = pd.read_csv(tiny_cache / "manifest.csv").query("split == 'train' and label >= 0")
+    assert record["n_train_patients"] < train["patient_id"].nunique()
+    for run in (tiny_run, tmp_path / "sup"):
+        if run == tiny_run:
+            main(["probe", str(run), "--bootstrap", "20"])
+        model, _config, _ = load_model(run)
+        _name, layer = cam_layer(model.backbone, 32)
+        x = torch.rand(3, 1, 32, 32)
+        maps = grad_cam_maps(model, layer, x)
+        assert maps.shape == (3, 32, 32) and maps.min() >= 0 and maps.max() <= 1
+        assert main(["gradcam", str(run), "--out", str(tmp_path / f"cam-{run.name}"), "--n", "2"]) == 0
+        faith = json.loads((tmp_path / f"cam-{run.name}" / "faithfulness.json").read_text())
+        assert faith["images"] and all(p.endswith(".png") for p in faith["images"])
+        assert np.isfinite(faith["faithfulness"]["score"])
