@@ -60,7 +60,7 @@ def label_efficiency(
         mean = float(np.mean(scores))
         if len(scores) > 1:
             half = float(stats.t.ppf(0.975, len(scores) - 1) * np.std(scores, ddof=1) / np.sqrt(len(scores)))
-            ci = [mean - half, mean + half]
+            ci = [max(0.0, mean - half), min(1.0, mean + half)]  # t-interval over seeds, within AUROC's range
         else:
             ci = None
         out.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import torch
@@ -43,6 +45,10 @@ def subsample_abnormal_fraction(labels: np.ndarray, fraction: float, seed: int) 
     else:
         normal = rng.choice(normal, size=max(1, round((1 - fraction) / fraction * len(abnormal))), replace=False)
     return np.sort(np.concatenate([abnormal, normal]))
+
+
+# images are in memory and augmented per batch on the device: loader workers would only add copies
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 class ImageSet(torch.utils.data.Dataset):

@@ -33,6 +33,7 @@ class SSLModule(L.LightningModule):
         self.save_hyperparameters({"config": config})
         self.cfg = PretrainConfig.from_dict(config)
         self.method = build_method(self.cfg.method, Backbone(self.cfg.backbone, self.cfg.small_stem))
+        self.method = self.method.to(memory_format=torch.channels_last)  # faster convolutions, CPU and GPU
         self.view1 = parse_pipeline(self.cfg.augs)
         self.view2 = parse_pipeline(self.cfg.augs2) if self.cfg.augs2 else self.view1
         self.budget = parse_budget(self.cfg.budget)
@@ -54,7 +55,8 @@ class SSLModule(L.LightningModule):
         seed = (self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank
         gen = torch.Generator().manual_seed(seed)
         x = batch.float().div_(255)
-        return self.view1(x, gen), self.view2(x, gen)
+        cl = torch.channels_last
+        return self.view1(x, gen).contiguous(memory_format=cl), self.view2(x, gen).contiguous(memory_format=cl)
 
     def training_step(self, batch, batch_idx):
         start = time.perf_counter()
@@ -87,9 +89,7 @@ class SSLModule(L.LightningModule):
 
 
 def _precision(cfg: PretrainConfig) -> str:
-    if cfg.precision:
-        return cfg.precision
-    return "bf16-mixed" if torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda") else "32-true"
+    return cfg.precision or records.default_precision(cfg.accelerator)
 
 
 def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = True) -> Path:

@@ -52,6 +52,21 @@ def environment() -> dict[str, Any]:
     return env
 
 
+def cpu_has_bf16() -> bool:
+    """AVX-512 BF16 or AMX: bf16 autocast then speeds up CPU training (measured 1.6x with channels-last)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_precision(accelerator: str) -> str:
+    if torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda"):
+        return "bf16-mixed"
+    return "bf16-mixed" if cpu_has_bf16() else "32-true"
+
+
 def peak_memory() -> dict[str, float]:
     out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if torch.cuda.is_available():

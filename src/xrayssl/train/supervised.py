@@ -43,7 +43,7 @@ class SupervisedModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.cfg = SupervisedConfig.from_dict(config)
-        self.model = Classifier(Backbone(self.cfg.backbone, self.cfg.small_stem))
+        self.model = Classifier(Backbone(self.cfg.backbone, self.cfg.small_stem)).to(memory_format=torch.channels_last)
         self.augment = parse_pipeline(self.cfg.augs)
         self.criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -54,7 +54,7 @@ class SupervisedModule(L.LightningModule):
         if self.trainer.training:
             gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
             x = self.augment(x, gen)
-        return x, y
+        return x.contiguous(memory_format=torch.channels_last), y
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -124,7 +124,7 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     budget = parse_budget(config.budget)
     if budget:
         callbacks.append(Timer(duration={"seconds": budget}, interval="step"))
-    precision = config.precision or ("bf16-mixed" if torch.cuda.is_available() else "32-true")
+    precision = config.precision or records.default_precision(config.accelerator)
     trainer = L.Trainer(
         accelerator=config.accelerator,
         devices=config.devices,
