@@ -20,8 +20,20 @@ def parse_budget(text: str | None) -> float | None:
     return h * 3600 + mi * 60 + s
 
 
+class Serialisable:
+    """Run configs go to and from plain dicts (JSON in the run folder); unknown keys are ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Serialisable):
     cache: str
     out: str
     method: str = "byol"
@@ -53,17 +65,9 @@ class PretrainConfig:
         if self.size < 16 or self.batch_size < 2:
             raise XraySSLError("--size must be >= 16 and --batch-size >= 2")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 @dataclass
-class SupervisedConfig:
+class SupervisedConfig(Serialisable):
     cache: str
     out: str
     backbone: str = "resnet18"
@@ -87,11 +91,3 @@ class SupervisedConfig:
         parse_budget(self.budget)
         if not 0 < self.label_fraction <= 1:
             raise XraySSLError("--label-fraction must be in (0, 1]")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SupervisedConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
