@@ -104,8 +104,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _quiet_lightning() -> None:
+    """Keep the terminal for xrayssl's own progress: Lightning's tips and library deprecation notes go."""
+    import warnings
+
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*weights_only.*")
 
 
 def pretrain_command(args: argparse.Namespace) -> int:
