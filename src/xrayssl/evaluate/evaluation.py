@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
 from xrayssl.data.selection import patient_fraction
 from xrayssl.evaluate.metrics import bootstrap_metrics, study_level
@@ -52,8 +53,6 @@ def label_efficiency(
             probe = LinearProbe().fit(
                 x["train"][sub], rows["train"]["label"].to_numpy()[sub], x["val"], rows["val"]["label"].to_numpy()
             )
-            from sklearn.metrics import roc_auc_score
-
             scores.append(float(roc_auc_score(rows["test"]["label"], probe.predict_proba(x["test"]))))
             if fraction >= 1:
                 break  # all labels: every seed would fit the same probe
