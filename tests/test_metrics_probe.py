@@ -22,6 +22,20 @@ def test_point_metrics_exact():
     assert m["kappa"] == pytest.approx((po - pe) / (1 - pe))
 
 
+def test_fast_auroc_and_kappa_match_scikit_learn_with_ties():
+    from sklearn.metrics import cohen_kappa_score, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 80))
+        y = rng.integers(0, 2, n)
+        p = np.round(rng.random(n), 1)  # many ties
+        m = point_metrics(y, p, 0.5)
+        if len(set(y)) == 2:
+            assert m["auroc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+            assert m["kappa"] == pytest.approx(cohen_kappa_score(y, (p >= 0.5).astype(int)), abs=1e-12)
+
+
 def test_bootstrap_resamples_whole_patients():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 40)

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score, roc_auc_score, roc_curve
+from scipy.stats import rankdata
+from sklearn.metrics import roc_curve
 
 METRICS = ("auroc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity", "kappa")
 
@@ -23,24 +24,43 @@ def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float(min(1.0, thr[best]))
 
 
+def auroc(y: np.ndarray, p: np.ndarray) -> float:
+    """Mann-Whitney form of the area under the ROC curve (ties count half); equals sklearn's roc_auc_score
+    at a fraction of its cost, which matters inside a 1,000-resample bootstrap."""
+    pos = y == 1
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(p)
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
 def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     y = np.asarray(y).astype(int)
-    pred = (np.asarray(p) >= threshold).astype(int)
-    tp = int(((pred == 1) & (y == 1)).sum())
-    tn = int(((pred == 0) & (y == 0)).sum())
-    fp = int(((pred == 1) & (y == 0)).sum())
-    fn = int(((pred == 0) & (y == 1)).sum())
+    p = np.asarray(p, dtype=float)
+    pred = p >= threshold
+    pos = y == 1
+    tp = int((pred & pos).sum())
+    fp = int((pred & ~pos).sum())
+    fn = int((~pred & pos).sum())
+    tn = len(y) - tp - fp - fn
+    n = len(y)
     sens = tp / (tp + fn) if tp + fn else float("nan")
     spec = tn / (tn + fp) if tn + fp else float("nan")
-    both = len(np.unique(y)) == 2
+    both = 0 < tp + fn < n
+    kappa = float("nan")
+    if n and (both or 0 < tp + fp < n):  # Cohen's kappa needs two classes in the labels or the predictions
+        po = (tp + tn) / n
+        pe = ((tp + fp) * (tp + fn) + (tn + fn) * (tn + fp)) / n**2
+        kappa = (po - pe) / (1 - pe) if pe < 1 else float("nan")
     return {
-        "auroc": float(roc_auc_score(y, p)) if both else float("nan"),
-        "accuracy": (tp + tn) / len(y) if len(y) else float("nan"),
+        "auroc": auroc(y, p) if both else float("nan"),
+        "accuracy": (tp + tn) / n if n else float("nan"),
         "balanced_accuracy": (sens + spec) / 2,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
         "sensitivity": sens,
         "specificity": spec,
-        "kappa": float(cohen_kappa_score(y, pred)) if both or len(np.unique(pred)) == 2 else float("nan"),
+        "kappa": kappa,
     }
 
 
