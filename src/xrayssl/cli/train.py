@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+
+from xrayssl.train.quiet import quiet_lightning
 
 
 def _fractions(text: str | None) -> list[float] | None:
@@ -103,21 +104,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_gradcam_parser(sub)
 
 
-def _quiet_lightning() -> None:
-    """Keep the terminal for xrayssl's own progress: Lightning's tips and library deprecation notes go."""
-    import warnings
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*weights_only.*")
-
-
 def pretrain_command(args: argparse.Namespace) -> int:
     from xrayssl.train.config import PretrainConfig
     from xrayssl.train.pretrain import pretrain
 
-    _quiet_lightning()
+    quiet_lightning()
     budget = args.budget if args.budget or args.epochs else "15m"
     config = PretrainConfig(
         cache=args.cache,
@@ -193,7 +184,7 @@ def supervised_command(args: argparse.Namespace) -> int:
     from xrayssl.evaluate.supervised_eval import supervised_baseline
     from xrayssl.train.config import SupervisedConfig
 
-    _quiet_lightning()
+    quiet_lightning()
     config = SupervisedConfig(
         cache=args.cache,
         out=args.out,

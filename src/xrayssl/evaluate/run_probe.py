@@ -25,7 +25,9 @@ from xrayssl.train.records import load_encoder
 ENCODERS = ("run", "random", "pixels")
 
 
-def resolve_source(source: str | Path, encoder: str, backbone: str, size: int, small_stem: bool) -> dict[str, Any]:
+def resolve_source(
+    source: str | Path, encoder: str, backbone: str, size: int, small_stem: bool, body_part: str | None = None
+) -> dict[str, Any]:
     """What to evaluate: a run folder (its cache, size and backbone) or a cache with the given options."""
     source = Path(source)
     if (source / "config.json").is_file():
@@ -52,7 +54,7 @@ def resolve_source(source: str | Path, encoder: str, backbone: str, size: int, s
             "size": size,
             "backbone": backbone,
             "small_stem": small_stem,
-            "body_part": None,
+            "body_part": body_part,
             "seed": 0,
         }
     raise XraySSLError(f"{source}: neither a run folder (config.json) nor a prepared cache (cache.json)")
@@ -87,14 +89,16 @@ def probe(
     size: int = 64,
     small_stem: bool = False,
     pixels_size: int = 32,
+    body_part: str | None = None,
     out: str | Path | None = None,
 ) -> dict[str, Any]:
+    """Probe a run's encoder (or, given a cache, a floor); ``body_part`` restricts a cache to one body part."""
     if encoder not in ENCODERS:
         raise XraySSLError(f"unknown encoder '{encoder}'; valid: {', '.join(ENCODERS)}")
     if split not in ("val", "test"):
         raise XraySSLError("--split must be val or test (the probe is fitted on train)")
     start = time.perf_counter()
-    src = resolve_source(source, encoder, backbone, size, small_stem)
+    src = resolve_source(source, encoder, backbone, size, small_stem, body_part)
     cache = PreparedCache(src["cache"])
     rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path))
     x = featurize(src, encoder, cache, rows, pixels_size)

@@ -102,6 +102,13 @@ def write_record(run: Path, record: dict[str, Any]) -> None:
     (run / "record.json").write_text(json.dumps(record, indent=2, default=str))
 
 
+def read_record(run: str | Path) -> dict[str, Any]:
+    path = Path(run) / "record.json"
+    if not path.is_file():
+        raise XraySSLError(f"{run}: no record.json (the run has not finished)")
+    return json.loads(path.read_text())
+
+
 def save_weights(module: torch.nn.Module, path: Path) -> None:
     torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
 
