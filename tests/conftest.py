@@ -49,3 +49,16 @@ def write_corrupt(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory) -> Path:
+    """A prepared cache of 50 synthetic patients at 32 px: small enough to train on in seconds."""
+    from xrayssl.data.prepare import prepare
+    from xrayssl.data.process import ProcessConfig
+    from xrayssl.data.synthetic import SynthConfig, write_dataset
+
+    root = write_dataset(tmp_path_factory.mktemp("tiny"), SynthConfig(n_patients=50, size=64, seed=11), workers=2)
+    return prepare(
+        root, tmp_path_factory.mktemp("cache") / "c", process=ProcessConfig(size=32), workers=2, progress=False
+    ).cache

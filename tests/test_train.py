@@ -14,9 +14,6 @@ import pytest
 import torch
 
 from xrayssl.cli.main import main
-from xrayssl.data.prepare import prepare
-from xrayssl.data.process import ProcessConfig
-from xrayssl.data.synthetic import SynthConfig, write_dataset
 from xrayssl.errors import XraySSLError
 from xrayssl.models.backbones import Backbone
 from xrayssl.models.methods import build_method, method_names
@@ -25,14 +22,6 @@ from xrayssl.train.data import subsample_abnormal_fraction
 from xrayssl.train.pretrain import pretrain
 
 TINY = {"size": 32, "batch_size": 16, "budget": None}
-
-
-@pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory):
-    root = write_dataset(tmp_path_factory.mktemp("tiny"), SynthConfig(n_patients=50, size=64, seed=11), workers=2)
-    return prepare(
-        root, tmp_path_factory.mktemp("cache") / "c", process=ProcessConfig(size=32), workers=2, progress=False
-    ).cache
 
 
 @pytest.fixture(scope="session")

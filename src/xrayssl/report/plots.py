@@ -1,0 +1,129 @@
+"""Matplotlib figures for the report, each returned as a base64 PNG data URI."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+COLORS = {"simclr": "#1f77b4", "byol": "#d62728", "moco": "#2ca02c", "simsiam": "#9467bd", "barlowtwins": "#8c564b",
+          "vicreg": "#e377c2"}  # fmt: skip
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def data_uri(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def file_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def _err(mean: pd.Series, lo: pd.Series, hi: pd.Series) -> np.ndarray:
+    lo = lo.astype(float).fillna(mean)
+    hi = hi.astype(float).fillna(mean)
+    return np.vstack([mean - lo, hi - mean]).clip(min=0)
+
+
+def leaderboard_plot(board: pd.DataFrame, top: int = 12) -> str:
+    """Test AUROC (mean over seeds, 95 % interval) of each method's recipes, in validation order."""
+    plt = _plt()
+    methods = list(dict.fromkeys(board["method"]))
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 0.32 * min(top, len(board)) + 1.4),
+                             squeeze=False)  # fmt: skip
+    for ax, method in zip(axes[0], methods):
+        b = board[board["method"] == method].head(top).iloc[::-1]
+        y = np.arange(len(b))
+        ax.errorbar(b["test_auroc"], y, xerr=_err(b["test_auroc"], b["test_lo"], b["test_hi"]), fmt="o",
+                    color=COLORS.get(method, "k"), capsize=2)  # fmt: skip
+        ax.set_yticks(y, b["recipe"], fontsize=8)
+        ax.set_title(f"{method} (top by validation AUROC)", fontsize=10)
+        ax.set_xlabel("test AUROC (95 % CI over seeds)")
+        ax.grid(axis="x", alpha=0.3)
+    return data_uri(fig)
+
+
+def effects_plot(effects: pd.DataFrame, label: str) -> str:
+    """Forest plot of effects (AUROC difference) per method, zero line marked."""
+    plt = _plt()
+    methods = list(dict.fromkeys(effects["method"]))
+    n = effects.groupby("method").size().max()
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 0.3 * n + 1.4), squeeze=False,
+                             sharex=True)  # fmt: skip
+    for ax, method in zip(axes[0], methods):
+        e = effects[effects["method"] == method].iloc[::-1]
+        y = np.arange(len(e))
+        ax.axvline(0, color="grey", lw=1)
+        ax.errorbar(e["effect"], y, xerr=_err(e["effect"], e["lo"], e["hi"]), fmt="s",
+                    color=COLORS.get(method, "k"), capsize=2)  # fmt: skip
+        ax.set_yticks(y, e["label"], fontsize=8)
+        ax.set_title(method, fontsize=10)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    return data_uri(fig)
+
+
+def heatmap(matrix: pd.DataFrame, title: str) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.0 * len(matrix) + 2, 0.9 * len(matrix) + 1.2))
+    im = ax.imshow(matrix.to_numpy(float), cmap="viridis")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(matrix.index)), matrix.index)
+    ax.set_xlabel("second augmentation")
+    ax.set_ylabel("first augmentation")
+    for i in range(len(matrix)):
+        for j in range(len(matrix.columns)):
+            v = matrix.iat[i, j]
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="w", fontsize=8)
+    fig.colorbar(im, ax=ax, label="test AUROC")
+    ax.set_title(title, fontsize=10)
+    return data_uri(fig)
+
+
+def label_efficiency_plot(curves: list[dict]) -> str:
+    """curves: {name, fractions, auroc, lo, hi, kind}; SSL probes solid, supervised dashed, floors dotted."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    styles = {"ssl": "-", "supervised": "--", "floor": ":"}
+    for c in curves:
+        x, y = np.asarray(c["fractions"]), np.asarray(c["auroc"], float)
+        line = ax.plot(x * 100, y, styles.get(c["kind"], "-"), marker="o", label=c["name"])[0]
+        lo, hi = np.asarray(c["lo"], float), np.asarray(c["hi"], float)
+        if np.isfinite(lo).any():
+            ax.fill_between(x * 100, lo, hi, color=line.get_color(), alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training patients (%)")
+    ax.set_ylabel("test AUROC")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return data_uri(fig)
+
+
+def comparison_plot(rows: pd.DataFrame) -> str:
+    """rows: name, kind, test_auroc, test_lo, test_hi."""
+    plt = _plt()
+    colors = {"ssl": "#1f77b4", "supervised": "#2ca02c", "floor": "#7f7f7f"}
+    fig, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, rows["test_auroc"] - 0.5, left=0.5, color=[colors.get(k, "k") for k in rows["kind"]], alpha=0.8,
+            xerr=_err(rows["test_auroc"], rows["test_lo"], rows["test_hi"]), capsize=3)  # fmt: skip
+    ax.set_yticks(y, rows["name"], fontsize=8)
+    ax.axvline(0.5, color="k", lw=0.8)
+    ax.set_xlabel("test AUROC (95 % CI)")
+    ax.grid(axis="x", alpha=0.3)
+    return data_uri(fig)

@@ -1,0 +1,357 @@
+"""What a study's finished runs say: leaderboard, augmentation effects, stability, sensitivity, imbalance.
+
+Recipes are ranked on the validation AUROC; test AUROCs are only reported. Intervals are 95 %: over seeds
+(t distribution) for leaderboard means and one-at-a-time contrasts, from the regression's residuals for
+factorial effects, and from resampling seeds for sensitivity.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xrayssl.study.store import Store
+
+GROUP = ["body_part", "abnormal_fraction", "method"]
+
+
+def ssl_frame(store: Store) -> pd.DataFrame:
+    rows = []
+    for r in store.runs(kind="ssl", status="done"):
+        p, res = r["params"], r["result"]
+        pool = (res.get("pretrain") or {}).get("pool") or {}
+        rows.append(
+            {
+                "run_id": r["id"],
+                "method": p["method"],
+                "recipe": p["recipe"],
+                "parts": tuple(p["parts"]),
+                "seed": p["seed"],
+                "abnormal_fraction": "as is" if p["abnormal_fraction"] is None else f"{p['abnormal_fraction']:g}",
+                "abnormal_share": pool.get("abnormal_share_used", np.nan),
+                "body_part": p["body_part"] or "all",
+                "val_auroc": res["val_auroc"],
+                "test_auroc": res["test_auroc"],
+                "test_auroc_ci": res["test_auroc_ci"],
+                "seconds": res.get("seconds"),
+                "run": res.get("run"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def mean_ci(values: np.ndarray | list[float]) -> tuple[float, float | None, float | None]:
+    """Mean and 95 % t-interval (None with fewer than two values)."""
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return float("nan"), None, None
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, None, None
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return m, m - half, m + half
+
+
+def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (body part, abnormal fraction, method, recipe), best validation AUROC first."""
+    if frame.empty:
+        return pd.DataFrame()
+    out = []
+    for key, g in frame.groupby([*GROUP, "recipe"], sort=False):
+        m, lo, hi = mean_ci(g["test_auroc"])
+        if len(g) == 1 and g["test_auroc_ci"].iloc[0]:  # one seed: the run's own patient-bootstrap interval
+            lo, hi = g["test_auroc_ci"].iloc[0]
+        lo, hi = (None if v is None else min(1.0, max(0.0, v)) for v in (lo, hi))  # AUROC lives in [0, 1]
+        out.append(
+            {
+                **dict(zip([*GROUP, "recipe"], key)),
+                "n_seeds": len(g),
+                "val_auroc": g["val_auroc"].mean(),
+                "test_auroc": m,
+                "test_lo": lo,
+                "test_hi": hi,
+                "test_sd": g["test_auroc"].std(ddof=1) if len(g) > 1 else np.nan,
+            }
+        )
+    board = pd.DataFrame(out).sort_values([*GROUP, "val_auroc"], ascending=[True, True, True, False])
+    board["rank"] = board.groupby(GROUP).cumcount() + 1  # rank by validation AUROC within each method
+    return board.reset_index(drop=True)
+
+
+def best_recipes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The recipe chosen on validation per (body part, abnormal fraction, method)."""
+    board = leaderboard(frame)
+    return board[board["rank"] == 1].reset_index(drop=True) if len(board) else board
+
+
+def factorial_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
+    """Main effects and two-way interactions (on minus off, in AUROC) per method from a +-1 coded regression
+    with seed blocks; interactions are left out where the design cannot separate them."""
+    out = []
+    for key, g in frame.groupby(GROUP, sort=False):
+        x = np.array([[1.0 if f in parts else -1.0 for f in factors] for parts in g["parts"]])
+        y = g["test_auroc"].to_numpy(float)
+        seeds = pd.get_dummies(g["seed"], drop_first=True).to_numpy(float)
+        names = list(factors)
+        cols = [x]
+        pairs = list(itertools.combinations(range(len(factors)), 2))
+        inter = np.stack([x[:, i] * x[:, j] for i, j in pairs], 1) if pairs else np.empty((len(x), 0))
+        full = np.column_stack([np.ones(len(x)), x, inter, seeds])
+        if np.linalg.matrix_rank(full) == full.shape[1]:
+            cols.append(inter)
+            names += [f"{factors[i]} x {factors[j]}" for i, j in pairs]
+        design = np.column_stack([np.ones(len(x)), *cols, seeds])
+        if np.linalg.matrix_rank(design) < design.shape[1]:
+            continue  # not a factorial design over these factors
+        beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+        df = len(y) - design.shape[1]
+        se = np.full(design.shape[1], np.nan)
+        if df > 0:
+            sigma2 = float(((y - design @ beta) ** 2).sum() / df)
+            se = np.sqrt(np.diag(sigma2 * np.linalg.inv(design.T @ design)))
+        t = stats.t.ppf(0.975, df) if df > 0 else np.nan
+        for i, name in enumerate(names, start=1):
+            effect, half = 2 * beta[i], 2 * t * se[i]
+            out.append(
+                {
+                    **dict(zip(GROUP, key)),
+                    "term": name,
+                    "kind": "main" if i <= len(factors) else "interaction",
+                    "effect": float(effect),
+                    "lo": float(effect - half) if df > 0 else None,
+                    "hi": float(effect + half) if df > 0 else None,
+                    "df": df,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def one_at_a_time_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
+    """Adding each augmentation to none ('alone') and removing it from all ('dropped'), paired by seed."""
+    out = []
+    all_on = tuple(factors)
+    for key, g in frame.groupby(GROUP, sort=False):
+        by = {(parts, seed): s for parts, seed, s in zip(g["parts"], g["seed"], g["test_auroc"])}
+        for f in factors:
+            without = tuple(x for x in factors if x != f)
+            for contrast, on, off in (("alone", (f,), ()), ("dropped", all_on, without)):
+                diffs = [by[(on, s)] - by[(off, s)] for s in sorted(set(g["seed"])) if (on, s) in by and (off, s) in by]
+                if diffs:
+                    m, lo, hi = mean_ci(diffs)
+                    out.append(
+                        {**dict(zip(GROUP, key)), "term": f, "contrast": contrast, "effect": m, "lo": lo, "hi": hi}
+                    )
+    return pd.DataFrame(out)
+
+
+def pairwise_matrix(frame: pd.DataFrame, factors: list[str], method: str) -> pd.DataFrame:
+    """Mean test AUROC of 'first then second' (rows: first); the diagonal is the augmentation alone."""
+    g = frame[frame["method"] == method]
+    m = pd.DataFrame(np.nan, index=factors, columns=factors)
+    for parts, s in g.groupby("parts")["test_auroc"].mean().items():
+        if len(parts) == 1 and parts[0] in factors:
+            m.loc[parts[0], parts[0]] = s
+        elif len(parts) == 2 and set(parts) <= set(factors):
+            m.loc[parts[0], parts[1]] = s
+    return m
+
+
+def ranking_stability(frame: pd.DataFrame) -> pd.DataFrame:
+    """How much seeds agree on the order of recipes: mean pairwise Spearman correlation and Kendall's W."""
+    out = []
+    for key, g in frame.groupby(GROUP, sort=False):
+        table = g.pivot_table(index="recipe", columns="seed", values="test_auroc").dropna()
+        if table.shape[1] < 2 or table.shape[0] < 3:
+            continue
+        rhos = [stats.spearmanr(table[a], table[b]).statistic for a, b in itertools.combinations(table.columns, 2)]
+        ranks = table.rank(axis=0).to_numpy()
+        m, n = ranks.shape[1], ranks.shape[0]
+        w = 12 * ((ranks.sum(1) - m * (n + 1) / 2) ** 2).sum() / (m**2 * (n**3 - n))
+        out.append(
+            {
+                **dict(zip(GROUP, key)),
+                "n_recipes": n,
+                "n_seeds": m,
+                "spearman_mean": float(np.mean(rhos)),
+                "spearman_min": float(np.min(rhos)),
+                "kendall_w": float(w),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def sensitivity(frame: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Spread of recipe scores per method: SD across recipes of the seed-mean test AUROC, with a 95 %
+    interval from resampling seeds; the range (best minus worst recipe) alongside."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for key, g in frame.groupby(GROUP, sort=False):
+        table = g.pivot_table(index="recipe", columns="seed", values="test_auroc").dropna()
+        if table.shape[0] < 2:
+            continue
+        means = table.mean(axis=1)
+        boot = _boot_sd(table.to_numpy(), n_boot, rng)
+        out.append(
+            {
+                **dict(zip(GROUP, key)),
+                "sd": float(means.std(ddof=1)),
+                "lo": float(np.quantile(boot, 0.025)) if boot is not None else None,
+                "hi": float(np.quantile(boot, 0.975)) if boot is not None else None,
+                "range": float(means.max() - means.min()),
+                "n_recipes": table.shape[0],
+                "n_seeds": table.shape[1],
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _boot_sd(table: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray | None:
+    if table.shape[1] < 2:
+        return None
+    picks = rng.integers(0, table.shape[1], size=(n_boot, table.shape[1]))
+    return np.array([table[:, p].mean(1).std(ddof=1) for p in picks])
+
+
+def imbalance_effect(frame: pd.DataFrame) -> pd.DataFrame:
+    """Test AUROC per pretraining abnormal fraction and method (over recipes and seeds), and the change from
+    the most balanced pool to the least balanced one, paired by recipe and seed."""
+    out = []
+    for (part, method), g in frame.groupby(["body_part", "method"], sort=False):
+        shares = g.groupby("abnormal_fraction")["abnormal_share"].mean()
+        if len(shares) < 2:
+            continue
+        balanced = (shares - 0.5).abs().idxmin()
+        skewed = (shares - 0.5).abs().idxmax()
+        for fraction, share in shares.items():
+            m, lo, hi = mean_ci(g[g["abnormal_fraction"] == fraction]["test_auroc"])
+            out.append(
+                {
+                    "body_part": part,
+                    "method": method,
+                    "abnormal_fraction": fraction,
+                    "abnormal_share": share,
+                    "test_auroc": m,
+                    "lo": lo,
+                    "hi": hi,
+                    "contrast": None,
+                }
+            )
+        a = g[g["abnormal_fraction"] == balanced].set_index(["recipe", "seed"])["test_auroc"]
+        b = g[g["abnormal_fraction"] == skewed].set_index(["recipe", "seed"])["test_auroc"]
+        diff = (b - a).dropna()
+        m, lo, hi = mean_ci(diff)
+        out.append(
+            {
+                "body_part": part,
+                "method": method,
+                "abnormal_fraction": f"{skewed} vs {balanced}",
+                "abnormal_share": shares[skewed],
+                "test_auroc": m,
+                "lo": lo,
+                "hi": hi,
+                "contrast": "change",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _verdict(lo: float | None, hi: float | None, sign: int) -> str:
+    """'supported' when the interval is entirely on the claimed side of zero, 'contradicted' when entirely on
+    the other, else 'inconclusive'."""
+    if lo is None or hi is None:
+        return "inconclusive (needs two or more seeds)"
+    if sign * lo > 0 and sign * hi > 0:
+        return "supported"
+    if sign * lo < 0 and sign * hi < 0:
+        return "contradicted"
+    return "inconclusive"
+
+
+def claims(frame: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """The original study's conclusions about SimCLR and BYOL, each as a number with an interval."""
+    out: list[dict[str, Any]] = []
+    if not {"simclr", "byol"} <= set(frame.get("method", [])):
+        return out
+    rng = np.random.default_rng(seed)
+    for part, g in frame.groupby("body_part", sort=False):
+        base = g[g["abnormal_fraction"] == g["abnormal_fraction"].iloc[0]]
+        tables = {
+            m: base[base["method"] == m].pivot_table(index="recipe", columns="seed", values="test_auroc").dropna()
+            for m in ("simclr", "byol")
+        }
+        common = sorted(set(tables["simclr"].columns) & set(tables["byol"].columns))
+        if len(tables["simclr"]) >= 2 and len(tables["byol"]) >= 2 and common:
+            s, b = tables["simclr"][common].to_numpy(), tables["byol"][common].to_numpy()
+            diff = s.mean(1).std(ddof=1) - b.mean(1).std(ddof=1)
+            lo = hi = None
+            if len(common) >= 2:
+                picks = rng.integers(0, len(common), size=(n_boot, len(common)))
+                boot = np.array([s[:, p].mean(1).std(ddof=1) - b[:, p].mean(1).std(ddof=1) for p in picks])
+                lo, hi = float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+            out.append(
+                {
+                    "body_part": part,
+                    "claim": "SimCLR is more sensitive to the augmentation recipe than BYOL",
+                    "measure": "SD of recipe AUROCs, SimCLR minus BYOL",
+                    "value": float(diff),
+                    "lo": lo,
+                    "hi": hi,
+                    "verdict": _verdict(lo, hi, +1),
+                }
+            )
+        imb = imbalance_effect(g)
+        if len(imb):
+            ch = imb[imb["contrast"] == "change"].set_index("method")
+            for method, sign, text in (
+                ("simclr", -1, "SimCLR loses AUROC when the unlabelled pool is imbalanced"),
+                ("byol", 0, "BYOL is robust to an imbalanced unlabelled pool"),
+            ):
+                if method in ch.index:
+                    r = ch.loc[method]
+                    if sign:
+                        verdict = _verdict(r["lo"], r["hi"], sign)
+                    elif r["lo"] is None:
+                        verdict = "inconclusive (needs two or more seeds)"
+                    else:  # robust: the interval excludes a loss of 0.02 AUROC or more
+                        verdict = "supported" if r["lo"] > -0.02 else "not shown"
+                    out.append(
+                        {
+                            "body_part": part,
+                            "claim": text,
+                            "measure": f"AUROC change, pool {r['abnormal_fraction']}",
+                            "value": float(r["test_auroc"]),
+                            "lo": r["lo"],
+                            "hi": r["hi"],
+                            "verdict": verdict,
+                        }
+                    )
+    return out
+
+
+def references(store: Store) -> pd.DataFrame:
+    """Floors and supervised baselines as rows comparable with the leaderboard."""
+    rows = []
+    for r in store.runs(status="done"):
+        if r["kind"] not in ("floor", "supervised"):
+            continue
+        p, res = r["params"], r["result"]
+        name = f"{p['encoder']} floor" if r["kind"] == "floor" else f"supervised, {p['label_fraction']:.0%} labels"
+        lo, hi = res["test_auroc_ci"] or (None, None)
+        rows.append(
+            {
+                "body_part": p["body_part"] or "all",
+                "model": name,
+                "kind": r["kind"],
+                "val_auroc": res["val_auroc"],
+                "test_auroc": res["test_auroc"],
+                "test_lo": lo,
+                "test_hi": hi,
+                "run_id": r["id"],
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,74 @@
+"""The study's last step, once every run is done: for the recipe chosen on validation per method, the probe's
+label-efficiency curve and Grad-CAM next to the supervised model's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xrayssl.study.analysis import best_recipes, ssl_frame
+from xrayssl.study.config import StudyConfig
+from xrayssl.study.store import Store
+
+
+def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[str, Any]:
+    from xrayssl.evaluate.gradcam import gradcam
+    from xrayssl.evaluate.run_probe import probe
+
+    out = Path(config.out)
+    frame = ssl_frame(store)
+    best = best_recipes(frame)
+    first_fraction = frame["abnormal_fraction"].iloc[0] if len(frame) else None
+    chosen: list[dict[str, Any]] = []
+    for row in best.itertuples():
+        if row.abnormal_fraction != first_fraction:
+            continue
+        runs = frame[
+            (frame["method"] == row.method)
+            & (frame["recipe"] == row.recipe)
+            & (frame["body_part"] == row.body_part)
+            & (frame["abnormal_fraction"] == row.abnormal_fraction)
+        ].sort_values("seed")
+        run = out / runs.iloc[0]["run"]
+        if progress:
+            print(f"finalize: {row.method} / {row.recipe} ({row.body_part}): label efficiency and Grad-CAM", flush=True)
+        efficiency = probe(
+            run,
+            label_fractions=config.label_fractions,
+            seeds=3,
+            n_boot=config.n_boot,
+            out=Path(run) / "probe-label-fractions.json",
+        )["label_fractions"]
+        cams = gradcam(run, out / "gradcam" / f"{row.body_part}-{row.method}", n=config.gradcam_n)
+        chosen.append(
+            {
+                "method": row.method,
+                "recipe": row.recipe,
+                "body_part": row.body_part,
+                "run": runs.iloc[0]["run"],
+                "label_fractions": efficiency,
+                "gradcam": _relative(cams, out),
+            }
+        )
+    supervised = [
+        r
+        for r in store.runs(kind="supervised", status="done")
+        if r["params"]["label_fraction"] == max(config.label_fractions)
+    ]
+    sup_cams = []
+    for r in supervised:
+        part = r["params"]["body_part"] or "all"
+        if progress:
+            print(f"finalize: supervised ({part}): Grad-CAM", flush=True)
+        cams = gradcam(out / r["result"]["run"], out / "gradcam" / f"{part}-supervised", n=config.gradcam_n)
+        sup_cams.append({"body_part": part, "run": r["result"]["run"], "gradcam": _relative(cams, out)})
+    return {"best": chosen, "supervised": sup_cams}
+
+
+def _relative(cams: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Grad-CAM image paths relative to the study folder, so that the folder can move."""
+    return {
+        "images": [str(Path(p).resolve().relative_to(root.resolve())) for p in cams["images"]],
+        "faithfulness": cams["faithfulness"],
+        "layer": cams["layer"],
+    }

@@ -1,0 +1,53 @@
+"""A study config -> the list of runs (id, kind, params) stored in the study database."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from xrayssl.study.config import StudyConfig
+from xrayssl.study.store import FINAL_KIND
+
+
+def run_folder_name(run_id: str) -> str:
+    """A file-system-safe folder name for a run id (ids hold '/', '+' and '>')."""
+    return re.sub(r"[^A-Za-z0-9._+=-]", "_", run_id.replace("/", "__").replace(">", "-then-"))
+
+
+def plan(config: StudyConfig) -> list[tuple[str, str, dict[str, Any]]]:
+    runs: list[tuple[str, str, dict[str, Any]]] = []
+    specs = config.specs()
+    for part in config.body_parts:
+        scope = part or "all"
+        if config.floors:
+            for encoder in ("random", "pixels"):
+                runs.append((f"floor/{scope}/{encoder}", "floor", {"encoder": encoder, "body_part": part}))
+        if config.supervised is not None:
+            for fraction in sorted(config.label_fractions, reverse=True):
+                runs.append(
+                    (
+                        f"supervised/{scope}/labels{fraction:g}",
+                        "supervised",
+                        {"label_fraction": fraction, "seed": 0, "body_part": part},
+                    )
+                )
+        # seeds outermost: a study stopped early still has every recipe at the first seeds
+        for seed in range(config.seeds):
+            for fraction in config.abnormal_fractions:
+                for method in config.methods:
+                    for recipe in config.recipe_list():
+                        rid = f"ssl/{scope}/{method}/{recipe.name}/seed{seed}"
+                        if fraction is not None:
+                            rid += f"/abnormal{fraction:g}"
+                        params = {
+                            "method": method,
+                            "recipe": recipe.name,
+                            "spec": recipe.spec(specs, config.base),
+                            "parts": list(recipe.parts),
+                            "seed": seed,
+                            "abnormal_fraction": fraction,
+                            "body_part": part,
+                        }
+                        runs.append((rid, "ssl", params))
+    runs.append(("finalize", FINAL_KIND, {}))
+    return runs

@@ -1,0 +1,275 @@
+"""Execute a study: claim runs from the study database one at a time until none is left for this shard.
+
+Each run is pretrain + probe (or a floor, or the supervised baseline), in its own folder under ``runs/``;
+a run interrupted mid-way resumes from its last checkpoint. ``workers`` > 1 starts that many processes on
+this machine (one GPU each where there are several); ``shard`` i/n takes every n-th run so that machines
+sharing the folder split the study between them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from xrayssl.errors import XraySSLError
+from xrayssl.study.config import StudyConfig
+from xrayssl.study.plan import plan, run_folder_name
+from xrayssl.study.store import FINAL_KIND, Store
+
+CONFIG_KEY = "config"
+_DURATIONS: list[float] = []  # this process's run times, for the time-left estimate
+
+
+def open_study(config: StudyConfig | None, out: str | Path) -> tuple[StudyConfig, Store]:
+    """Create the study (config + planned runs) or open an existing one; a different config is refused."""
+    out = Path(out)
+    store = Store(out)
+    stored = store.get_meta(CONFIG_KEY)
+    if config is None:
+        if stored is None:
+            raise XraySSLError(f"{out}: no study here yet; give a cache (and options or --config) to start one")
+        config = StudyConfig.from_dict({**stored, "out": str(out)})
+    else:
+        wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
+        kept = store.set_meta_once(CONFIG_KEY, wanted)
+        if kept != wanted:
+            diff = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
+            raise XraySSLError(
+                f"{out} holds a study with other settings ({', '.join(diff)}); "
+                "rerun with only --out to resume it, or choose another --out"
+            )
+    store.add_runs(plan(config))
+    return config, store
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if not text:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise XraySSLError(f"--shard '{text}': write i/n, e.g. 0/4 (i from 0 to n-1)") from None
+    if not 0 <= i < n:
+        raise XraySSLError(f"--shard '{text}': i must be in 0..n-1")
+    return i, n
+
+
+def run_study(
+    config: StudyConfig | None,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    shard: str | None = None,
+    progress: bool = True,
+    stale_seconds: float = 600.0,
+) -> dict[str, int]:
+    config, store = open_study(config, out)
+    store.stale_seconds = stale_seconds
+    i, n = parse_shard(shard)
+    retried = store.retry_failed()
+    counts = store.counts()
+    total = sum(counts.values())
+    print(
+        f"study {out}: {total} runs, {counts.get('done', 0)} done already"
+        + (f", {retried} failed run(s) retried" if retried else "")
+        + (f"; shard {i}/{n}" if n > 1 else ""),
+        flush=True,
+    )
+    if workers <= 1:
+        _work(str(out), i, n, progress, stale_seconds, None, None)
+    else:
+        _spawn(str(out), i, n, workers, stale_seconds)
+    counts = store.counts()
+    print(f"study {out}: {counts.get('done', 0)}/{total} runs done, {counts.get('failed', 0)} failed", flush=True)
+    for row in store.runs(status="failed"):
+        print(f"  failed {row['id']}: {(row['error'] or '').strip().splitlines()[-1:]}", flush=True)
+    return counts
+
+
+def _spawn(out: str, shard: int, n_shards: int, workers: int, stale_seconds: float) -> None:
+    import torch
+
+    gpus = torch.cuda.device_count()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = mp.get_context("spawn")
+    logs = Path(out) / "logs"
+    logs.mkdir(exist_ok=True)
+    procs = []
+    for w in range(workers):
+        device = str(w % gpus) if gpus > 1 else None
+        log = str(logs / f"worker-{w}.log")
+        procs.append(ctx.Process(target=_work, args=(out, shard, n_shards, False, stale_seconds, device, threads, log)))
+    for p in procs:
+        p.start()
+    print(f"{workers} workers ({threads} CPU threads each; logs in {logs})", flush=True)
+    store, seen = Store(out), 0
+    while any(p.is_alive() for p in procs):
+        time.sleep(2)
+        seen = _report_progress(store, seen)
+    for p in procs:
+        p.join()
+    _report_progress(store, seen)
+
+
+def _report_progress(store: Store, seen: int) -> int:
+    done = [r for r in store.runs(status="done") if r["finished"]]
+    done.sort(key=lambda r: r["finished"])
+    total = sum(store.counts().values())
+    for r in done[seen:]:
+        print(f"[{done.index(r) + 1}/{total}] {_line(r['id'], r['result'])}", flush=True)
+    return len(done)
+
+
+def _line(run_id: str, result: dict[str, Any]) -> str:
+    auroc = result.get("test_auroc")
+    score = f"test AUROC {auroc:.3f} (val {result.get('val_auroc', float('nan')):.3f})" if auroc is not None else "ok"
+    return f"{run_id}: {score}, {result.get('seconds', 0):.0f} s"
+
+
+def _work(
+    out: str,
+    shard: int,
+    n_shards: int,
+    progress: bool,
+    stale_seconds: float,
+    device: str | None,
+    threads: int | None,
+    log: str | None = None,
+) -> None:
+    """One worker: claim, execute, record, until nothing is left for it."""
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+    with open(log, "a") if log else contextlib.nullcontext() as sink:
+        if sink is not None:
+            sys.stdout = sys.stderr = sink
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        from xrayssl.train.quiet import quiet_lightning
+
+        quiet_lightning()
+        config, store = open_study(None, out)
+        store.stale_seconds = stale_seconds
+        while (claim := store.claim(shard, n_shards)) is not None:
+            _execute(config, store, claim, progress)
+
+
+def _execute(config: StudyConfig, store: Store, claim: dict[str, Any], progress: bool) -> None:
+    run_id = claim["id"]
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(30):
+            with contextlib.suppress(Exception):
+                store.heartbeat(run_id)
+
+    threading.Thread(target=beat, daemon=True).start()
+    start = time.perf_counter()
+    try:
+        folder = Path(config.out) / "runs" / run_folder_name(run_id)
+        result = EXECUTORS[claim["kind"]](config, folder, claim["params"], progress)
+        result["run"] = folder.relative_to(config.out).as_posix()  # relative: the study folder may move
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        store.finish(run_id, result)
+        counts = store.counts()
+        _DURATIONS.append(result["seconds"])
+        left = sum(counts.values()) - counts.get("done", 0) - counts.get("failed", 0)
+        eta = f"; about {left * sum(_DURATIONS) / len(_DURATIONS) / 60:.0f} min left" if left else ""
+        print(f"[{counts.get('done', 0)}/{sum(counts.values())}] {_line(run_id, result)}{eta}", flush=True)
+    except Exception as exc:
+        store.fail(run_id, "".join(traceback.format_exception(exc)))
+        print(f"run {run_id} failed: {exc}", file=sys.stderr, flush=True)
+    finally:
+        stop.set()
+
+
+def _summary(probe_result: dict[str, Any]) -> dict[str, Any]:
+    overall = probe_result["overall"]
+    return {
+        "test_auroc": overall["auroc"],
+        "test_auroc_ci": overall["auroc_ci"],
+        "val_auroc": probe_result.get("probe", {}).get("val_auroc", probe_result.get("val_auroc")),
+        "overall": overall,
+        "per_body_part": probe_result.get("per_body_part", {}),
+    }
+
+
+def _ssl(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from xrayssl.evaluate.run_probe import probe
+    from xrayssl.train import records
+    from xrayssl.train.pretrain import pretrain
+
+    resume = (folder / "config.json").is_file()
+    if not resume and folder.exists():
+        shutil.rmtree(folder)  # a run that died before writing its config: nothing to keep
+    cfg = config.pretrain_config(
+        out=str(folder),
+        method=p["method"],
+        augs=p["spec"],
+        seed=p["seed"],
+        body_part=p["body_part"],
+        pretrain_abnormal_fraction=p["abnormal_fraction"],
+    )
+    pretrain(cfg, resume=resume, progress_bar=progress)
+    result = probe(folder, n_boot=config.n_boot)
+    record = records.read_record(folder)
+    return {
+        **_summary(result),
+        "pretrain": {k: record.get(k) for k in ("train_seconds", "steps", "epochs", "images_per_second", "pool")},
+        "peak": {k: v for k, v in record.items() if k.startswith("peak")},
+    }
+
+
+def _floor(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from xrayssl.evaluate.run_probe import probe
+
+    cfg = config.pretrain_config(method=config.methods[0], augs="", seed=0, out="-")
+    result = probe(
+        config.cache,
+        encoder=p["encoder"],
+        backbone=cfg.backbone,
+        size=cfg.size,
+        small_stem=cfg.small_stem,
+        body_part=p["body_part"],
+        label_fractions=config.label_fractions,
+        n_boot=config.n_boot,
+        out=folder / "probe.json",
+    )
+    return {**_summary(result), "label_fractions": result.get("label_fractions")}
+
+
+def _supervised(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from xrayssl.evaluate.supervised_eval import supervised_baseline
+    from xrayssl.train import records
+
+    if folder.exists():
+        shutil.rmtree(folder)  # early stopping keeps the best epoch in memory: an interrupted run starts over
+    cfg = config.supervised_config(
+        out=str(folder), label_fraction=p["label_fraction"], seed=p["seed"], body_part=p["body_part"]
+    )
+    result = supervised_baseline(cfg, progress_bar=progress, n_boot=config.n_boot)
+    record = records.read_record(folder)
+    return {
+        **_summary(result),
+        "label_fraction": p["label_fraction"],
+        "train_seconds": record.get("train_seconds"),
+        "peak": {k: v for k, v in record.items() if k.startswith("peak")},
+    }
+
+
+def _finalize(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from xrayssl.study.finalize import finalize
+
+    return finalize(config, Store(config.out), progress)
+
+
+EXECUTORS = {"ssl": _ssl, "floor": _floor, "supervised": _supervised, FINAL_KIND: _finalize}
