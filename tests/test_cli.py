@@ -95,8 +95,18 @@ def test_synth_mura_layout_reads_back_as_mura(tmp_path, capsys):
 
 
 def test_demo_runs_end_to_end_small(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--patients", "10", "--size", "32", "--quiet"]) == 0
+    """The README's main command in a reduced size: data, cache, study, references, Grad-CAM and report."""
+    args = ["demo", "--out", str(tmp_path / "demo"), "--patients", "40", "--size", "32", "--epochs", "1"]
+    args += ["--augmentations", "flip,blur", "--batch-size", "16", "--workers", "2", "--quiet"]
+    assert main(args) == 0
     out = capsys.readouterr().out
-    assert "cache ready" in out
+    assert "report:" in out and "13/13 runs done, 0 failed" in out
     assert (tmp_path / "demo" / "cache" / "images.npy").is_file()
     assert (tmp_path / "demo" / "augmentations_seed.png").stat().st_size > 10_000
+    html = (tmp_path / "demo" / "report.html").read_text()
+    for section in ("Leaderboard", "Augmentation effects", "Label efficiency", "Grad-CAM", "Runs"):
+        assert f"<h2>{section}" in html
+    from xrayssl.study.store import Store
+
+    counts = Store(tmp_path / "demo" / "study").counts()
+    assert counts == {"done": 2 * 4 + 2 + 2 + 1}  # 2 methods x (none, flip, blur, both), floors, supervised, final
