@@ -47,7 +47,8 @@ def main() -> None:
                 cells.append(_ci(e["effect"].iloc[0], e["lo"].iloc[0], e["hi"].iloc[0]) if len(e) else "-")
             print(f"| {term} | " + " | ".join(cells) + " |")
     sens = analysis.sensitivity(frame)
-    stab = analysis.ranking_stability(frame).set_index("method")
+    stab = analysis.ranking_stability(frame)
+    stab = stab.set_index("method") if len(stab) else stab
     print("\n| method | SD across recipes [95 % CI] | best - worst | Kendall's W across seeds |")
     print("|---|---|---|---|")
     for r in sens.itertuples():

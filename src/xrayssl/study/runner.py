@@ -110,7 +110,8 @@ def _spawn(out: str, shard: int, n_shards: int, workers: int, stale_seconds: flo
     for p in procs:
         p.start()
     print(f"{workers} workers ({threads} CPU threads each; logs in {logs})", flush=True)
-    store, seen = Store(out), 0
+    store = Store(out)
+    seen = len(store.runs(status="done"))  # report only what finishes from now on
     while any(p.is_alive() for p in procs):
         time.sleep(2)
         seen = _report_progress(store, seen)
