@@ -223,6 +223,9 @@ def _ssl(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -
     pretrain(cfg, resume=resume, progress_bar=progress)
     result = probe(folder, n_boot=config.n_boot)
     record = records.read_record(folder)
+    # a finished run needs only encoder.pt: its checkpoints (weights + optimiser + momentum encoder, ~350 MB
+    # for ResNet-18) would fill a disk over a 100-run study
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     return {
         **_summary(result),
         "pretrain": {k: record.get(k) for k in ("train_seconds", "steps", "epochs", "images_per_second", "pool")},
