@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from xrayssl.data.selection import patient_fraction
-from xrayssl.evaluate.metrics import bootstrap_metrics, study_level
+from xrayssl.evaluate.metrics import bootstrap_metrics, mean_ci, study_level
 from xrayssl.evaluate.probe import LinearProbe
 
 
@@ -56,12 +55,8 @@ def label_efficiency(
             scores.append(float(roc_auc_score(rows["test"]["label"], probe.predict_proba(x["test"]))))
             if fraction >= 1:
                 break  # all labels: every seed would fit the same probe
-        mean = float(np.mean(scores))
-        if len(scores) > 1:
-            half = float(stats.t.ppf(0.975, len(scores) - 1) * np.std(scores, ddof=1) / np.sqrt(len(scores)))
-            ci = [max(0.0, mean - half), min(1.0, mean + half)]  # t-interval over seeds, within AUROC's range
-        else:
-            ci = None
+        mean, lo, hi = mean_ci(scores)
+        ci = None if lo is None else [max(0.0, lo), min(1.0, hi)]  # t-interval over seeds, within AUROC's range
         out.append(
             {
                 "fraction": fraction,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from scipy.stats import rankdata
 from sklearn.metrics import roc_curve
 
@@ -99,3 +100,16 @@ def study_level(frame: pd.DataFrame) -> pd.DataFrame:
     if "body_part" in frame:
         agg["body_part"] = "first"
     return frame.groupby("study_id", sort=False).agg(agg).reset_index()
+
+
+def mean_ci(values) -> tuple[float, float | None, float | None]:
+    """Mean and 95 % t-interval over independent repeats (seeds, draws); None with fewer than two values."""
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return float("nan"), None, None
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, None, None
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return m, m - half, m + half

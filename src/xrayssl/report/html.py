@@ -167,26 +167,29 @@ def _effects(config: StudyConfig, frame: pd.DataFrame, factors: list[str]) -> st
     if frame.empty:
         return ""
     out = ["<h2>Augmentation effects</h2>"]
-    if config.design in ("full", "fractional"):
-        eff = analysis.factorial_effects(frame, factors)
-        if len(eff):
-            eff["label"] = eff["term"]
-            out.append(
-                "<p class='note'>Effect = mean test AUROC with the augmentation on minus off (interactions: the "
-                "usual +-1 contrast), from a regression with seed blocks; 95 % CI from its residuals.</p>"
+    if config.design in ("full", "fractional", "one-at-a-time"):
+        if config.design == "one-at-a-time":
+            eff = analysis.one_at_a_time_effects(frame, factors)
+            note = (
+                "alone: the augmentation alone minus none; dropped: all minus all but it. "
+                "Paired by seed; 95 % t-interval over seeds."
             )
-            out.append(_img(plots.effects_plot(eff, "effect on test AUROC"), "factorial effects"))
-            out.append(_effect_table(eff, "term"))
-    elif config.design == "one-at-a-time":
-        eff = analysis.one_at_a_time_effects(frame, factors)
-        if len(eff):
-            eff["label"] = eff["term"] + " (" + eff["contrast"] + ")"
-            out.append(
-                "<p class='note'>alone: the augmentation alone minus none; dropped: all minus all but it. "
-                "Paired by seed; 95 % t-interval over seeds.</p>"
+            xlabel = "change in test AUROC"
+            if len(eff):
+                eff["label"] = eff["term"] + " (" + eff["contrast"] + ")"
+        else:
+            eff = analysis.factorial_effects(frame, factors)
+            note = (
+                "Effect = mean test AUROC with the augmentation on minus off (interactions: the usual +-1 "
+                "contrast), from a regression with seed blocks; 95 % CI from its residuals."
             )
-            out.append(_img(plots.effects_plot(eff, "change in test AUROC"), "one-at-a-time effects"))
-            out.append(_effect_table(eff, "label"))
+            xlabel = "effect on test AUROC"
+            if len(eff):
+                eff["label"] = eff["term"]
+        if len(eff):
+            out.append(f"<p class='note'>{note}</p>")
+            out.append(_img(plots.effects_plot(eff, xlabel), f"{config.design} effects"))
+            out.append(_effect_table(eff))
     elif config.design == "pairwise":
         for method in config.methods:
             m = analysis.pairwise_matrix(frame, factors, method)
@@ -196,10 +199,10 @@ def _effects(config: StudyConfig, frame: pd.DataFrame, factors: list[str]) -> st
     return "".join(out)
 
 
-def _effect_table(eff: pd.DataFrame, term: str) -> str:
+def _effect_table(eff: pd.DataFrame) -> str:
     rows = [
         {"body part": r.body_part, "pool": r.abnormal_fraction, "method": r.method,
-         "term": html.escape(getattr(r, term)), "effect [95 % CI]": _ci(r.effect, r.lo, r.hi)}
+         "term": html.escape(r.label), "effect [95 % CI]": _ci(r.effect, r.lo, r.hi)}
         for r in eff.itertuples()
     ]  # fmt: skip
     return _table(rows, left=("body part", "pool", "method", "term"))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from xrayssl.evaluate.metrics import mean_ci
 from xrayssl.study.store import Store
 
 GROUP = ["body_part", "abnormal_fraction", "method"]
@@ -42,19 +43,6 @@ def ssl_frame(store: Store) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def mean_ci(values: np.ndarray | list[float]) -> tuple[float, float | None, float | None]:
-    """Mean and 95 % t-interval (None with fewer than two values)."""
-    v = np.asarray(values, float)
-    v = v[~np.isnan(v)]
-    if len(v) == 0:
-        return float("nan"), None, None
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, None, None
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return m, m - half, m + half
 
 
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
