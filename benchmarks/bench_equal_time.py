@@ -28,20 +28,8 @@ def reference(
     images: torch.Tensor, size: int, batch: int, seconds: float, seed: int = 0
 ) -> tuple[torch.nn.Module, int]:
     """lightly's example loop for ``seconds`` of wall time (start-up included); returns the backbone, steps."""
-    from bench_pretrain_throughput import make_net, step
+    from bench_pretrain_throughput import Pairs, make_net, step
     from lightly.transforms import SimCLRTransform
-    from PIL import Image
-
-    class Pairs(torch.utils.data.Dataset):
-        def __init__(self, arrays, transform):
-            self.images, self.transform = [Image.fromarray(a).convert("RGB") for a in arrays], transform
-
-        def __len__(self):
-            return len(self.images)
-
-        def __getitem__(self, i):
-            v1, v2 = self.transform(self.images[i])
-            return v1[:1], v2[:1]
 
     start = time.perf_counter()
     t = SimCLRTransform(
