@@ -6,6 +6,12 @@ default SSL pretraining for a wall-clock budget + probe at 10 % and 100 % of lab
 baseline at 100 % and 10 % of labels. Prints one table (AUROC with 95 % patient-bootstrap intervals).
 
     python benchmarks/bench_ssl_knee.py [--budget 15m] [--method byol] [--out runs/knee-bench]
+
+Other pretraining settings, to compare recipes under the same budget (``--set`` repeats; any
+PretrainConfig field), e.g. with the floors and the supervised baseline measured once:
+
+    python benchmarks/bench_ssl_knee.py --skip floors,supervised --budget 10m --method vicreg \
+        --set precision=32-true --set lr=1e-3 --name vicreg-fp32
 """
 
 from __future__ import annotations
@@ -18,6 +24,26 @@ from pathlib import Path
 KNEE = Path(__file__).resolve().parents[2] / "shared" / "data" / "knee_oa"
 
 
+def settings(pairs: list[str]) -> dict[str, object]:
+    """``["lr=1e-3", "precision=32-true"]`` -> typed PretrainConfig overrides."""
+    from dataclasses import fields
+
+    from xrayssl.train.config import PretrainConfig
+
+    types = {f.name: f.type for f in fields(PretrainConfig)}
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in types:
+            raise SystemExit(f"--set {pair}: unknown field; valid: {', '.join(types)}")
+        kind = str(types[key])
+        if kind.startswith("bool"):
+            out[key] = value.lower() in ("1", "true", "yes")
+        else:
+            out[key] = int(value) if kind.startswith("int") else float(value) if kind.startswith("float") else value
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budget", default="15m")
@@ -25,6 +51,8 @@ def main() -> None:
     ap.add_argument("--method", default=None, help="SSL method (default: pretrain's default)")
     ap.add_argument("--augs", default=None)
     ap.add_argument("--out", default="runs/knee-bench")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="other PretrainConfig fields")
+    ap.add_argument("--name", default=None, help="SSL run folder name under --out (default ssl-METHOD)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: floors,ssl,supervised")
     args = ap.parse_args()
     from xrayssl.data.prepare import prepare
@@ -51,16 +79,16 @@ def main() -> None:
             add(f"floor: {enc}", r, time.perf_counter() - t, f"10 % labels: {r['label_fractions'][0]['auroc']:.3f}")
     if "ssl" not in skip:
         kw = {k: v for k, v in {"method": args.method, "augs": args.augs}.items() if v}
-        config = PretrainConfig(
-            cache=str(cache), out=str(out / f"ssl-{args.method or 'default'}"), budget=args.budget, **kw
-        )
+        kw.update(settings(args.set))
+        name = args.name or f"ssl-{args.method or 'default'}"
+        config = PretrainConfig(cache=str(cache), out=str(out / name), budget=args.budget, **kw)
         t = time.perf_counter()
         run = pretrain(config, progress_bar=False)
         seconds = time.perf_counter() - t
         rec = json.loads((run / "record.json").read_text())
         r = probe(run, label_fractions=[0.1])
         add(
-            f"SSL {config.method} + probe",
+            f"SSL {name} + probe",
             r,
             seconds,
             f"10 % labels: {r['label_fractions'][0]['auroc']:.3f}; {rec['images_per_second']:.0f} img/s, "
