@@ -6,7 +6,8 @@ linear probe (C chosen on the author's val split) is fitted on each frozen encod
 patient-disjoint test split with 95 % patient-bootstrap intervals. The reference is lightly's example
 pipeline: SimCLRTransform (colour off, crop 0.2-1, blur, flip) in a DataLoader with one worker per core,
 NTXentLoss(0.2) and its projection head, AdamW 1e-3, fp32. xrayssl runs its own loop with the `simclr`
-preset (the same augmentations, batched), its learning-rate schedule and bf16 where the CPU has it.
+preset (the same augmentations, batched) and its defaults otherwise (warm-up + cosine learning rate;
+fp32 on CPU since the bf16 runs in the README learned slightly worse).
 
     python benchmarks/bench_equal_time.py [--budget 10m] [--seed 0] [--only both|xrayssl|reference] [--out DIR]
 """

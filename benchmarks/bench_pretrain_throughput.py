@@ -78,8 +78,8 @@ def reference_rate(images, size, batch, steps):
 
 
 def xrayssl_rate(images, batch, steps):
-    """xrayssl's training step as `pretrain` runs it: batched views, channels-last, bf16 autocast where the
-    CPU has bf16 instructions (what Lightning's bf16-mixed precision does)."""
+    """xrayssl's training step as `pretrain --precision bf16-mixed` runs it: batched views, channels-last, bf16
+    autocast where the CPU has bf16 instructions (pretrain's CPU default is fp32: see the README)."""
     from xrayssl.augment import parse_pipeline
     from xrayssl.train.records import cpu_has_bf16
 

@@ -56,6 +56,8 @@ def test_run_folder_records_and_loss_decreases(tiny_run):
     record = json.loads((tiny_run / "record.json").read_text())
     assert record["steps"] > 0 and record["images_per_second"] > 0 and record["peak_rss_mib"] > 0
     assert {"torch", "lightning", "lightly", "cpu_count"} <= set(record["environment"])
+    # no precision given: fp32 on CPU (bf16 learned worse there), bf16-mixed on GPU
+    assert record["precision"] == ("bf16-mixed" if torch.cuda.is_available() else "32-true")
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["run_format_version"] == 1 and config["config"]["method"] == "simclr"
     loss = pd.read_csv(tiny_run / "loss.csv")["loss"].to_numpy()

@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--backbone", help="resnet18 (default), resnet34 or resnet50")
     g.add_argument("--size", type=int, help="image side in px (default 64)")
     g.add_argument("--batch-size", type=int, help="default 128")
-    g.add_argument("--lr", type=float, help="default 2e-3")
+    g.add_argument("--lr", type=float, help="default 1e-3 (pretrain's)")
     g = p.add_argument_group("references")
     g.add_argument("--supervised-epochs", type=int, help="supervised baseline epochs (default 30, early stopping)")
     g.add_argument("--supervised-budget", help="supervised baseline wall-clock budget (default 15m)")

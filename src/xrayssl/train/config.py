@@ -36,8 +36,10 @@ class Serialisable:
 class PretrainConfig(Serialisable):
     cache: str
     out: str
-    method: str = "byol"
-    augs: str = "crop(scale=0.5..1)+rotate(10)+flip+intensity(p=0.5)+blur(p=0.3)"
+    # defaults chosen on the knee radiographs at 64 px on a 2-core CPU (README): SimCLR with mild, shape-preserving
+    # views beat BYOL by about 0.05 AUROC at a 10-15 minute budget; strong crops and aspect changes did worse
+    method: str = "simclr"
+    augs: str = "crop(scale=0.8..1,ratio=1)+rotate(5)+flip"
     augs2: str | None = None  # second view's recipe (asymmetric views); the first recipe when None
     backbone: str = "resnet18"
     small_stem: bool = False
@@ -45,7 +47,7 @@ class PretrainConfig(Serialisable):
     batch_size: int = 128
     epochs: int | None = None
     budget: str | None = "15m"  # wall-clock budget; the run stops at whichever of epochs/budget comes first
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup: float = 0.05  # share of training with a linear learning-rate warm-up
     seed: int = 0
