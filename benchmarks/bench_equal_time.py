@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -29,21 +28,10 @@ def reference(
     images: torch.Tensor, size: int, batch: int, seconds: float, seed: int = 0
 ) -> tuple[torch.nn.Module, int]:
     """lightly's example loop for ``seconds`` of wall time (start-up included); returns the backbone, steps."""
-    from bench_pretrain_throughput import Pairs, make_net, step
-    from lightly.transforms import SimCLRTransform
+    from bench_pretrain_throughput import make_net, reference_loader, step
 
     start = time.perf_counter()
-    t = SimCLRTransform(
-        input_size=size, cj_prob=0.0, random_gray_scale=0.0, normalize=None, vf_prob=0.0, rr_prob=0.0, min_scale=0.2
-    )
-    loader = torch.utils.data.DataLoader(
-        Pairs(images[:, 0].numpy(), t),
-        batch_size=batch,
-        shuffle=True,
-        drop_last=True,
-        num_workers=os.cpu_count(),
-        persistent_workers=True,
-    )
+    loader = reference_loader(images[:, 0].numpy(), size, batch)
     backbone, head, loss_fn, opt = make_net()
     torch.manual_seed(seed)  # make_net seeds the initialisation; the seed picks data order and augmentations
     backbone.train()

@@ -54,13 +54,14 @@ class Pairs(torch.utils.data.Dataset):
         return v1[:1], v2[:1]  # lightly's transform yields RGB tensors: keep one channel for the same backbone
 
 
-def reference_rate(images, size, batch, steps):
+def reference_loader(images: np.ndarray, size: int, batch: int) -> torch.utils.data.DataLoader:
+    """lightly's example data pipeline: SimCLRTransform without colour, one worker per core."""
     from lightly.transforms import SimCLRTransform
 
     t = SimCLRTransform(
         input_size=size, cj_prob=0.0, random_gray_scale=0.0, normalize=None, vf_prob=0.0, rr_prob=0.0, min_scale=0.2
     )
-    loader = torch.utils.data.DataLoader(
+    return torch.utils.data.DataLoader(
         Pairs(images, t),
         batch_size=batch,
         shuffle=True,
@@ -68,6 +69,10 @@ def reference_rate(images, size, batch, steps):
         num_workers=os.cpu_count(),
         persistent_workers=True,
     )
+
+
+def reference_rate(images, size, batch, steps):
+    loader = reference_loader(images, size, batch)
     backbone, head, loss_fn, opt = make_net()
     it = iter(loader)
     step(backbone, head, loss_fn, opt, *next(it))  # warm-up

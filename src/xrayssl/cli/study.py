@@ -32,6 +32,8 @@ SETTINGS = ("methods", "design", "augmentations", "aug", "recipe", "base", "seed
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from xrayssl.train.config import PretrainConfig
+
     p = sub.add_parser(
         "study",
         help="which augmentations work: methods x recipes x seeds, pretrain + probe each, resumable",
@@ -57,9 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--epochs", type=int, help="epochs per run (default 5)")
     g.add_argument("--budget", help="wall-clock budget per run, e.g. 2m (epochs are more reproducible)")
     g.add_argument("--backbone", help="resnet18 (default), resnet34 or resnet50")
-    g.add_argument("--size", type=int, help="image side in px (default 64)")
-    g.add_argument("--batch-size", type=int, help="default 128")
-    g.add_argument("--lr", type=float, help="default 1e-3 (pretrain's)")
+    g.add_argument("--size", type=int, help=f"image side in px (default {PretrainConfig.size})")
+    g.add_argument("--batch-size", type=int, help=f"default {PretrainConfig.batch_size}")
+    g.add_argument("--lr", type=float, help=f"default {PretrainConfig.lr:g}")
     g = p.add_argument_group("references")
     g.add_argument("--supervised-epochs", type=int, help="supervised baseline epochs (default 30, early stopping)")
     g.add_argument("--supervised-budget", help="supervised baseline wall-clock budget (default 15m)")
