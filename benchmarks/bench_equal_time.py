@@ -10,11 +10,13 @@ preset (the same augmentations, batched) and its defaults otherwise (warm-up + c
 fp32 on CPU since the bf16 runs in the README learned slightly worse).
 
     python benchmarks/bench_equal_time.py [--budget 10m] [--seed 0] [--only both|xrayssl|reference] [--out DIR]
+        [--augs SPEC]   # xrayssl's views; e.g. pretrain's default recipe instead of the reference's
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -65,6 +67,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/equal-time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=("both", "xrayssl", "reference"), default="both")
+    ap.add_argument("--augs", default="simclr", help="xrayssl's views (default: the reference's augmentations)")
     args = ap.parse_args()
     from xrayssl.data.cache import PreparedCache
     from xrayssl.data.prepare import prepare
@@ -104,13 +107,16 @@ def run_xrayssl(args, path, cache, rows):
     from xrayssl.train.pretrain import pretrain
     from xrayssl.train.records import load_encoder
 
+    # a readable prefix plus a hash, so two recipes never share a run folder
+    digest = hashlib.sha1(args.augs.encode()).hexdigest()[:8]
+    tag = "".join(c if c.isalnum() else "-" for c in args.augs)[:24] + "-" + digest
     t = time.perf_counter()
     run = pretrain(
         PretrainConfig(
             cache=str(path),
-            out=str(Path(args.out) / f"xrayssl-simclr-seed{args.seed}"),
+            out=str(Path(args.out) / f"xrayssl-simclr-{tag}-seed{args.seed}"),
             method="simclr",
-            augs="simclr",
+            augs=args.augs,
             size=args.size,
             batch_size=args.batch,
             budget=args.budget,
@@ -120,7 +126,7 @@ def run_xrayssl(args, path, cache, rows):
     )
     wall = time.perf_counter() - t
     steps = json.loads((run / "record.json").read_text())["steps"]
-    name = "xrayssl pretrain --method simclr --augs simclr"
+    name = f"xrayssl pretrain --method simclr --augs '{args.augs}'"
     return name, wall, steps, probe_encoder(load_encoder(run)[0], cache, rows, args.size)
 
 
