@@ -48,6 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budget", default="15m")
     ap.add_argument("--supervised-budget", default="15m")
+    ap.add_argument("--supervised-fractions", default="1,0.1", help="label shares of the supervised baseline")
+    ap.add_argument("--supervised-init", default=None, metavar="RUN", help="fine-tune this run's encoder instead")
     ap.add_argument("--method", default=None, help="SSL method (default: pretrain's default)")
     ap.add_argument("--augs", default=None)
     ap.add_argument("--out", default="runs/knee-bench")
@@ -95,15 +97,20 @@ def main() -> None:
             f"{rec['peak_rss_mib']:.0f} MiB",
         )
     if "supervised" not in skip:
-        for fraction, budget in ((1.0, args.supervised_budget), (0.1, args.supervised_budget)):
+        for fraction in (float(f) for f in args.supervised_fractions.split(",")):
             t = time.perf_counter()
+            tag = f"-init-{Path(args.supervised_init).name}" if args.supervised_init else ""
             r = supervised_baseline(
                 SupervisedConfig(
-                    cache=str(cache), out=str(out / f"supervised-{fraction:g}"), budget=budget, label_fraction=fraction
+                    cache=str(cache),
+                    out=str(out / f"supervised-{fraction:g}{tag}"),
+                    budget=args.supervised_budget,
+                    label_fraction=fraction,
+                    init=args.supervised_init,
                 ),
                 progress_bar=False,
             )
-            add(f"supervised, {fraction:g} of labels", r, time.perf_counter() - t)
+            add(f"supervised{tag}, {fraction:g} of labels", r, time.perf_counter() - t)
     print("\n| model | test AUROC [95 % CI] | wall s | notes |\n|---|---|---|---|")
     for name, auc, ci, sec, extra in rows:
         print(f"| {name} | {auc:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] | {sec:.0f} | {extra} |")

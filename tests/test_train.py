@@ -45,6 +45,31 @@ def test_every_method_gives_a_finite_loss_and_gradients(name):
     method.after_step(0.5)
 
 
+def test_temperature_reaches_contrastive_losses_only():
+    assert build_method("simclr", Backbone("resnet18"), temperature=0.5).criterion.temperature == 0.5
+    assert build_method("moco", Backbone("resnet18")).criterion.temperature == 0.2
+    with pytest.raises(XraySSLError, match="applies to moco, simclr, not to byol"):
+        build_method("byol", Backbone("resnet18"), temperature=0.5)
+    with pytest.raises(XraySSLError, match="positive"):
+        build_method("simclr", Backbone("resnet18"), temperature=0.0)
+
+
+def test_supervised_fine_tunes_from_an_ssl_encoder(tiny_cache, tiny_run, tmp_path, capsys):
+    from xrayssl.train.records import load_encoder
+    from xrayssl.train.supervised import initial_backbone
+
+    encoder, _ = load_encoder(tiny_run)
+    start = initial_backbone(SupervisedConfig(cache=str(tiny_cache), out="-", init=str(tiny_run))).state_dict()
+    assert all(torch.equal(v, start[k]) for k, v in encoder.state_dict().items())
+    with pytest.raises(XraySSLError, match="its encoder is resnet18, this run asks for resnet34"):
+        initial_backbone(SupervisedConfig(cache=str(tiny_cache), out="-", backbone="resnet34", init=str(tiny_run)))
+    with pytest.raises(XraySSLError, match="not a run folder"):
+        initial_backbone(SupervisedConfig(cache=str(tiny_cache), out="-", init=str(tmp_path / "missing")))
+    args = ["supervised", str(tiny_cache), "--out", str(tmp_path / "ft"), "--init", str(tiny_run), "--size", "32"]
+    assert main([*args, "--epochs", "1", "--batch-size", "16", "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["init"] == str(tiny_run)
+
+
 def test_small_stem_keeps_resolution():
     small, usual = Backbone("resnet18", small_stem=True), Backbone("resnet18")
     assert small(torch.rand(2, 1, 32, 32)).shape == usual(torch.rand(2, 1, 32, 32)).shape == (2, 512)
@@ -196,6 +221,8 @@ def test_supervised_baseline_and_gradcam(tiny_cache, tiny_run, tmp_path, capsys)
     record = json.loads((tmp_path / "sup" / "record.json").read_text())
     train = pd.read_csv(tiny_cache / "manifest.csv").query("split == 'train' and label >= 0")
     assert record["n_train_patients"] < train["patient_id"].nunique()
+    # a label-fraction epoch is a full split's worth of images, so half the labels still get every step
+    assert record["images_per_epoch"] == len(train) and record["steps"] == 2 * (len(train) // 16)
     for run in (tiny_run, tmp_path / "sup"):
         if run == tiny_run:
             main(["probe", str(run), "--bootstrap", "20"])

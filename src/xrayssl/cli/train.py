@@ -46,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--lr", type=float, default=d["lr"].default)
     p.add_argument("--weight-decay", type=float, default=d["weight_decay"].default)
+    p.add_argument("--temperature", type=float, default=None, help="softmax temperature of simclr/moco (default 0.2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--body-part", default=None, help="pretrain on one body part only")
     p.add_argument(
@@ -75,10 +76,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=s["size"].default)
     p.add_argument("--augs", default=s["augs"].default)
     p.add_argument("--batch-size", type=int, default=s["batch_size"].default)
-    p.add_argument("--epochs", type=int, default=s["epochs"].default)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=s["epochs"].default,
+        help="epochs of the full training split's size: a --label-fraction run repeats its images as often",
+    )
     p.add_argument("--budget", default=s["budget"].default)
     p.add_argument("--lr", type=float, default=s["lr"].default)
     p.add_argument("--label-fraction", type=float, default=1.0, help="share of training patients with labels")
+    p.add_argument(
+        "--init", default=None, metavar="RUN", help="start from this run's encoder (fine-tune an SSL encoder)"
+    )
     p.add_argument("--patience", type=int, default=s["patience"].default)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--body-part", default=None)
@@ -129,6 +138,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         budget=budget,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        temperature=args.temperature,
         seed=args.seed,
         body_part=args.body_part,
         pretrain_abnormal_fraction=args.pretrain_abnormal_fraction,
@@ -202,6 +212,7 @@ def supervised_command(args: argparse.Namespace) -> int:
         budget=args.budget,
         lr=args.lr,
         label_fraction=args.label_fraction,
+        init=args.init,
         patience=args.patience,
         seed=args.seed,
         body_part=args.body_part,

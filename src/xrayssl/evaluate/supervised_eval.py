@@ -31,6 +31,7 @@ def evaluate_supervised(run: str | Path, split: str = "test", n_boot: int = 1000
         "source": str(run),
         "split": split,
         "label_fraction": config["label_fraction"],
+        "init": config.get("init"),
         "val_auroc": float(roc_auc_score(rows["val"]["label"], val_p)),
         "threshold": threshold,
         **report(frame, threshold, n_boot=n_boot),

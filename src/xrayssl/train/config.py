@@ -50,6 +50,7 @@ class PretrainConfig(Serialisable):
     budget: str | None = "15m"  # wall-clock budget; the run stops at whichever of epochs/budget comes first
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    temperature: float | None = None  # contrastive methods (simclr, moco): None keeps the method's 0.2
     warmup: float = 0.05  # share of training with a linear learning-rate warm-up
     seed: int = 0
     split: str = "train"  # images used for pretraining (their labels are not used)
@@ -78,11 +79,12 @@ class SupervisedConfig(Serialisable):
     size: int = 64
     augs: str = "crop(scale=0.5..1)+rotate(10)+flip+intensity(p=0.5)+blur(p=0.3)"
     batch_size: int = 64
-    epochs: int = 30
+    epochs: int = 30  # an epoch is as many images as the full training split, also at a label fraction
     budget: str | None = "15m"
     lr: float = 1e-3
     weight_decay: float = 1e-4
     label_fraction: float = 1.0  # share of training patients whose labels are used (drawn by patient)
+    init: str | None = None  # run folder whose encoder starts the backbone (fine-tune SSL); None: random weights
     patience: int = 5  # epochs without a better validation AUROC before stopping
     seed: int = 0
     body_part: str | None = None

@@ -32,7 +32,8 @@ class SSLModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters({"config": config})
         self.cfg = PretrainConfig.from_dict(config)
-        self.method = build_method(self.cfg.method, Backbone(self.cfg.backbone, self.cfg.small_stem))
+        backbone = Backbone(self.cfg.backbone, self.cfg.small_stem)
+        self.method = build_method(self.cfg.method, backbone, self.cfg.temperature)
         self.method = self.method.to(memory_format=torch.channels_last)  # faster convolutions, CPU and GPU
         self.view1 = parse_pipeline(self.cfg.augs)
         self.view2 = parse_pipeline(self.cfg.augs2) if self.cfg.augs2 else self.view1

@@ -38,12 +38,27 @@ class Classifier(nn.Module):
         return self.head(self.backbone(x)).squeeze(1)
 
 
+def initial_backbone(config: SupervisedConfig) -> Backbone:
+    """Random weights, or with ``config.init`` the encoder of an earlier run (fine-tuning an SSL encoder)."""
+    backbone = Backbone(config.backbone, config.small_stem)
+    if config.init:
+        encoder, source = records.load_encoder(config.init)
+        theirs = (source["backbone"], bool(source.get("small_stem", False)))
+        if theirs != (config.backbone, config.small_stem):
+            raise XraySSLError(
+                f"--init {config.init}: its encoder is {theirs[0]}{' (small stem)' * theirs[1]}, this run asks for "
+                f"{config.backbone}{' (small stem)' * config.small_stem}; give the same --backbone/--small-stem"
+            )
+        backbone.load_state_dict(encoder.state_dict())
+    return backbone
+
+
 class SupervisedModule(L.LightningModule):
     def __init__(self, config: dict, pos_weight: float) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.cfg = SupervisedConfig.from_dict(config)
-        self.model = Classifier(Backbone(self.cfg.backbone, self.cfg.small_stem)).to(memory_format=torch.channels_last)
+        self.model = Classifier(initial_backbone(self.cfg)).to(memory_format=torch.channels_last)
         self.augment = parse_pipeline(self.cfg.augs)
         self.criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -97,9 +112,12 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     if (run / "config.json").is_file():
         raise XraySSLError(f"{run}: run folder exists; choose another --out")
     L.seed_everything(config.seed, workers=True, verbose=False)
+    if config.init:
+        initial_backbone(config)  # a wrong --init fails before the run folder is made
     cache = PreparedCache(config.cache)
     rows = labelled_splits(cache.manifest, config.body_part, str(cache.path))
     train = rows["train"]
+    n_full = len(train)
     if config.label_fraction < 1:
         train = train.iloc[patient_fraction(train, config.label_fraction, config.seed)].reset_index(drop=True)
     images = {
@@ -109,8 +127,13 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     labels = torch.tensor(train["label"].to_numpy())
     pos_weight = float((labels == 0).sum()) / max(1.0, float((labels == 1).sum()))
     batch = min(config.batch_size, len(train))
+    # An epoch is as many images as the full training split, whatever the label fraction (repeated
+    # shuffles of the labelled part): a 10 % run then takes as many optimiser steps, and is validated
+    # as often, as a full one. Counting epochs over the labelled part alone would stop it after a tenth
+    # of the training and make the baseline SSL is compared against look weaker than it is.
+    sampler = torch.utils.data.RandomSampler(range(len(train)), num_samples=max(n_full, len(train)))
     train_loader = torch.utils.data.DataLoader(
-        ImageSet(images["train"], labels), batch_size=batch, shuffle=True, drop_last=len(train) > batch
+        ImageSet(images["train"], labels), batch_size=batch, sampler=sampler, drop_last=len(train) > batch
     )
     val_loader = torch.utils.data.DataLoader(
         ImageSet(images["val"], torch.tensor(rows["val"]["label"].to_numpy())), batch_size=256
@@ -150,6 +173,8 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
             "kind": "supervised",
             "n_train_images": len(train),
             "n_train_patients": int(train["patient_id"].nunique()),
+            "images_per_epoch": len(sampler),
+            "steps": trainer.global_step,
             "started": started,
             "finished": records.now(),
             "wall_seconds": round(time.perf_counter() - start, 2),

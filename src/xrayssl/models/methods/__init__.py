@@ -8,6 +8,7 @@ loss for two augmented views of one batch, where ``progress`` in [0, 1] is how f
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 
 import torch
@@ -44,8 +45,16 @@ def method_names() -> list[str]:
     return sorted(METHODS)
 
 
-def build_method(name: str, backbone: Backbone) -> SSLMethod:
+def build_method(name: str, backbone: Backbone, temperature: float | None = None) -> SSLMethod:
+    """``temperature`` (contrastive methods only) replaces the method's default softmax temperature."""
     names = method_names()
     if name not in METHODS:
         raise XraySSLError(f"unknown method '{name}'; valid: {', '.join(names)}")
-    return METHODS[name](backbone)
+    if temperature is None:
+        return METHODS[name](backbone)
+    takes = [n for n in names if "temperature" in inspect.signature(METHODS[n]).parameters]
+    if name not in takes:
+        raise XraySSLError(f"--temperature applies to {', '.join(takes)}, not to {name}")
+    if not temperature > 0:
+        raise XraySSLError(f"--temperature must be positive, got {temperature}")
+    return METHODS[name](backbone, temperature=temperature)
