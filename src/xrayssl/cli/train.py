@@ -46,7 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--lr", type=float, default=d["lr"].default)
     p.add_argument("--weight-decay", type=float, default=d["weight_decay"].default)
-    p.add_argument("--temperature", type=float, default=None, help="softmax temperature of simclr/moco (default 0.2)")
+    p.add_argument(
+        "--temperature", type=float, default=None, help="softmax temperature of simclr (default 0.1) or moco (0.2)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--body-part", default=None, help="pretrain on one body part only")
     p.add_argument(

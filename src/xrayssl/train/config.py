@@ -50,7 +50,7 @@ class PretrainConfig(Serialisable):
     budget: str | None = "15m"  # wall-clock budget; the run stops at whichever of epochs/budget comes first
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    temperature: float | None = None  # contrastive methods (simclr, moco): None keeps the method's 0.2
+    temperature: float | None = None  # contrastive methods: None keeps the method's (simclr 0.1, moco 0.2)
     warmup: float = 0.05  # share of training with a linear learning-rate warm-up
     seed: int = 0
     split: str = "train"  # images used for pretraining (their labels are not used)

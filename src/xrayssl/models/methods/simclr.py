@@ -10,7 +10,7 @@ from xrayssl.models.methods import SSLMethod, register_method
 class SimCLR(SSLMethod):
     name = "simclr"
 
-    def __init__(self, backbone, temperature: float = 0.2):
+    def __init__(self, backbone, temperature: float = 0.1):
         super().__init__(backbone)
         self.head = SimCLRProjectionHead(backbone.dim, 1024, 128)
         self.criterion = NTXentLoss(temperature=temperature)
