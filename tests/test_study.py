@@ -192,6 +192,9 @@ def test_config_validation_and_yaml(tmp_path):
         StudyConfig(cache="c", out="o", augmentations={"blur": "blurr(p=0.5)"})
     with pytest.raises(XraySSLError, match="set by the study"):
         StudyConfig(cache="c", out="o", pretrain={"method": "byol"})
+    with pytest.raises(XraySSLError, match="not to byol"):  # a shared temperature cannot reach BYOL's runs
+        StudyConfig(cache="c", out="o", methods=["simclr", "byol"], pretrain={"temperature": 0.2})
+    assert StudyConfig(cache="c", out="o", methods=["simclr", "moco"], pretrain={"temperature": 0.2})
     (tmp_path / "s.yaml").write_text("methods: [byol]\ndesign: fractional\nsedes: 3\n")
     with pytest.raises(XraySSLError, match=r"unknown setting.*sedes"):
         load_yaml(tmp_path / "s.yaml")

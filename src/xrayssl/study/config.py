@@ -10,7 +10,7 @@ from typing import Any
 
 from xrayssl.augment.pipeline import parse_pipeline
 from xrayssl.errors import XraySSLError
-from xrayssl.models.methods import method_names
+from xrayssl.models.methods import check_temperature, method_names
 from xrayssl.study.designs import DESIGNS, Recipe, build
 from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig
 
@@ -64,6 +64,9 @@ class StudyConfig(Serialisable):
             if key in self.pretrain:
                 raise XraySSLError(f"pretrain.{key} is set by the study, not shared by all runs")
         self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")  # fail now, not in run 37
+        if self.pretrain.get("temperature") is not None:
+            for method in self.methods:
+                check_temperature(method, float(self.pretrain["temperature"]))
 
     def recipe_list(self) -> list[Recipe]:
         return build(self.design, list(self.augmentations), self.recipes)

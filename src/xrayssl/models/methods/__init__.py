@@ -52,9 +52,14 @@ def build_method(name: str, backbone: Backbone, temperature: float | None = None
         raise XraySSLError(f"unknown method '{name}'; valid: {', '.join(names)}")
     if temperature is None:
         return METHODS[name](backbone)
-    takes = [n for n in names if "temperature" in inspect.signature(METHODS[n]).parameters]
+    check_temperature(name, temperature)
+    return METHODS[name](backbone, temperature=temperature)
+
+
+def check_temperature(name: str, temperature: float) -> None:
+    """Only contrastive methods have a softmax temperature; it must be positive."""
+    takes = [n for n in method_names() if "temperature" in inspect.signature(METHODS[n]).parameters]
     if name not in takes:
         raise XraySSLError(f"--temperature applies to {', '.join(takes)}, not to {name}")
     if not temperature > 0:
         raise XraySSLError(f"--temperature must be positive, got {temperature}")
-    return METHODS[name](backbone, temperature=temperature)
