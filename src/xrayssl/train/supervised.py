@@ -112,8 +112,6 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     if (run / "config.json").is_file():
         raise XraySSLError(f"{run}: run folder exists; choose another --out")
     L.seed_everything(config.seed, workers=True, verbose=False)
-    if config.init:
-        initial_backbone(config)  # a wrong --init fails before the run folder is made
     cache = PreparedCache(config.cache)
     rows = labelled_splits(cache.manifest, config.body_part, str(cache.path))
     train = rows["train"]
@@ -131,15 +129,15 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     # shuffles of the labelled part): a 10 % run then takes as many optimiser steps, and is validated
     # as often, as a full one. Counting epochs over the labelled part alone would stop it after a tenth
     # of the training and make the baseline SSL is compared against look weaker than it is.
-    sampler = torch.utils.data.RandomSampler(range(len(train)), num_samples=max(n_full, len(train)))
+    sampler = torch.utils.data.RandomSampler(range(len(train)), num_samples=n_full)
     train_loader = torch.utils.data.DataLoader(
         ImageSet(images["train"], labels), batch_size=batch, sampler=sampler, drop_last=len(train) > batch
     )
     val_loader = torch.utils.data.DataLoader(
         ImageSet(images["val"], torch.tensor(rows["val"]["label"].to_numpy())), batch_size=256
     )
+    module = SupervisedModule(config.to_dict(), pos_weight)  # a wrong --init fails before the run folder is made
     records.write_config(run, "supervised", config.to_dict())
-    module = SupervisedModule(config.to_dict(), pos_weight)
     best = ModelCheckpoint(
         dirpath=run / "checkpoints", filename="best", monitor="val_auroc", mode="max", save_top_k=1, save_last=True
     )
