@@ -47,6 +47,7 @@ def settings(pairs: list[str]) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budget", default="15m")
+    ap.add_argument("--size", type=int, default=64, help="image side in px (cache, floors, SSL and supervised)")
     ap.add_argument("--supervised-budget", default="15m")
     ap.add_argument("--supervised-fractions", default="1,0.1", help="label shares of the supervised baseline")
     ap.add_argument("--supervised-init", default=None, metavar="RUN", help="fine-tune this run's encoder instead")
@@ -66,7 +67,9 @@ def main() -> None:
 
     out = Path(args.out)
     skip = set(args.skip.split(","))
-    cache = prepare(KNEE, out / "cache64", process=ProcessConfig(size=64, clahe=False), progress=False).cache
+    size = args.size
+    cache = prepare(KNEE, out / f"cache{size}", process=ProcessConfig(size=size, clahe=False), progress=False).cache
+    tag_size = "" if size == 64 else f"-{size}px"
     rows = []
 
     def add(name, result, seconds, extra=""):
@@ -77,13 +80,13 @@ def main() -> None:
     if "floors" not in skip:
         for enc in ("pixels", "random"):
             t = time.perf_counter()
-            r = probe(cache, encoder=enc, label_fractions=[0.1], out=out / f"floor-{enc}.json")
+            r = probe(cache, encoder=enc, size=size, label_fractions=[0.1], out=out / f"floor-{enc}{tag_size}.json")
             add(f"floor: {enc}", r, time.perf_counter() - t, f"10 % labels: {r['label_fractions'][0]['auroc']:.3f}")
     if "ssl" not in skip:
         kw = {k: v for k, v in {"method": args.method, "augs": args.augs}.items() if v}
         kw.update(settings(args.set))
         name = args.name or f"ssl-{args.method or 'default'}"
-        config = PretrainConfig(cache=str(cache), out=str(out / name), budget=args.budget, **kw)
+        config = PretrainConfig(cache=str(cache), out=str(out / name), budget=args.budget, size=size, **kw)
         t = time.perf_counter()
         run = pretrain(config, progress_bar=False)
         seconds = time.perf_counter() - t
@@ -103,7 +106,8 @@ def main() -> None:
             r = supervised_baseline(
                 SupervisedConfig(
                     cache=str(cache),
-                    out=str(out / f"supervised-{fraction:g}{tag}"),
+                    out=str(out / f"supervised-{fraction:g}{tag}{tag_size}"),
+                    size=size,
                     budget=args.supervised_budget,
                     label_fraction=fraction,
                     init=args.supervised_init,
