@@ -85,7 +85,7 @@ def main() -> None:
     if "ssl" not in skip:
         kw = {k: v for k, v in {"method": args.method, "augs": args.augs}.items() if v}
         kw.update(settings(args.set))
-        name = args.name or f"ssl-{args.method or 'default'}"
+        name = args.name or f"ssl-{args.method or 'default'}{tag_size}"
         config = PretrainConfig(cache=str(cache), out=str(out / name), budget=args.budget, size=size, **kw)
         t = time.perf_counter()
         run = pretrain(config, progress_bar=False)
