@@ -48,10 +48,10 @@ def reference(
 
 
 def probe_encoder(backbone, cache, rows, size: int) -> dict:
+    from xrayssl.data.cache import load_images
     from xrayssl.evaluate.evaluation import report
     from xrayssl.evaluate.features import encode
     from xrayssl.evaluate.probe import LinearProbe
-    from xrayssl.train.data import load_images
 
     x = {s: encode(backbone, load_images(cache, r["index"].to_numpy(), size), device="cpu") for s, r in rows.items()}
     fitted = LinearProbe().fit(x["train"], rows["train"]["label"].to_numpy(), x["val"], rows["val"]["label"].to_numpy())
@@ -69,12 +69,11 @@ def main() -> None:
     ap.add_argument("--only", choices=("both", "xrayssl", "reference"), default="both")
     ap.add_argument("--augs", default="simclr", help="xrayssl's views (default: the reference's augmentations)")
     args = ap.parse_args()
-    from xrayssl.data.cache import PreparedCache
+    from xrayssl.data.cache import PreparedCache, load_images
     from xrayssl.data.prepare import prepare
     from xrayssl.data.process import ProcessConfig
     from xrayssl.data.selection import labelled_splits
     from xrayssl.train.config import parse_budget
-    from xrayssl.train.data import load_images
 
     out = Path(args.out)
     seconds = parse_budget(args.budget)
@@ -103,9 +102,9 @@ def main() -> None:
 
 
 def run_xrayssl(args, path, cache, rows):
+    from xrayssl.runs import load_encoder
     from xrayssl.train.config import PretrainConfig
     from xrayssl.train.pretrain import pretrain
-    from xrayssl.train.records import load_encoder
 
     # a readable prefix plus a hash, so two recipes never share a run folder
     digest = hashlib.sha1(args.augs.encode()).hexdigest()[:8]

@@ -86,7 +86,7 @@ def xrayssl_rate(images, batch, steps):
     """xrayssl's training step as `pretrain --precision bf16-mixed` runs it: batched views, channels-last, bf16
     autocast where the CPU has bf16 instructions (pretrain's CPU default is fp32: see the README)."""
     from xrayssl.augment import parse_pipeline
-    from xrayssl.train.records import cpu_has_bf16
+    from xrayssl.runs import cpu_has_bf16
 
     aug = parse_pipeline("simclr")
     x = torch.from_numpy(images).unsqueeze(1)

@@ -58,10 +58,10 @@ def main() -> None:
     ap.add_argument("--name", default=None, help="SSL run folder name under --out (default ssl-METHOD)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: floors,ssl,supervised")
     args = ap.parse_args()
+    from xrayssl.api import supervised as supervised_baseline
     from xrayssl.data.prepare import prepare
     from xrayssl.data.process import ProcessConfig
     from xrayssl.evaluate.run_probe import probe
-    from xrayssl.evaluate.supervised_eval import supervised_baseline
     from xrayssl.train.config import PretrainConfig, SupervisedConfig
     from xrayssl.train.pretrain import pretrain
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from xrayssl.data.selection import patient_fraction
-from xrayssl.evaluate.metrics import bootstrap_metrics, point_metrics, study_level, youden_threshold
 from xrayssl.evaluate.probe import LinearProbe
+from xrayssl.metrics import bootstrap_metrics, point_metrics, study_level, youden_threshold
 
 
 def test_point_metrics_exact():

@@ -55,7 +55,7 @@ def test_temperature_reaches_contrastive_losses_only():
 
 
 def test_supervised_fine_tunes_from_an_ssl_encoder(tiny_cache, tiny_run, tmp_path, capsys):
-    from xrayssl.train.records import load_encoder
+    from xrayssl.runs import load_encoder
     from xrayssl.train.supervised import initial_backbone
 
     encoder, _ = load_encoder(tiny_run)
@@ -201,8 +201,8 @@ def test_probe_json_and_floors(tiny_run, tiny_cache, capsys):
 
 
 def test_supervised_baseline_and_gradcam(tiny_cache, tiny_run, tmp_path, capsys):
+    from xrayssl.api import supervised as supervised_baseline
     from xrayssl.evaluate.gradcam import cam_layer, grad_cam_maps, load_model
-    from xrayssl.evaluate.supervised_eval import supervised_baseline
 
     result = supervised_baseline(
         SupervisedConfig(

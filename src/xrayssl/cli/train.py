@@ -198,7 +198,7 @@ def probe_command(args: argparse.Namespace) -> int:
 
 
 def supervised_command(args: argparse.Namespace) -> int:
-    from xrayssl.evaluate.supervised_eval import supervised_baseline
+    from xrayssl.api import supervised as supervised_baseline
     from xrayssl.train.config import SupervisedConfig
 
     quiet_lightning()

@@ -15,8 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
+import torch
 
 from xrayssl.data.manifest import COLUMNS, check_manifest
 from xrayssl.errors import XraySSLError
@@ -96,4 +98,16 @@ class PreparedCache:
         )
 
 
-__all__ = ["CACHE_VERSION", "COLUMNS", "EXTRA_COLUMNS", "PreparedCache", "read_cache_info"]
+def load_images(cache: PreparedCache, indices: np.ndarray, size: int, chunk: int = 2048) -> torch.Tensor:
+    """uint8 (N, 1, size, size); area-averaged when shrinking (no aliasing)."""
+    out = np.empty((len(indices), size, size), np.uint8)
+    for start in range(0, len(indices), chunk):
+        part = cache.batch(indices[start : start + chunk])
+        if part.shape[-1] != size:
+            interp = cv2.INTER_AREA if part.shape[-1] > size else cv2.INTER_LINEAR
+            part = np.stack([cv2.resize(im, (size, size), interpolation=interp) for im in part])
+        out[start : start + len(part)] = part
+    return torch.from_numpy(out).unsqueeze(1)
+
+
+__all__ = ["CACHE_VERSION", "COLUMNS", "EXTRA_COLUMNS", "PreparedCache", "load_images", "read_cache_info"]

@@ -10,8 +10,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from xrayssl.data.selection import patient_fraction
-from xrayssl.evaluate.metrics import bootstrap_metrics, mean_ci, study_level
 from xrayssl.evaluate.probe import LinearProbe
+from xrayssl.metrics import bootstrap_metrics, mean_ci, study_level
 
 
 def report(frame: pd.DataFrame, threshold: float, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:

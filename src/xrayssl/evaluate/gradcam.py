@@ -20,12 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from xrayssl.data.cache import PreparedCache
+from xrayssl import runs
+from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.models.backbones import Backbone
-from xrayssl.train import records
-from xrayssl.train.data import load_images
 
 
 class ProbeClassifier(nn.Module):
@@ -55,11 +54,9 @@ class _Logit(nn.Module):
 
 def load_model(run: str | Path) -> tuple[nn.Module, dict, float]:
     """(classifier giving one logit, run config, decision threshold on the probability)."""
-    kind, config = records.read_config(run)
+    kind, config = runs.read_config(run)
     if kind == "supervised":
-        from xrayssl.train.supervised import load_classifier
-
-        model, _ = load_classifier(run)
+        model, _ = runs.load_classifier(run)
         ev = Path(run) / "evaluation.json"
         threshold = json.loads(ev.read_text())["threshold"] if ev.is_file() else 0.5
         return _Logit(model).eval(), config, threshold
@@ -67,7 +64,7 @@ def load_model(run: str | Path) -> tuple[nn.Module, dict, float]:
     if not probe_file.is_file():
         raise XraySSLError(f"{run}: no fitted probe; run 'xrayssl probe {run}' first")
     p = np.load(probe_file)
-    backbone, _ = records.load_encoder(run)
+    backbone, _ = runs.load_encoder(run)
     model = ProbeClassifier(backbone, p["mean"], p["scale"], p["coef"], float(p["intercept"][0]))
     return model.eval(), config, float(p["threshold"])
 

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from xrayssl.errors import XraySSLError
-from xrayssl.evaluate.metrics import youden_threshold
+from xrayssl.metrics import youden_threshold
 
 DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 

@@ -11,16 +11,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xrayssl.data.cache import CACHE_JSON, PreparedCache
+from xrayssl import runs
+from xrayssl.data.cache import CACHE_JSON, PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.evaluation import label_efficiency, report
 from xrayssl.evaluate.features import encode, pixels
 from xrayssl.evaluate.probe import LinearProbe
 from xrayssl.models.backbones import Backbone
-from xrayssl.train import records
-from xrayssl.train.data import load_images
-from xrayssl.train.records import load_encoder
+from xrayssl.runs import load_encoder
 
 ENCODERS = ("run", "random", "pixels")
 
@@ -31,7 +30,7 @@ def resolve_source(
     """What to evaluate: a run folder (its cache, size and backbone) or a cache with the given options."""
     source = Path(source)
     if (source / "config.json").is_file():
-        kind, config = records.read_config(source)
+        kind, config = runs.read_config(source)
         return {
             "run": source,
             "kind": kind,

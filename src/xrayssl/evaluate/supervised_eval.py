@@ -6,15 +6,27 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from sklearn.metrics import roc_auc_score
 
-from xrayssl.data.cache import PreparedCache
+from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.evaluate.evaluation import report
-from xrayssl.evaluate.metrics import youden_threshold
-from xrayssl.train.config import SupervisedConfig
-from xrayssl.train.data import load_images
-from xrayssl.train.supervised import load_classifier, predict, train_supervised
+from xrayssl.metrics import youden_threshold
+from xrayssl.models.classifier import Classifier
+from xrayssl.runs import load_classifier
+
+
+@torch.no_grad()
+def predict(model: Classifier, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    return np.concatenate(
+        [
+            torch.sigmoid(model(images[i : i + batch_size].float() / 255)).numpy()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def evaluate_supervised(run: str | Path, split: str = "test", n_boot: int = 1000) -> dict[str, Any]:
@@ -38,8 +50,3 @@ def evaluate_supervised(run: str | Path, split: str = "test", n_boot: int = 1000
     }
     (Path(run) / "evaluation.json").write_text(json.dumps(result, indent=2))
     return result
-
-
-def supervised_baseline(config: SupervisedConfig, progress_bar: bool = True, n_boot: int = 1000) -> dict[str, Any]:
-    run = train_supervised(config, progress_bar=progress_bar)
-    return evaluate_supervised(run, n_boot=n_boot)

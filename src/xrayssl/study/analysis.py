@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from xrayssl.evaluate.metrics import mean_ci
+from xrayssl.metrics import mean_ci
 from xrayssl.study.store import Store
 
 GROUP = ["body_part", "abnormal_fraction", "method"]

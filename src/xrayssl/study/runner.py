@@ -205,8 +205,8 @@ def _summary(probe_result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ssl(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from xrayssl import runs
     from xrayssl.evaluate.run_probe import probe
-    from xrayssl.train import records
     from xrayssl.train.pretrain import pretrain
 
     resume = (folder / "config.json").is_file()
@@ -222,7 +222,7 @@ def _ssl(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -
     )
     pretrain(cfg, resume=resume, progress_bar=progress)
     result = probe(folder, n_boot=config.n_boot)
-    record = records.read_record(folder)
+    record = runs.read_record(folder)
     # a finished run needs only encoder.pt: its checkpoints (weights + optimiser + momentum encoder, ~350 MB
     # for ResNet-18) would fill a disk over a 100-run study
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
@@ -252,8 +252,8 @@ def _floor(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool)
 
 
 def _supervised(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
-    from xrayssl.evaluate.supervised_eval import supervised_baseline
-    from xrayssl.train import records
+    from xrayssl import runs
+    from xrayssl.api import supervised as supervised_baseline
 
     if folder.exists():
         shutil.rmtree(folder)  # early stopping keeps the best epoch in memory: an interrupted run starts over
@@ -261,7 +261,7 @@ def _supervised(config: StudyConfig, folder: Path, p: dict[str, Any], progress: 
         out=str(folder), label_fraction=p["label_fraction"], seed=p["seed"], body_part=p["body_part"]
     )
     result = supervised_baseline(cfg, progress_bar=progress, n_boot=config.n_boot)
-    record = records.read_record(folder)
+    record = runs.read_record(folder)
     return {
         **_summary(result),
         "label_fraction": p["label_fraction"],

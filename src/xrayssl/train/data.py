@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import cv2
 import numpy as np
 import torch
 
@@ -19,18 +18,6 @@ def select(cache: PreparedCache, split: str | None, body_part: str | None = None
             f"{cache.path}: no images in split '{split}'" + (f", body part '{body_part}'" if body_part else "")
         )
     return idx
-
-
-def load_images(cache: PreparedCache, indices: np.ndarray, size: int, chunk: int = 2048) -> torch.Tensor:
-    """uint8 (N, 1, size, size); area-averaged when shrinking (no aliasing)."""
-    out = np.empty((len(indices), size, size), np.uint8)
-    for start in range(0, len(indices), chunk):
-        part = cache.batch(indices[start : start + chunk])
-        if part.shape[-1] != size:
-            interp = cv2.INTER_AREA if part.shape[-1] > size else cv2.INTER_LINEAR
-            part = np.stack([cv2.resize(im, (size, size), interpolation=interp) for im in part])
-        out[start : start + len(part)] = part
-    return torch.from_numpy(out).unsqueeze(1)
 
 
 def subsample_abnormal_fraction(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

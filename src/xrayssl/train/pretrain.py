@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
+from xrayssl import runs
 from xrayssl.augment import parse_pipeline
-from xrayssl.data.cache import PreparedCache
+from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.errors import XraySSLError
 from xrayssl.models.backbones import Backbone
 from xrayssl.models.methods import build_method
-from xrayssl.train import records
 from xrayssl.train.config import PretrainConfig, parse_budget
-from xrayssl.train.data import ImageSet, load_images, select, subsample_abnormal_fraction
+from xrayssl.train.data import ImageSet, select, subsample_abnormal_fraction
 from xrayssl.train.schedule import lr_factor, progress
 
 
@@ -90,7 +90,7 @@ class SSLModule(L.LightningModule):
 
 
 def _precision(cfg: PretrainConfig) -> str:
-    return cfg.precision or records.default_precision(cfg.accelerator)
+    return cfg.precision or runs.default_precision(cfg.accelerator)
 
 
 def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = True) -> Path:
@@ -100,7 +100,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
     if resume:
         if not (run / "config.json").is_file():
             raise XraySSLError(f"{run}: nothing to resume (no config.json)")
-        kind, stored = records.read_config(run)
+        kind, stored = runs.read_config(run)
         if kind != "pretrain":
             raise XraySSLError(f"{run}: a {kind} run, not a pretraining run")
         config = PretrainConfig.from_dict(stored)  # the stored config wins: a resumed run is the same run
@@ -119,7 +119,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
     loader = torch.utils.data.DataLoader(
         ImageSet(images), batch_size=config.batch_size, shuffle=True, drop_last=True, num_workers=0
     )
-    records.write_config(run, "pretrain", config.to_dict())
+    runs.write_config(run, "pretrain", config.to_dict())
     module = SSLModule(config.to_dict())
     module.loss_log = run / "loss.csv"
     if not resume or not module.loss_log.exists():
@@ -141,17 +141,17 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
         log_every_n_steps=10,
         default_root_dir=run,
     )
-    started, start = records.now(), time.perf_counter()
+    started, start = runs.now(), time.perf_counter()
     trainer.fit(module, loader, ckpt_path=str(ckpt) if resume and ckpt.is_file() else None)
     if trainer.global_rank == 0:
         trainer.save_checkpoint(ckpt)  # also when a budget stopped the run mid-epoch
-        records.save_weights(module.method.backbone, run / "encoder.pt")
-        records.write_record(
+        runs.save_weights(module.method.backbone, run / "encoder.pt")
+        runs.write_record(
             run,
             {
                 "kind": "pretrain",
                 "started": started,
-                "finished": records.now(),
+                "finished": runs.now(),
                 "wall_seconds": round(time.perf_counter() - start, 2),
                 "train_seconds": round(module._train_seconds, 2),
                 "steps": trainer.global_step,
@@ -159,8 +159,8 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
                 "images_per_second": round(module._images / max(module._train_seconds, 1e-9), 1),
                 "precision": _precision(config),
                 "pool": pool,
-                **records.peak_memory(),
-                "environment": records.environment(),
+                **runs.peak_memory(),
+                "environment": runs.environment(),
             },
         )
     return run

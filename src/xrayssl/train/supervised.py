@@ -16,33 +16,22 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from xrayssl import runs
 from xrayssl.augment import parse_pipeline
-from xrayssl.data.cache import PreparedCache
+from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits, patient_fraction
 from xrayssl.errors import XraySSLError
 from xrayssl.models.backbones import Backbone
-from xrayssl.train import records
+from xrayssl.models.classifier import Classifier
 from xrayssl.train.config import SupervisedConfig, parse_budget
-from xrayssl.train.data import ImageSet, load_images
-
-
-class Classifier(nn.Module):
-    """Backbone + one linear unit: (B, 1, H, W) in [0, 1] -> abnormality logit (B,)."""
-
-    def __init__(self, backbone: Backbone) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.head = nn.Linear(backbone.dim, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x)).squeeze(1)
+from xrayssl.train.data import ImageSet
 
 
 def initial_backbone(config: SupervisedConfig) -> Backbone:
     """Random weights, or with ``config.init`` the encoder of an earlier run (fine-tuning an SSL encoder)."""
     backbone = Backbone(config.backbone, config.small_stem)
     if config.init:
-        encoder, source = records.load_encoder(config.init)
+        encoder, source = runs.load_encoder(config.init)
         theirs = (source["backbone"], bool(source.get("small_stem", False)))
         if theirs != (config.backbone, config.small_stem):
             raise XraySSLError(
@@ -95,17 +84,6 @@ class SupervisedModule(L.LightningModule):
         return [opt], [sched]
 
 
-@torch.no_grad()
-def predict(model: Classifier, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    model.eval()
-    return np.concatenate(
-        [
-            torch.sigmoid(model(images[i : i + batch_size].float() / 255)).numpy()
-            for i in range(0, len(images), batch_size)
-        ]
-    )
-
-
 def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Path:
     """Train and save the classifier (``classifier.pt``) and its backbone (``encoder.pt``)."""
     run = Path(config.out)
@@ -137,7 +115,7 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
         ImageSet(images["val"], torch.tensor(rows["val"]["label"].to_numpy())), batch_size=256
     )
     module = SupervisedModule(config.to_dict(), pos_weight)  # a wrong --init fails before the run folder is made
-    records.write_config(run, "supervised", config.to_dict())
+    runs.write_config(run, "supervised", config.to_dict())
     best = ModelCheckpoint(
         dirpath=run / "checkpoints", filename="best", monitor="val_auroc", mode="max", save_top_k=1, save_last=True
     )
@@ -145,7 +123,7 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     budget = parse_budget(config.budget)
     if budget:
         callbacks.append(Timer(duration={"seconds": budget}, interval="step"))
-    precision = config.precision or records.default_precision(config.accelerator)
+    precision = config.precision or runs.default_precision(config.accelerator)
     trainer = L.Trainer(
         accelerator=config.accelerator,
         devices=config.devices,
@@ -157,15 +135,15 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
         enable_model_summary=False,
         default_root_dir=run,
     )
-    started, start = records.now(), time.perf_counter()
+    started, start = runs.now(), time.perf_counter()
     trainer.fit(module, train_loader, val_loader)
     if best.best_model_path:
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     model = module.model.cpu()
-    records.save_weights(model.backbone, run / "encoder.pt")
-    records.save_weights(model, run / "classifier.pt")
-    records.write_record(
+    runs.save_weights(model.backbone, run / "encoder.pt")
+    runs.save_weights(model, run / "classifier.pt")
+    runs.write_record(
         run,
         {
             "kind": "supervised",
@@ -174,20 +152,13 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
             "images_per_epoch": len(sampler),
             "steps": trainer.global_step,
             "started": started,
-            "finished": records.now(),
+            "finished": runs.now(),
             "wall_seconds": round(time.perf_counter() - start, 2),
             "epochs": trainer.current_epoch,
             "best_epoch_val_auroc": float(best.best_model_score or float("nan")),
             "precision": precision,
-            **records.peak_memory(),
-            "environment": records.environment(),
+            **runs.peak_memory(),
+            "environment": runs.environment(),
         },
     )
     return run
-
-
-def load_classifier(run: str | Path) -> tuple[Classifier, dict]:
-    _, config = records.read_config(run)
-    model = Classifier(Backbone(config["backbone"], config.get("small_stem", False)))
-    records.load_weights(model, Path(run) / "classifier.pt")
-    return model.eval(), config

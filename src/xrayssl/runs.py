@@ -1,4 +1,5 @@
-"""Run folders: what a run was (config), where it ran (versions, hardware), what it cost and produced.
+"""Run folders (a low layer, beside data): what a run was (config), where it ran (versions, hardware), what it
+cost and produced; loading its encoder. Evaluation and reports read runs through here, never through train.
 
 Layout (run format version 1):
   config.json     {"run_format_version": 1, "kind": "pretrain"|"supervised", "config": {...}}
@@ -130,3 +131,14 @@ def load_encoder(run: str | Path):
     backbone = Backbone(config["backbone"], config.get("small_stem", False))
     load_weights(backbone, Path(run) / "encoder.pt")
     return backbone.eval(), config
+
+
+def load_classifier(run: str | Path):
+    """A supervised run's classifier (backbone + linear unit) in eval mode, and the run's config."""
+    from xrayssl.models.backbones import Backbone
+    from xrayssl.models.classifier import Classifier
+
+    _, config = read_config(run)
+    model = Classifier(Backbone(config["backbone"], config.get("small_stem", False)))
+    load_weights(model, Path(run) / "classifier.pt")
+    return model.eval(), config
