@@ -1,49 +1,115 @@
-"""Pretraining throughput: xrayssl's pipeline against lightly's reference SimCLR example, side by side.
+"""Pretraining throughput: the model-only rate against `xrayssl pretrain` end to end, side by side.
 
-Both train SimCLR (lightly's NTXentLoss and projection head) with the same one-channel ResNet-18, batch and
-image size on the same images held in memory. The reference decodes nothing either (PIL images in RAM)
-but augments one image at a time with lightly's SimCLRTransform (without colour) in a DataLoader with one
-worker per core, as lightly's example does; xrayssl augments whole batches in the training process.
+Model only: forward, backward and AdamW of SimCLR (one-channel ResNet-18 + lightly's projection head and
+NT-Xent) on two random view batches already on the device, channels-last, bf16 autocast on a GPU (fp32 on
+a CPU, as pretrain's defaults). End to end: `xrayssl pretrain` with its defaults for the device on a
+synthetic cache at the same size and batch, its record's pairs/s over the wall time of the fit loop, and
+where that time went (views, step, checkpoint, monitor, other). A pair is the two views of one image.
 
-    python benchmarks/bench_pretrain_throughput.py [--steps 8] [--sizes 64,128]
+    python benchmarks/bench_pretrain_throughput.py --device cuda --sizes 96,224 --batch 256
+    python benchmarks/bench_pretrain_throughput.py --device cpu --sizes 64 --batch 128 --steps 30
+    python benchmarks/bench_pretrain_throughput.py ... --set compile=true   # any PretrainConfig field
+
+`--reference` adds lightly's reference example (SimCLRTransform per image in a DataLoader, one worker per
+core) as a third column, the comparison the README's CPU table reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-from PIL import Image
-
-from xrayssl.data.synthetic import SynthConfig, generate
 
 
-def make_net():
+def make_net(device: str = "cpu"):
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
 
     from xrayssl.models.backbones import Backbone
 
     torch.manual_seed(0)
-    backbone = Backbone("resnet18")
-    head = SimCLRProjectionHead(512, 1024, 128)
+    backbone = Backbone("resnet18").to(device, memory_format=torch.channels_last)
+    head = SimCLRProjectionHead(512, 1024, 128).to(device)
     params = [*backbone.parameters(), *head.parameters()]
     return backbone, head, NTXentLoss(temperature=0.2), torch.optim.AdamW(params, lr=1e-3)
 
 
-def step(backbone, head, loss_fn, opt, v1, v2):
-    loss = loss_fn(head(backbone(v1)), head(backbone(v2)))
-    opt.zero_grad()
+def step(backbone, head, loss_fn, opt, v1, v2, autocast: bool = False):
+    with torch.autocast(v1.device.type, dtype=torch.bfloat16, enabled=autocast):
+        loss = loss_fn(head(backbone(v1)).float(), head(backbone(v2)).float())
+    opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    return loss
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def model_only_rate(device: str, size: int, batch: int, steps: int) -> float:
+    """Pairs/s of forward + backward + AdamW alone, views already made and on the device."""
+    net = make_net(device)
+    cl = torch.channels_last
+    v1 = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=cl)
+    v2 = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=cl)
+    for _ in range(3):
+        step(*net, v1, v2, autocast=device == "cuda")  # warm-up (cuDNN autotuning, allocator)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(*net, v1, v2, autocast=device == "cuda")
+    sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def synthetic_cache(folder: Path, size: int, n_images: int) -> Path:
+    """A prepared cache of about ``n_images`` synthetic radiographs at ``size`` px (made once per size)."""
+    from xrayssl.data.prepare import prepare
+    from xrayssl.data.process import ProcessConfig
+    from xrayssl.data.synthetic import SynthConfig, write_dataset
+
+    data = folder / "data"
+    if not (data / "labels.csv").is_file():
+        write_dataset(data, SynthConfig(n_patients=max(40, n_images // 5), size=256, seed=0), workers=os.cpu_count())
+    return Path(prepare(data, folder / f"cache{size}", process=ProcessConfig(size=size), progress=False).cache)
+
+
+def end_to_end(cache: Path, out: Path, device: str, batch: int, steps: int, overrides: dict) -> dict:
+    """`xrayssl pretrain` for a whole number of epochs close to ``steps`` steps; its record's throughput."""
+    from xrayssl.data.cache import PreparedCache
+    from xrayssl.train.config import PretrainConfig
+    from xrayssl.train.pretrain import pretrain
+
+    n_train = len(PreparedCache(cache).indices(split="train"))
+    epochs = max(1, round(steps / max(1, n_train // batch)))
+    config = PretrainConfig(
+        cache=str(cache),
+        out=str(out),
+        size=PreparedCache(cache).size,
+        batch_size=batch,
+        epochs=epochs,
+        budget=None,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices="1",
+        **overrides,
+    )
+    run = pretrain(config, progress_bar=False)
+    record = json.loads((run / "record.json").read_text())
+    return {"steps": record["steps"], **record["throughput"], "peak_gpu_mib": record.get("peak_gpu_mib")}
 
 
 class Pairs(torch.utils.data.Dataset):
     def __init__(self, images, transform):
+        from PIL import Image
+
         self.images, self.transform = [Image.fromarray(i).convert("RGB") for i in images], transform
 
     def __len__(self):
@@ -62,72 +128,63 @@ def reference_loader(images: np.ndarray, size: int, batch: int) -> torch.utils.d
         input_size=size, cj_prob=0.0, random_gray_scale=0.0, normalize=None, vf_prob=0.0, rr_prob=0.0, min_scale=0.2
     )
     return torch.utils.data.DataLoader(
-        Pairs(images, t),
-        batch_size=batch,
-        shuffle=True,
-        drop_last=True,
-        num_workers=os.cpu_count(),
-        persistent_workers=True,
+        Pairs(images, t), batch_size=batch, shuffle=True, drop_last=True, num_workers=os.cpu_count()
     )
 
 
-def reference_rate(images, size, batch, steps):
+def reference_rate(images: np.ndarray, size: int, batch: int, steps: int) -> float:
+    """lightly's reference example, CPU, fp32."""
     loader = reference_loader(images, size, batch)
-    backbone, head, loss_fn, opt = make_net()
+    net = make_net("cpu")
     it = iter(loader)
-    step(backbone, head, loss_fn, opt, *next(it))  # warm-up
+    step(*net, *next(it))
     start = time.perf_counter()
     for _ in range(steps):
-        step(backbone, head, loss_fn, opt, *next(it))
-    return steps * batch / (time.perf_counter() - start)
-
-
-def xrayssl_rate(images, batch, steps):
-    """xrayssl's training step as `pretrain --precision bf16-mixed` runs it: batched views, channels-last, bf16
-    autocast where the CPU has bf16 instructions (pretrain's CPU default is fp32: see the README)."""
-    from xrayssl.augment import parse_pipeline
-    from xrayssl.runs import cpu_has_bf16
-
-    aug = parse_pipeline("simclr")
-    x = torch.from_numpy(images).unsqueeze(1)
-    backbone, head, loss_fn, opt = make_net()
-    backbone = backbone.to(memory_format=torch.channels_last)
-    gen = torch.Generator().manual_seed(0)
-    rng = np.random.default_rng(0)
-    bf16 = cpu_has_bf16()
-
-    def one():
-        b = x[torch.from_numpy(rng.choice(len(x), batch, replace=False))].float().div_(255)
-        v1, v2 = (aug(b, gen).contiguous(memory_format=torch.channels_last) for _ in range(2))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = loss_fn(head(backbone(v1)).float(), head(backbone(v2)).float())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    one()
-    start = time.perf_counter()
-    for _ in range(steps):
-        one()
+        step(*net, *next(it))
     return steps * batch / (time.perf_counter() - start)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--sizes", default="64,128")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cuda", "cpu"])
+    ap.add_argument("--sizes", default="96,224")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=None, help="steps per measurement (default 200 GPU, 20 CPU)")
+    ap.add_argument("--images", type=int, default=4000, help="synthetic training pool (about the knee set's size)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="PretrainConfig overrides")
+    ap.add_argument("--reference", action="store_true", help="add lightly's reference example (CPU)")
+    ap.add_argument("--work", default=None, help="folder for caches and runs (default: a temporary folder)")
     args = ap.parse_args()
-    base = np.stack([im for im, _ in generate(SynthConfig(n_patients=120, size=224, seed=0), workers=os.cpu_count())])
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}; SimCLR, ResNet-18, batch {args.batch}\n")
-    print("| size | lightly reference pairs/s | xrayssl pairs/s | ratio |\n|---|---|---|---|")
+    from bench_ssl_knee import settings
+
+    steps = args.steps or (200 if args.device == "cuda" else 20)
+    name = torch.cuda.get_device_name(0) if args.device == "cuda" else f"{os.cpu_count()}-core CPU"
+    print(f"{name}, torch {torch.__version__}; SimCLR, ResNet-18, batch {args.batch}, {steps} steps; pairs/s\n")
+    header = "| size | model only | end to end | ratio | outside the steps | views / step / ckpt / other s |"
+    print(header + (" lightly reference |" if args.reference else ""))
+    print("|---" * (header.count("|") - 1 + args.reference) + "|")
+    work = Path(args.work or tempfile.mkdtemp(prefix="xrayssl-throughput-"))
     for size in (int(s) for s in args.sizes.split(",")):
-        imgs = np.stack([cv2.resize(b, (size, size), interpolation=cv2.INTER_AREA) for b in base])
-        reps = -(-(args.steps + 2) * args.batch // len(imgs))  # enough images for every step in one epoch
-        imgs = np.concatenate([imgs] * reps)
-        ref = reference_rate(imgs, size, args.batch, args.steps)
-        ours = xrayssl_rate(imgs, args.batch, args.steps)
-        print(f"| {size} | {ref:.0f} | {ours:.0f} | {ours / ref:.2f}x |", flush=True)
+        cache = synthetic_cache(work, size, args.images)
+        model = model_only_rate(args.device, size, args.batch, steps)
+        run = work / f"run{size}-{int(time.time())}"
+        e2e = end_to_end(cache, run, args.device, args.batch, steps, settings(args.set))
+        s = e2e["seconds"]
+        outside = 1 - (s["views"] + s["step"]) / max(e2e["fit_seconds"], 1e-9)  # views are made inside the step
+        cells = [
+            f"{size}",
+            f"{model:.0f}",
+            f"{e2e['pairs_per_second']:.0f}",
+            f"{e2e['pairs_per_second'] / model:.0%}",
+            f"{outside:.0%}",
+            f"{s['views']:.1f} / {s['step']:.1f} / {s['checkpoint']:.1f} / {s['other'] + s['monitor']:.1f}",
+        ]
+        if args.reference:
+            from xrayssl.data.cache import PreparedCache
+
+            imgs = np.asarray(PreparedCache(cache).images)
+            cells.append(f"{reference_rate(imgs, size, args.batch, steps):.0f}")
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

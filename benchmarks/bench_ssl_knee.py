@@ -57,6 +57,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="other PretrainConfig fields")
     ap.add_argument("--name", default=None, help="SSL run folder name under --out (default ssl-METHOD)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: floors,ssl,supervised")
+    ap.add_argument(
+        "--pools", default="avg", help="probe poolings of the SSL run and the untrained floor: avg,grid2,multi"
+    )
     args = ap.parse_args()
     from xrayssl.api import supervised as supervised_baseline
     from xrayssl.data.prepare import prepare
@@ -77,28 +80,36 @@ def main() -> None:
         rows.append((name, o["auroc"], o["auroc_ci"], seconds, extra))
         print(f"{name}: {o['auroc']:.3f} {o['auroc_ci']} ({seconds:.0f} s) {extra}", flush=True)
 
+    pools = args.pools.split(",")
     if "floors" not in skip:
-        for enc in ("pixels", "random"):
+        for enc, pool in [("pixels", "avg"), *(("random", p) for p in pools)]:
             t = time.perf_counter()
-            r = probe(cache, encoder=enc, size=size, label_fractions=[0.1], out=out / f"floor-{enc}{tag_size}.json")
-            add(f"floor: {enc}", r, time.perf_counter() - t, f"10 % labels: {r['label_fractions'][0]['auroc']:.3f}")
+            tag = f"{tag_size}" + ("" if pool == "avg" else f"-{pool}")
+            r = probe(
+                cache, encoder=enc, size=size, label_fractions=[0.1], pool=pool, out=out / f"floor-{enc}{tag}.json"
+            )
+            name = f"floor: {enc}" + ("" if enc == "pixels" else f" ({pool})")
+            add(name, r, time.perf_counter() - t, f"10 % labels: {r['label_fractions'][0]['auroc']:.3f}")
     if "ssl" not in skip:
         kw = {k: v for k, v in {"method": args.method, "augs": args.augs}.items() if v}
         kw.update(settings(args.set))
         name = args.name or f"ssl-{args.method or 'default'}{tag_size}"
         config = PretrainConfig(cache=str(cache), out=str(out / name), budget=args.budget, size=size, **kw)
         t = time.perf_counter()
-        run = pretrain(config, progress_bar=False)
+        run = pretrain(config, resume=(out / name / "config.json").is_file(), progress_bar=False)
         seconds = time.perf_counter() - t
         rec = json.loads((run / "record.json").read_text())
-        r = probe(run, label_fractions=[0.1])
-        add(
-            f"SSL {name} + probe",
-            r,
-            seconds,
-            f"10 % labels: {r['label_fractions'][0]['auroc']:.3f}; {rec['images_per_second']:.0f} img/s, "
-            f"{rec['peak_rss_mib']:.0f} MiB",
-        )
+        knn = (rec.get("monitor") or {}).get("knn_val_auroc")
+        for pool in pools:
+            r = probe(run, label_fractions=[0.1], pool=pool, out=run / f"probe-run-{pool}.json")
+            add(
+                f"SSL {name} + probe ({pool})",
+                r,
+                seconds,
+                f"val {r['probe']['val_auroc']:.3f}; 10 % labels: {r['label_fractions'][0]['auroc']:.3f}; "
+                f"{rec['steps']} steps, {rec['throughput']['pairs_per_second']:.0f} pairs/s, "
+                f"{rec['peak_rss_mib']:.0f} MiB" + (f"; final kNN val {knn:.3f}" if knn is not None else ""),
+            )
     if "supervised" not in skip:
         for fraction in (float(f) for f in args.supervised_fractions.split(",")):
             t = time.perf_counter()

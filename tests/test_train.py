@@ -15,8 +15,8 @@ import torch
 
 from xrayssl.cli.main import main
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import Backbone
-from xrayssl.models.methods import build_method, method_names
+from xrayssl.models.backbones import Backbone, build_backbone
+from xrayssl.models.methods import Views, build_method, method_names
 from xrayssl.train.config import PretrainConfig, SupervisedConfig, parse_budget
 from xrayssl.train.data import subsample_abnormal_fraction
 from xrayssl.train.pretrain import pretrain
@@ -36,19 +36,21 @@ def tiny_run(tiny_cache, tmp_path_factory):
 @pytest.mark.parametrize("name", method_names())
 def test_every_method_gives_a_finite_loss_and_gradients(name):
     torch.manual_seed(0)
-    method = build_method(name, Backbone("resnet18"))
+    backbone = build_backbone("vit-tiny" if name == "mae" else "resnet18", image_size=32)
+    method = build_method(name, backbone)
     x = torch.rand(8, 1, 32, 32)
-    loss = method.loss(x, x.flip(-1), 0.5)
+    loss = method.loss(Views(x, x.flip(-1)), 0.5)
     loss.backward()
     assert torch.isfinite(loss)
-    assert method.backbone.net.conv1.weight.grad.abs().sum() > 0
+    first = backbone.vit.conv_proj if name == "mae" else backbone.net.conv1
+    assert first.weight.grad.abs().sum() > 0
     method.after_step(0.5)
 
 
 def test_temperature_reaches_contrastive_losses_only():
     assert build_method("simclr", Backbone("resnet18"), temperature=0.5).criterion.temperature == 0.5
     assert build_method("moco", Backbone("resnet18")).criterion.temperature == 0.2
-    with pytest.raises(XraySSLError, match="applies to moco, simclr, not to byol"):
+    with pytest.raises(XraySSLError, match="applies to densecl, moco, simclr, not to byol"):
         build_method("byol", Backbone("resnet18"), temperature=0.5)
     with pytest.raises(XraySSLError, match="positive"):
         build_method("simclr", Backbone("resnet18"), temperature=0.0)
@@ -79,15 +81,24 @@ def test_small_stem_keeps_resolution():
 
 def test_run_folder_records_and_loss_decreases(tiny_run):
     record = json.loads((tiny_run / "record.json").read_text())
-    assert record["steps"] > 0 and record["images_per_second"] > 0 and record["peak_rss_mib"] > 0
+    t = record["throughput"]
+    assert record["steps"] > 0 and t["pairs_per_second"] > 0 and record["peak_rss_mib"] > 0
+    # end to end = pairs over the fit loop's wall time; the in-step rate is higher, the phases add up
+    assert t["pairs_per_second"] == pytest.approx(record["steps"] * 16 / t["fit_seconds"], rel=0.01)
+    assert t["in_step_pairs_per_second"] > t["pairs_per_second"]
+    assert sum(t["seconds"].values()) == pytest.approx(t["fit_seconds"], rel=0.02)
     assert {"torch", "lightning", "lightly", "cpu_count"} <= set(record["environment"])
     # no precision given: fp32 on CPU (bf16 learned worse there), bf16-mixed on GPU
     assert record["precision"] == ("bf16-mixed" if torch.cuda.is_available() else "32-true")
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["run_format_version"] == 1 and config["config"]["method"] == "simclr"
-    loss = pd.read_csv(tiny_run / "loss.csv")["loss"].to_numpy()
-    assert np.isfinite(loss).all()
-    assert loss[-6:].mean() < loss[:6].mean()
+    metrics = pd.read_csv(tiny_run / "metrics.csv")
+    assert list(metrics.columns) == ["step", "epoch", "seconds", "loss", "lr", "knn_val_auroc", "embedding_std"]
+    loss = metrics["loss"].dropna().to_numpy()
+    assert np.isfinite(loss).all() and len(loss) >= 5
+    assert loss[-2:].mean() < loss[:2].mean()
+    knn = metrics["knn_val_auroc"].dropna()  # the monitor read the encoder about every tenth of the run
+    assert len(knn) >= 5 and knn.between(0, 1).all() and metrics["embedding_std"].dropna().gt(0).all()
     state = torch.load(tiny_run / "encoder.pt", weights_only=True)  # tensors only, no pickled objects
     assert all(isinstance(v, torch.Tensor) for v in state.values())
 
@@ -103,51 +114,59 @@ def test_existing_run_needs_resume_and_missing_run_is_clear(tiny_cache, tiny_run
 def test_nan_loss_stops_with_the_step(tiny_cache, tmp_path, monkeypatch):
     from xrayssl.models.methods.simclr import SimCLR
 
-    monkeypatch.setattr(SimCLR, "loss", lambda self, a, b, p: self.backbone(a).sum() * float("nan"))
-    with pytest.raises(XraySSLError, match=r"loss became nan at step 0"):
+    monkeypatch.setattr(SimCLR, "loss", lambda self, v, p: self.backbone(v.x1).sum() * float("nan"))
+    with pytest.raises(XraySSLError, match=r"loss became NaN or infinite between steps 0 and [1-9]"):
         pretrain(
             PretrainConfig(cache=str(tiny_cache), out=str(tmp_path / "r"), method="simclr", epochs=1, **TINY),
             progress_bar=False,
         )
 
 
-def test_killed_run_resumes_and_finishes(tiny_cache, tmp_path):
+def _pretrain_cmd(cache, out, *extra):
+    return [sys.executable, "-m", "xrayssl", "pretrain", str(cache), "--out", str(out), "--size", "32",
+            "--batch-size", "16", "--quiet", *extra]  # fmt: skip
+
+
+def test_killed_run_resumes_from_its_newest_checkpoint(tiny_cache, tmp_path):
+    from xrayssl.train.harness import checkpoints
+
     out = tmp_path / "killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "xrayssl",
-        "pretrain",
-        str(tiny_cache),
-        "--out",
-        str(out),
-        "--method",
-        "simclr",
-        "--size",
-        "32",
-        "--batch-size",
-        "16",
-        "--epochs",
-        "6",
-        "--quiet",
-    ]
+    cmd = _pretrain_cmd(tiny_cache, out, "--epochs", "8", "--checkpoint-every", "1s")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = out / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+    deadline = time.time() + 180
+    while not checkpoints(out / "checkpoints") and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
-    proc.kill()  # mid-run, right after the first epoch's checkpoint
+    proc.kill()  # mid-run, right after the first timed checkpoint
     proc.wait()
-    assert ckpt.exists(), "no checkpoint was written before the kill"
-    done_before = torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"]
-    assert done_before < 6
-    assert subprocess.run([*cmd, "--resume"], capture_output=True).returncode == 0
-    record = json.loads((out / "record.json").read_text())
-    assert record["epochs"] == 6
+    saved = checkpoints(out / "checkpoints")
+    assert saved, "no checkpoint was written before the kill"
+    step_before = torch.load(saved[0], map_location="cpu", weights_only=False)["global_step"]
     steps_per_epoch = len(pd.read_csv(tiny_cache / "manifest.csv").query("split == 'train'")) // 16
-    assert record["steps"] == 6 * steps_per_epoch  # the run finished as if never interrupted
-    logged = pd.read_csv(out / "loss.csv")["step"]
-    assert logged.max() == 6 * steps_per_epoch and logged.duplicated().sum() <= steps_per_epoch  # <= 1 epoch lost
+    assert 0 < step_before < 8 * steps_per_epoch
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {saved[0].name} (step {step_before})" in resumed.stdout
+    record = json.loads((out / "record.json").read_text())
+    assert record["epochs"] == 8 and record["steps"] == 8 * steps_per_epoch  # finished as if never interrupted
+    logged = pd.read_csv(out / "metrics.csv")["step"]
+    assert logged.max() == record["steps"] and not logged.duplicated().any()  # history kept, no step twice
+
+
+def test_resume_skips_a_cut_short_checkpoint_and_leftovers(tiny_cache, tmp_path):
+    from xrayssl.train.harness import checkpoints
+
+    out = tmp_path / "cut"
+    cmd = _pretrain_cmd(tiny_cache, out, "--epochs", "2", "--checkpoint-every", "1s", "--monitor-every", "0")
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    newest, older = checkpoints(out / "checkpoints")[:2]
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a disk-full or killed write
+    (out / "checkpoints" / ".step-00000099.ckpt.12345.tmp").write_bytes(b"partial")
+    (out / "record.json").unlink()
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"skipping checkpoint {newest.name}" in resumed.stdout and f"resuming from {older.name}" in resumed.stdout
+    assert not list((out / "checkpoints").glob(".*.tmp"))
+    assert json.loads((out / "record.json").read_text())["epochs"] == 2
 
 
 def test_abnormal_fraction_subsampling_is_exact():

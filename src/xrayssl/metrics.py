@@ -113,3 +113,27 @@ def mean_ci(values) -> tuple[float, float | None, float | None]:
         return m, None, None
     half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
     return m, m - half, m + half
+
+
+def knn_scores(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, k: int = 20) -> np.ndarray:
+    """Share of abnormal (label 1) training images among each query's ``k`` nearest neighbours by cosine
+    distance (features are L2-normalised here); a score for AUROC, no fitting, no hyper-parameter search."""
+    a = train / np.maximum(np.linalg.norm(train, axis=1, keepdims=True), 1e-12)
+    b = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
+    k = min(k, len(a))
+    nearest = np.argpartition(-(b @ a.T), k - 1, axis=1)[:, :k]
+    return (np.asarray(train_labels)[nearest] == 1).mean(1)
+
+
+def knn_auroc(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, query_labels: np.ndarray, k: int = 20):
+    """Validation kNN AUROC of frozen features (the training monitor): NaN when a class is missing."""
+    return auroc(np.asarray(query_labels), knn_scores(train, train_labels, query, k))
+
+
+def embedding_std(features: np.ndarray) -> float:
+    """Collapse indicator: lightly's ``std_of_l2_normalized`` (about 1/sqrt(dim) for well-spread embeddings,
+    near 0 when they collapse to one point)."""
+    import torch
+    from lightly.utils.debug import std_of_l2_normalized
+
+    return float(std_of_l2_normalized(torch.as_tensor(features, dtype=torch.float32)))

@@ -125,20 +125,20 @@ def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 
 def load_encoder(run: str | Path):
     """The trained backbone of a run folder (pretraining or supervised) and the run's config."""
-    from xrayssl.models.backbones import Backbone
+    from xrayssl.models.backbones import build_backbone
 
     _, config = read_config(run)
-    backbone = Backbone(config["backbone"], config.get("small_stem", False))
+    backbone = build_backbone(config["backbone"], config.get("small_stem", False), config["size"])
     load_weights(backbone, Path(run) / "encoder.pt")
     return backbone.eval(), config
 
 
 def load_classifier(run: str | Path):
     """A supervised run's classifier (backbone + linear unit) in eval mode, and the run's config."""
-    from xrayssl.models.backbones import Backbone
+    from xrayssl.models.backbones import build_backbone
     from xrayssl.models.classifier import Classifier
 
     _, config = read_config(run)
-    model = Classifier(Backbone(config["backbone"], config.get("small_stem", False)))
+    model = Classifier(build_backbone(config["backbone"], config.get("small_stem", False), config["size"]))
     load_weights(model, Path(run) / "classifier.pt")
     return model.eval(), config

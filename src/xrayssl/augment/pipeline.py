@@ -39,31 +39,38 @@ class Pipeline:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Augment a batch (B, C, H, W) of uint8 or float-in-[0,1] images; returns the same dtype."""
+        return self.with_geometry(x, generator)[0]
+
+    def with_geometry(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The augmented batch and, per image, the (3, 3) matrix of all affine ops together: it maps the output's
+        grid_sample coordinates ([-1, 1]) to the input's (what dense SSL objectives need to match locations).
+        Non-affine warps (grid distortion, chessboard shifts) are small and left out of it."""
         if x.ndim != 4:
             raise XraySSLError(f"augmentations take a (B, C, H, W) batch, got shape {tuple(x.shape)}")
         gen = generator or torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,))))
         was_uint8 = x.dtype == torch.uint8
         y = x.float().div_(255) if was_uint8 else x.clone()  # the pipeline's own copy: ops work in place
         n, _, h, w = y.shape
+        where = torch.eye(3).repeat(n, 1, 1)
         run: list[torch.Tensor] = []  # matrices of the current run of affine ops
         for op in self.ops:
             params = op.sample(n, h, w, gen)
             if op.affine:
                 run.append(op.matrix(params, h, w))
                 continue
-            y = self._resample(y, run)
+            y, where = self._resample(y, run), _compose(where, run)
             run = []
             y = op.apply(y, {k: v.to(y.device) for k, v in params.items()})
-        y = self._resample(y, run)
-        return y.clamp_(0, 1).mul_(255).round_().to(torch.uint8) if was_uint8 else y
+        y, where = self._resample(y, run), _compose(where, run)
+        return (y.clamp_(0, 1).mul_(255).round_().to(torch.uint8) if was_uint8 else y), where
 
     @staticmethod
     def _resample(y: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
         if not matrices:
             return y
-        total = matrices[0]
-        for m in matrices[1:]:
-            total = total @ m  # the first op's matrix is applied last when mapping output -> input
+        total = _compose(None, matrices)
         eye = torch.eye(3).expand_as(total)
         moved = ~torch.isclose(total, eye, atol=1e-7).flatten(1).all(1)
         if not moved.any():
@@ -86,6 +93,14 @@ class Pipeline:
             idx = torch.nonzero(warp).flatten().to(y.device)
             y[idx] = F.grid_sample(y[idx], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return y
+
+
+def _compose(start: torch.Tensor | None, matrices: list[torch.Tensor]) -> torch.Tensor:
+    """Output -> input mapping of ops applied in order: the first op's matrix is applied last."""
+    total = start
+    for m in matrices:
+        total = m if total is None else total @ m
+    return total
 
 
 def affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:

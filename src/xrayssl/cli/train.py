@@ -65,7 +65,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="Lightning precision (default: bf16-mixed on GPU, 32-true on CPU; bf16-mixed is faster on CPUs with "
         "AVX-512 BF16 or AMX but learned slightly worse in our CPU runs)",
     )
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--positives", default=d["positives"].default, help="image, study or patient (default %(default)s)")
+    p.add_argument("--monitor-every", type=int, default=None, help="steps between kNN monitor readings (0: off)")
+    p.add_argument("--monitor-images", type=int, default=d["monitor_images"].default)
+    p.add_argument("--keep", default=d["keep"].default, help="last or best-knn (default %(default)s)")
+    p.add_argument("--logger", default=None, help="tensorboard or mlflow (a CSV log is always written)")
+    p.add_argument("--checkpoint-every", default=d["checkpoint_every"].default, help="default %(default)s")
+    p.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=pretrain_command)
 
@@ -114,6 +121,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone", default="resnet18", help="with a cache: backbone of the random encoder")
     p.add_argument("--size", type=int, default=64, help="with a cache: image size")
     p.add_argument("--pixels-size", type=int, default=32, help="image side of the raw-pixel floor")
+    p.add_argument("--pool", default="avg", help="probe features: avg, grid2 or multi (default %(default)s)")
     p.add_argument("--out", default=None, help="JSON file to write (default RUN/probe-ENCODER.json)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=probe_command)
@@ -144,15 +152,23 @@ def pretrain_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         body_part=args.body_part,
         pretrain_abnormal_fraction=args.pretrain_abnormal_fraction,
+        positives=args.positives,
+        monitor_every=args.monitor_every,
+        monitor_images=args.monitor_images,
+        keep=args.keep,
+        logger=args.logger,
+        checkpoint_every=args.checkpoint_every,
+        compile=args.compile,
         accelerator=args.accelerator,
         devices=args.devices,
         precision=args.precision,
     )
     run = pretrain(config, resume=args.resume, progress_bar=not args.quiet)
     record = json.loads((run / "record.json").read_text())
+    t = record["throughput"]
     print(
-        f"{run}: {record['steps']} steps in {record['wall_seconds']:.0f} s, {record['images_per_second']:.0f} "
-        f"images/s, peak memory {record['peak_rss_mib']:.0f} MiB; encoder in {run / 'encoder.pt'}"
+        f"{run}: {record['steps']} steps in {t['fit_seconds']:.0f} s, {t['pairs_per_second']:.0f} pairs/s, "
+        f"peak memory {record['peak_rss_mib']:.0f} MiB; encoder in {run / 'encoder.pt'}"
     )
     return 0
 
@@ -188,6 +204,7 @@ def probe_command(args: argparse.Namespace) -> int:
         backbone=args.backbone,
         size=args.size,
         pixels_size=args.pixels_size,
+        pool=args.pool,
         out=args.out,
     )
     if args.json:

@@ -24,15 +24,15 @@ from xrayssl import runs
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import Backbone
+from xrayssl.models.backbones import pool_features
 
 
 class ProbeClassifier(nn.Module):
-    """Frozen encoder + standardisation + logistic regression -> one logit per image, shape (B, 1)."""
+    """Frozen encoder + its pooling + standardisation + logistic regression -> one logit per image, (B, 1)."""
 
-    def __init__(self, backbone: Backbone, mean, scale, coef, intercept) -> None:
+    def __init__(self, backbone: nn.Module, mean, scale, coef, intercept, pool: str = "avg") -> None:
         super().__init__()
-        self.backbone = backbone
+        self.backbone, self.pool = backbone, pool
         self.head = nn.Linear(len(coef), 1)
         with torch.no_grad():
             w = torch.as_tensor(coef / scale, dtype=torch.float32)
@@ -40,7 +40,7 @@ class ProbeClassifier(nn.Module):
             self.head.bias.copy_(torch.as_tensor(intercept - float((coef * mean / scale).sum()), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        return self.head(pool_features(self.backbone.feature_maps(x), self.pool))
 
 
 class _Logit(nn.Module):
@@ -65,12 +65,15 @@ def load_model(run: str | Path) -> tuple[nn.Module, dict, float]:
         raise XraySSLError(f"{run}: no fitted probe; run 'xrayssl probe {run}' first")
     p = np.load(probe_file)
     backbone, _ = runs.load_encoder(run)
-    model = ProbeClassifier(backbone, p["mean"], p["scale"], p["coef"], float(p["intercept"][0]))
+    pool = str(p["pool"]) if "pool" in p else "avg"
+    model = ProbeClassifier(backbone, p["mean"], p["scale"], p["coef"], float(p["intercept"][0]), pool)
     return model.eval(), config, float(p["threshold"])
 
 
-def cam_layer(backbone: Backbone, size: int) -> tuple[str, nn.Module]:
+def cam_layer(backbone: nn.Module, size: int) -> tuple[str, nn.Module]:
     """The deepest stage whose feature maps are at least 7 px wide at this input size."""
+    if getattr(backbone, "kind", "resnet") != "resnet":
+        raise XraySSLError(f"Grad-CAM reads ResNet feature maps; this run's backbone is {backbone.name}")
     net = backbone.net
     shapes: dict[str, int] = {}
     hooks = [

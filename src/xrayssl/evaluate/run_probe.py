@@ -18,7 +18,7 @@ from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.evaluation import label_efficiency, report
 from xrayssl.evaluate.features import encode, pixels
 from xrayssl.evaluate.probe import LinearProbe
-from xrayssl.models.backbones import Backbone
+from xrayssl.models.backbones import POOLS, build_backbone
 from xrayssl.runs import load_encoder
 
 ENCODERS = ("run", "random", "pixels")
@@ -60,19 +60,24 @@ def resolve_source(
 
 
 def featurize(
-    src: dict[str, Any], encoder: str, cache: PreparedCache, rows: dict[str, pd.DataFrame], pixels_size: int
+    src: dict[str, Any],
+    encoder: str,
+    cache: PreparedCache,
+    rows: dict[str, pd.DataFrame],
+    pixels_size: int,
+    pool: str = "avg",
 ) -> dict[str, np.ndarray]:
     if encoder == "pixels":
         model = None
     elif encoder == "random":
         torch.manual_seed(src["seed"])
-        model = Backbone(src["backbone"], src["small_stem"])
+        model = build_backbone(src["backbone"], src["small_stem"], src["size"])
     else:
         model = load_encoder(src["run"])[0]
     out = {}
     for split, r in rows.items():
         images = load_images(cache, r["index"].to_numpy(), src["size"])
-        out[split] = pixels(images, pixels_size) if model is None else encode(model, images)
+        out[split] = pixels(images, pixels_size) if model is None else encode(model, images, pool)
     return out
 
 
@@ -89,18 +94,21 @@ def probe(
     small_stem: bool = False,
     pixels_size: int = 32,
     body_part: str | None = None,
+    pool: str = "avg",
     out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Probe a run's encoder (or, given a cache, a floor); ``body_part`` restricts a cache to one body part."""
     if encoder not in ENCODERS:
         raise XraySSLError(f"unknown encoder '{encoder}'; valid: {', '.join(ENCODERS)}")
+    if pool not in POOLS:
+        raise XraySSLError(f"unknown pooling '{pool}'; valid: {', '.join(POOLS)}")
     if split not in ("val", "test"):
         raise XraySSLError("--split must be val or test (the probe is fitted on train)")
     start = time.perf_counter()
     src = resolve_source(source, encoder, backbone, size, small_stem, body_part)
     cache = PreparedCache(src["cache"])
     rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path))
-    x = featurize(src, encoder, cache, rows, pixels_size)
+    x = featurize(src, encoder, cache, rows, pixels_size, pool)
     fitted = LinearProbe().fit(x["train"], rows["train"]["label"].to_numpy(), x["val"], rows["val"]["label"].to_numpy())
     frame = rows[split][["patient_id", "study_id", "body_part", "label"]].assign(prob=fitted.predict_proba(x[split]))
     result: dict[str, Any] = {
@@ -110,6 +118,7 @@ def probe(
         "split": split,
         "size": src["size"],
         "backbone": None if encoder == "pixels" else src["backbone"],
+        "pool": None if encoder == "pixels" else pool,
         "feature_dim": int(x["train"].shape[1]),
         "n": {s: len(r) for s, r in rows.items()},
         "probe": {
@@ -134,6 +143,7 @@ def probe(
             coef=fitted.model_.coef_[0],
             intercept=fitted.model_.intercept_,
             threshold=fitted.threshold_,
+            pool=np.array(pool),
         )
     target = Path(out) if out else (Path(src["run"]) / f"probe-{encoder}.json" if src["run"] else None)
     if target:

@@ -1,20 +1,67 @@
-"""One-channel torchvision ResNets, with an optional small-image stem; a registry keyed by name."""
+"""Backbones for one-channel radiographs: torchvision ResNets (optional small-image stem) and small ViTs.
+
+Every backbone maps (B, 1, H, W) floats in [0, 1] to (B, dim) features (``forward``, global average pool)
+and exposes its spatial feature maps (``feature_maps``), which the probe's pooling options and the dense
+SSL objectives read. A registry keyed by name; ``kind`` tells methods which family a backbone is.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
+from torchvision.models.vision_transformer import VisionTransformer
 
 from xrayssl.errors import XraySSLError
 
-BACKBONES: dict[str, Callable[[], nn.Module]] = {
+RESNETS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": torchvision.models.resnet18,
     "resnet34": torchvision.models.resnet34,
     "resnet50": torchvision.models.resnet50,
 }
+# (hidden dim, layers, heads, mlp dim) as in DeiT-Ti / DeiT-S; patches of 8 px suit 64-128 px radiographs
+VITS: dict[str, tuple[int, int, int, int]] = {"vit-tiny": (192, 12, 3, 768), "vit-small": (384, 12, 6, 1536)}
+VIT_PATCH = 8
+POOLS = ("avg", "grid2", "multi")
+
+
+def backbone_names() -> list[str]:
+    return [*RESNETS, *VITS]
+
+
+def backbone_kind(name: str) -> str:
+    """'resnet' or 'vit'; an unknown name is a one-line error listing the valid ones."""
+    if name in RESNETS:
+        return "resnet"
+    if name in VITS:
+        return "vit"
+    raise XraySSLError(f"unknown backbone '{name}'; valid: {', '.join(backbone_names())}")
+
+
+def pool_features(maps: list[torch.Tensor], pool: str) -> torch.Tensor:
+    """(B, C, h, w) maps, shallow to deep -> (B, D) probe features.
+
+    avg: global average of the last map; grid2: the last map averaged over a 2x2 grid (keeps coarse position,
+    which aligned radiographs carry); multi: the global averages of every map, concatenated."""
+    if pool == "avg":
+        return maps[-1].mean((2, 3))
+    if pool == "grid2":
+        return F.adaptive_avg_pool2d(maps[-1], 2).flatten(1)
+    if pool == "multi":
+        return torch.cat([m.mean((2, 3)) for m in maps], 1)
+    raise XraySSLError(f"unknown pooling '{pool}'; valid: {', '.join(POOLS)}")
+
+
+def pooled_dim(backbone: nn.Module, pool: str) -> int:
+    if pool == "avg":
+        return backbone.dim
+    if pool == "grid2":
+        return 4 * backbone.dim
+    return sum(backbone.stage_dims)
 
 
 class Backbone(nn.Module):
@@ -23,24 +70,111 @@ class Backbone(nn.Module):
     ``small_stem`` replaces the 7x7/2 convolution and max-pool by one 3x3/1 convolution, the usual choice
     for inputs of 96 px or less (it keeps 4x more spatial resolution, at about 16x the compute)."""
 
+    kind = "resnet"
+
     def __init__(self, name: str = "resnet18", small_stem: bool = False) -> None:
         super().__init__()
-        if name not in BACKBONES:
-            raise XraySSLError(f"unknown backbone '{name}'; valid: {', '.join(BACKBONES)}")
-        net = BACKBONES[name](weights=None)
+        if backbone_kind(name) != "resnet":
+            raise XraySSLError(f"{name} is not a ResNet; build it with build_backbone")
+        net = RESNETS[name](weights=None)
         net.conv1 = nn.Conv2d(1, 64, 3, 1, 1, bias=False) if small_stem else nn.Conv2d(1, 64, 7, 2, 3, bias=False)
         if small_stem:
             net.maxpool = nn.Identity()
         self.dim = net.fc.in_features
+        self.stage_dims = [_out_channels(stage) for stage in self._stages(net)]
         net.fc = nn.Identity()
         self.net = net
         self.name, self.small_stem = name, small_stem
+
+    @staticmethod
+    def _stages(net: nn.Module) -> list[nn.Module]:
+        return [net.layer1, net.layer2, net.layer3, net.layer4]
 
     @property
     def last_block(self) -> nn.Module:
         """The layer Grad-CAM looks at."""
         return self.net.layer4[-1]
 
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The outputs of the four stages, shallow to deep."""
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1((x - 0.5) / 0.25))))
+        maps = []
+        for stage in self._stages(n):
+            x = stage(x)
+            maps.append(x)
+        return maps
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # radiographs in [0, 1] -> roughly zero-mean, unit-variance input
         return self.net((x - 0.5) / 0.25)
+
+
+def _out_channels(stage: nn.Module) -> int:
+    last = stage[-1]
+    return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
+
+
+class ViTBackbone(nn.Module):
+    """A torchvision ViT with a one-channel patch embedding: (B, 1, H, W) in [0, 1] -> (B, dim), the mean of
+    its patch tokens (what the probe reads). ``feature_maps`` gives the patch tokens of the last four blocks
+    laid out on the patch grid."""
+
+    kind = "vit"
+
+    def __init__(self, name: str = "vit-tiny", image_size: int = 64) -> None:
+        super().__init__()
+        if backbone_kind(name) != "vit":
+            raise XraySSLError(f"{name} is not a ViT")
+        if image_size % VIT_PATCH:
+            raise XraySSLError(f"{name} needs an image size divisible by its {VIT_PATCH}-px patches, got {image_size}")
+        hidden, layers, heads, mlp = VITS[name]
+        self.vit = VisionTransformer(
+            image_size=image_size,
+            patch_size=VIT_PATCH,
+            num_layers=layers,
+            num_heads=heads,
+            hidden_dim=hidden,
+            mlp_dim=mlp,
+            norm_layer=partial(nn.LayerNorm, eps=1e-6),
+        )
+        self.vit.conv_proj = nn.Conv2d(1, hidden, VIT_PATCH, VIT_PATCH)
+        self.vit.heads = nn.Identity()
+        self.dim, self.stage_dims = hidden, [hidden] * 4
+        self.name, self.small_stem, self.image_size = name, False, image_size
+
+    @staticmethod
+    def normalise(x: torch.Tensor) -> torch.Tensor:
+        """Radiographs in [0, 1] -> roughly zero-mean, unit-variance input, as for the ResNets."""
+        return (x - 0.5) / 0.25
+
+    def tokens(self, x: torch.Tensor, keep_blocks: int = 1) -> list[torch.Tensor]:
+        """Patch tokens (B, N, D) after each of the last ``keep_blocks`` blocks (the last one layer-normed)."""
+        v = self.vit
+        t = v._process_input(self.normalise(x))
+        t = torch.cat([v.class_token.expand(len(t), -1, -1), t], 1) + v.encoder.pos_embedding
+        t = v.encoder.dropout(t)
+        out = []
+        blocks = list(v.encoder.layers)
+        for i, block in enumerate(blocks):
+            t = block(t)
+            if i >= len(blocks) - keep_blocks:
+                out.append(t)
+        out[-1] = v.encoder.ln(out[-1])
+        return [o[:, 1:] for o in out]
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        side = x.shape[-1] // VIT_PATCH
+        return [t.transpose(1, 2).reshape(len(t), -1, side, side) for t in self.tokens(x, keep_blocks=4)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tokens(x)[-1].mean(1)
+
+
+def build_backbone(name: str, small_stem: bool = False, image_size: int = 64) -> nn.Module:
+    """Any registered backbone by name; ``image_size`` fixes a ViT's position embeddings."""
+    if backbone_kind(name) == "vit":
+        if small_stem:
+            raise XraySSLError(f"--small-stem applies to ResNets, not to {name}")
+        return ViTBackbone(name, image_size)
+    return Backbone(name, small_stem)

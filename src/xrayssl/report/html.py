@@ -367,7 +367,7 @@ def _runs(store: Store) -> str:
         rows.append(
             {"run": html.escape(r["id"]), "status": r["status"], "host": html.escape(r["host"] or "-"),
              "seconds": _fmt(res.get("seconds"), 1),
-             "images/s": _fmt((res.get("pretrain") or {}).get("images_per_second"), 0),
+             "pairs/s": _fmt((res.get("pretrain") or {}).get("pairs_per_second"), 0),
              "peak RSS (MiB)": _fmt(peak.get("peak_rss_mib"), 0), "peak GPU (MiB)": _fmt(peak.get("peak_gpu_mib"), 0),
              "environment": envs.get(json.dumps(env, sort_keys=True), "-") if env else "-",
              "error": html.escape((r["error"] or "").strip().splitlines()[-1]) if r["error"] else ""}

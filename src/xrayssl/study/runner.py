@@ -228,7 +228,11 @@ def _ssl(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     return {
         **_summary(result),
-        "pretrain": {k: record.get(k) for k in ("train_seconds", "steps", "epochs", "images_per_second", "pool")},
+        "pretrain": {
+            "fit_seconds": record["throughput"]["fit_seconds"],
+            "pairs_per_second": record["throughput"]["pairs_per_second"],
+            **{k: record.get(k) for k in ("steps", "epochs", "pool")},
+        },
         "peak": {k: v for k, v in record.items() if k.startswith("peak")},
     }
 
@@ -265,7 +269,7 @@ def _supervised(config: StudyConfig, folder: Path, p: dict[str, Any], progress: 
     return {
         **_summary(result),
         "label_fraction": p["label_fraction"],
-        "train_seconds": record.get("train_seconds"),
+        "fit_seconds": record["throughput"]["fit_seconds"],
         "peak": {k: v for k, v in record.items() if k.startswith("peak")},
     }
 

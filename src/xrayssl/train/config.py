@@ -56,18 +56,73 @@ class PretrainConfig(Serialisable):
     split: str = "train"  # images used for pretraining (their labels are not used)
     body_part: str | None = None
     pretrain_abnormal_fraction: float | None = None  # subsample the pool to this share of abnormal images
+    # positives from the data's structure (MedAug, MICLe): the second view comes from another image of the same
+    # study or patient; image = two views of one image. Labels are never read for it.
+    positives: str = "image"
+    monitor_every: int | None = None  # steps between kNN monitor readings; None: every tenth of the run; 0: off
+    monitor_images: int = 2000  # labelled training images the monitor's kNN is fitted on (at most)
+    keep: str = "last"  # encoder to save: last, or best-knn (best validation kNN AUROC of the monitor)
+    logger: str | None = None  # tensorboard or mlflow, besides the CSV log that is always written
+    checkpoint_every: str | None = "5m"  # wall time between checkpoints (--resume loses at most this much)
+    compile: bool = False  # torch.compile the backbone (GPU)
     accelerator: str = "auto"
     devices: str = "auto"
     precision: str | None = None  # None: bf16-mixed on GPU, 32-true on CPU
 
     def __post_init__(self) -> None:
+        from xrayssl.augment import parse_pipeline
+        from xrayssl.models.methods import check_pair, check_temperature
+        from xrayssl.train.batches import POSITIVES
+        from xrayssl.train.logs import check_tracker
+
         if self.epochs is None and self.budget is None:
             raise XraySSLError("give --epochs or --budget (or both)")
-        parse_budget(self.budget)
+        check_common(self)
         if self.pretrain_abnormal_fraction is not None and not 0 < self.pretrain_abnormal_fraction < 1:
             raise XraySSLError("--pretrain-abnormal-fraction must be between 0 and 1 (exclusive)")
-        if self.size < 16 or self.batch_size < 2:
-            raise XraySSLError("--size must be >= 16 and --batch-size >= 2")
+        check_pair(self.method, self.backbone)
+        if self.temperature is not None:
+            check_temperature(self.method, self.temperature)
+        for name, spec in (("--augs", self.augs), ("--augs2", self.augs2)):
+            if spec is not None:
+                try:
+                    parse_pipeline(spec)
+                except XraySSLError as exc:
+                    raise XraySSLError(f"{name}: {exc}") from None
+        if self.positives not in POSITIVES:
+            raise XraySSLError(f"unknown --positives '{self.positives}'; valid: {', '.join(POSITIVES)}")
+        if self.keep not in KEEP:
+            raise XraySSLError(f"unknown --keep '{self.keep}'; valid: {', '.join(KEEP)}")
+        if self.keep == "best-knn" and self.monitor_every == 0:
+            raise XraySSLError("--keep best-knn needs the kNN monitor (--monitor-every is 0)")
+        if (self.monitor_every is not None and self.monitor_every < 0) or self.monitor_images < 1:
+            raise XraySSLError("--monitor-every must be >= 0 and --monitor-images >= 1")
+        if not 0 <= self.warmup < 1:
+            raise XraySSLError(f"--warmup must be in [0, 1), got {self.warmup}")
+        if self.logger is not None:
+            check_tracker(self.logger)
+
+
+KEEP = ("last", "best-knn")
+MAX_SIZE = 2048
+
+
+def check_common(cfg) -> None:
+    """Checks shared by pretraining and supervised configs: impossible values are one-line errors up front."""
+    parse_budget(cfg.budget)
+    parse_budget(getattr(cfg, "checkpoint_every", None))
+    if cfg.epochs is not None and cfg.epochs < 1:
+        raise XraySSLError(f"--epochs must be >= 1, got {cfg.epochs}")
+    if not 16 <= cfg.size <= MAX_SIZE:
+        raise XraySSLError(f"--size must be between 16 and {MAX_SIZE} px, got {cfg.size}")
+    if cfg.batch_size < 2:
+        raise XraySSLError(f"--batch-size must be >= 2, got {cfg.batch_size}")
+    if not cfg.lr > 0:
+        raise XraySSLError(f"--lr must be positive, got {cfg.lr}")
+    if cfg.weight_decay < 0:
+        raise XraySSLError(f"--weight-decay must be >= 0, got {cfg.weight_decay}")
+    if parse_budget(cfg.budget) == 0:
+        raise XraySSLError("--budget must be longer than 0 s")
 
 
 @dataclass
@@ -93,6 +148,8 @@ class SupervisedConfig(Serialisable):
     precision: str | None = None
 
     def __post_init__(self) -> None:
-        parse_budget(self.budget)
+        check_common(self)
+        if self.patience < 1:
+            raise XraySSLError(f"--patience must be >= 1, got {self.patience}")
         if not 0 < self.label_fraction <= 1:
             raise XraySSLError("--label-fraction must be in (0, 1]")

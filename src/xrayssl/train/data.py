@@ -1,11 +1,8 @@
-"""Images for training: a split of a prepared cache, resized once and held in memory as uint8."""
+"""The pretraining pool: a split of a prepared cache, optionally subsampled to a share of abnormal images."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import torch
 
 from xrayssl.data.cache import PreparedCache
 from xrayssl.errors import XraySSLError
@@ -32,20 +29,3 @@ def subsample_abnormal_fraction(labels: np.ndarray, fraction: float, seed: int) 
     else:
         normal = rng.choice(normal, size=max(1, round((1 - fraction) / fraction * len(abnormal))), replace=False)
     return np.sort(np.concatenate([abnormal, normal]))
-
-
-# images are in memory and augmented per batch on the device: loader workers would only add copies
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-
-
-class ImageSet(torch.utils.data.Dataset):
-    """Items are uint8 (1, S, S) tensors (and labels when given); augmentation happens later, per batch."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        return self.images[i] if self.labels is None else (self.images[i], self.labels[i])

@@ -1,87 +1,83 @@
 """``xrayssl pretrain``: self-supervised pretraining of a backbone on a prepared cache, with Lightning.
 
-CPU, one GPU or several (DDP) with the same code; bf16 autocast on GPU; a checkpoint every epoch and at
-the end of a time budget; ``resume`` continues from the last one. Labels are used for nothing except
-the optional ``pretrain_abnormal_fraction`` subsampling of the unlabelled pool.
+CPU, one GPU or several (DDP) with the same code; bf16 autocast on GPU. The split's images sit on the training
+device and batches are drawn there (train/batches.py); views are made inside the timed training step. A
+checkpoint every ``checkpoint_every`` of wall time and at the end; ``resume`` continues from the newest one
+that loads. Labels are read only by the validation kNN monitor and the optional
+``pretrain_abnormal_fraction`` subsampling of the unlabelled pool; the SSL loss never sees them.
 """
 
 from __future__ import annotations
 
-import csv
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
 from xrayssl import runs
 from xrayssl.augment import parse_pipeline
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import Backbone
-from xrayssl.models.methods import build_method
-from xrayssl.train.config import PretrainConfig, parse_budget
-from xrayssl.train.data import ImageSet, select, subsample_abnormal_fraction
-from xrayssl.train.schedule import lr_factor, progress
+from xrayssl.models.backbones import build_backbone
+from xrayssl.models.methods import Views, build_method
+from xrayssl.train import harness
+from xrayssl.train.batches import Batches, Partners, partner_groups, place
+from xrayssl.train.config import PretrainConfig
+from xrayssl.train.data import select, subsample_abnormal_fraction
+from xrayssl.train.monitor import KNNMonitor, monitor_data
+from xrayssl.train.schedule import lr_factor
 
 
-class SSLModule(L.LightningModule):
+class SSLModule(harness.HarnessModule):
     def __init__(self, config: dict) -> None:
-        super().__init__()
+        cfg = PretrainConfig.from_dict(config)
+        super().__init__(cfg.epochs, cfg.budget)
         self.save_hyperparameters({"config": config})
-        self.cfg = PretrainConfig.from_dict(config)
-        backbone = Backbone(self.cfg.backbone, self.cfg.small_stem)
-        self.method = build_method(self.cfg.method, backbone, self.cfg.temperature)
+        self.cfg = cfg
+        backbone = build_backbone(cfg.backbone, cfg.small_stem, cfg.size)
+        self.method = build_method(cfg.method, backbone, cfg.temperature)
         self.method = self.method.to(memory_format=torch.channels_last)  # faster convolutions, CPU and GPU
-        self.view1 = parse_pipeline(self.cfg.augs)
-        self.view2 = parse_pipeline(self.cfg.augs2) if self.cfg.augs2 else self.view1
-        self.budget = parse_budget(self.cfg.budget)
-        self.loss_log: Path | None = None
-        self._images = 0
-        self._train_seconds = 0.0
+        self.view1 = parse_pipeline(cfg.augs)
+        self.view2 = parse_pipeline(cfg.augs2) if cfg.augs2 else self.view1
+        self.batches: Batches | None = None
+        self.data_on = "host"
 
-    def _elapsed(self) -> float:
-        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
-        return timer.time_elapsed("train") if timer else self._train_seconds
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        self.batches.set_rank(self.global_rank, self.trainer.world_size)
+        self.data_on = place(self.batches, self.device)
+        if self.cfg.compile:
+            self.method.backbone.compile()
 
-    def progress(self) -> float:
-        total = self.trainer.estimated_stepping_batches if self.cfg.epochs else None
-        total = total if total and np.isfinite(total) else None
-        return progress(self.global_step, total, self._elapsed(), self.budget)
+    def on_train_epoch_start(self) -> None:
+        self.batches.set_epoch(self.current_epoch)
 
-    def on_after_batch_transfer(self, batch, dataloader_idx):
-        # one generator per step (and rank): a seed fixes every view, on CPU or GPU alike
-        seed = (self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank
-        gen = torch.Generator().manual_seed(seed)
-        x = batch.float().div_(255)
+    def make_views(self, batch) -> Views:
+        """Two views per item, made on the batch's device; a seed fixes every view on CPU or GPU alike."""
+        start = time.perf_counter()
+        first, second = batch if isinstance(batch, (tuple, list)) else (batch, batch)
+        gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
+        x1, m1 = self.view1.with_geometry(first.float().div_(255), gen)
+        x2, m2 = self.view2.with_geometry(second.float().div_(255), gen)
         cl = torch.channels_last
-        return self.view1(x, gen).contiguous(memory_format=cl), self.view2(x, gen).contiguous(memory_format=cl)
+        views = Views(x1.contiguous(memory_format=cl), x2.contiguous(memory_format=cl), m1, m2)
+        self.clock.add("views", time.perf_counter() - start)
+        return views
 
     def training_step(self, batch, batch_idx):
-        start = time.perf_counter()
         p = self.progress()
         for group in self.optimizers().param_groups:
             group["lr"] = self.cfg.lr * lr_factor(p, self.cfg.warmup)
-        loss = self.method.loss(batch[0], batch[1], p)
-        if not torch.isfinite(loss):
-            raise XraySSLError(
-                f"loss became {loss.item()} at step {self.global_step} (epoch {self.current_epoch}); try a lower --lr"
-            )
-        self.log("loss", loss, prog_bar=True, on_step=True)
-        self._step_start = start
+        loss = self.method.loss(self.make_views(batch), p)
+        self.track_loss(loss)
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         self.method.after_step(self.progress())
-        self._images += len(batch[0]) * self.trainer.world_size
-        self._train_seconds += time.perf_counter() - self._step_start
-        if self.loss_log and self.global_rank == 0:
-            with open(self.loss_log, "a", newline="") as f:
-                csv.writer(f).writerow(
-                    [self.global_step, self.current_epoch, round(self._elapsed(), 2), float(outputs["loss"])]
-                )
+        super().on_train_batch_end(outputs, batch, batch_idx)
 
     def configure_optimizers(self):
         return torch.optim.AdamW(
@@ -93,21 +89,21 @@ def _precision(cfg: PretrainConfig) -> str:
     return cfg.precision or runs.default_precision(cfg.accelerator)
 
 
-def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = True) -> Path:
-    """Run (or resume) a pretraining run; returns the run folder."""
+def _resolve(config: PretrainConfig, resume: bool) -> PretrainConfig:
     run = Path(config.out)
-    ckpt = run / "checkpoints" / "last.ckpt"
     if resume:
         if not (run / "config.json").is_file():
             raise XraySSLError(f"{run}: nothing to resume (no config.json)")
         kind, stored = runs.read_config(run)
         if kind != "pretrain":
             raise XraySSLError(f"{run}: a {kind} run, not a pretraining run")
-        config = PretrainConfig.from_dict(stored)  # the stored config wins: a resumed run is the same run
-    elif (run / "config.json").is_file():
+        return PretrainConfig.from_dict(stored)  # the stored config wins: a resumed run is the same run
+    if (run / "config.json").is_file():
         raise XraySSLError(f"{run}: run folder exists; use --resume to continue it, or another --out")
-    cache = PreparedCache(config.cache)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    return config
+
+
+def _pool(cache: PreparedCache, config: PretrainConfig) -> tuple[np.ndarray, dict]:
     idx = select(cache, config.split, config.body_part)
     pool = {"n_pool": len(idx), "abnormal_share_before": float((cache.labels[idx] == 1).mean())}
     if config.pretrain_abnormal_fraction is not None:
@@ -115,52 +111,78 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
     pool.update(n_used=len(idx), abnormal_share_used=float((cache.labels[idx] == 1).mean()))
     if len(idx) < config.batch_size:
         raise XraySSLError(f"only {len(idx)} images to pretrain on, fewer than --batch-size {config.batch_size}")
-    images = load_images(cache, idx, config.size)
-    loader = torch.utils.data.DataLoader(
-        ImageSet(images), batch_size=config.batch_size, shuffle=True, drop_last=True, num_workers=0
+    return idx, pool
+
+
+def _partners(cache: PreparedCache, idx: np.ndarray, positives: str) -> Partners | None:
+    groups, warning = partner_groups(cache.manifest.iloc[idx], positives)
+    if warning:
+        warnings.warn(warning, stacklevel=3)
+    return None if groups is None else Partners(groups)
+
+
+def _monitor(cache: PreparedCache, config: PretrainConfig) -> KNNMonitor | None:
+    if config.monitor_every == 0:
+        return None
+    m = cache.manifest.assign(index=np.arange(len(cache)))
+    m = m[m["label"] >= 0]
+    if config.body_part:
+        m = m[m["body_part"].str.lower() == config.body_part.lower()]
+    data = monitor_data(
+        cache, m[m["split"] == config.split], m[m["split"] == "val"], config.size, config.monitor_images, config.seed
     )
-    runs.write_config(run, "pretrain", config.to_dict())
+    return None if data is None else KNNMonitor(data, config.monitor_every, keep_best=config.keep == "best-knn")
+
+
+def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = True) -> Path:
+    """Run (or resume) a pretraining run; returns the run folder. Nothing is written until the cache, the
+    config and the model have been checked."""
+    config = _resolve(config, resume)
+    run = Path(config.out)
+    cache = PreparedCache(config.cache)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    idx, pool = _pool(cache, config)
+    partners = _partners(cache, idx, config.positives)
+    monitor = _monitor(cache, config)
     module = SSLModule(config.to_dict())
-    module.loss_log = run / "loss.csv"
-    if not resume or not module.loss_log.exists():
-        module.loss_log.write_text("step,epoch,seconds,loss\n")
-    budget = parse_budget(config.budget)
-    # save_top_k=1 without a monitor keeps the newest epoch; save_last mirrors it to last.ckpt for --resume
-    callbacks = [ModelCheckpoint(dirpath=run / "checkpoints", save_last=True, save_top_k=1, every_n_epochs=1)]
-    if budget:
-        callbacks.append(Timer(duration={"seconds": budget}, interval="step"))
-    trainer = L.Trainer(
+    module.batches = Batches(load_images(cache, idx, config.size), config.batch_size, config.seed, partners=partners)
+    if not resume:
+        runs.write_config(run, "pretrain", config.to_dict())
+    trainer = harness.build_trainer(
+        run,
         accelerator=config.accelerator,
         devices=config.devices,
         precision=_precision(config),
-        max_epochs=config.epochs if config.epochs else -1,
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=progress_bar,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        default_root_dir=run,
+        epochs=config.epochs,
+        budget=config.budget,
+        checkpoint_every=config.checkpoint_every,
+        tracker=config.logger,
+        progress_bar=progress_bar,
+        callbacks=[monitor] if monitor else [],
+        clock=module.clock,
     )
-    started, start = runs.now(), time.perf_counter()
-    trainer.fit(module, loader, ckpt_path=str(ckpt) if resume and ckpt.is_file() else None)
+    ckpt = harness.resume_point(run, trainer, say=lambda s: print(s, flush=True)) if resume else None
+    started = runs.now()
+    trainer.fit(module, module.batches, ckpt_path=str(ckpt) if ckpt else None)
     if trainer.global_rank == 0:
-        trainer.save_checkpoint(ckpt)  # also when a budget stopped the run mid-epoch
-        runs.save_weights(module.method.backbone, run / "encoder.pt")
-        runs.write_record(
+        backbone = module.method.backbone
+        kept = {"keep": config.keep, "step": trainer.global_step}
+        if monitor and monitor.best_state is not None and config.keep == "best-knn":
+            backbone.load_state_dict(monitor.best_state)
+            kept = {"keep": "best-knn", "step": monitor.best_step, "knn_val_auroc": monitor.best_score}
+        runs.save_weights(backbone, run / "encoder.pt")
+        harness.write_record(
             run,
-            {
-                "kind": "pretrain",
-                "started": started,
-                "finished": runs.now(),
-                "wall_seconds": round(time.perf_counter() - start, 2),
-                "train_seconds": round(module._train_seconds, 2),
-                "steps": trainer.global_step,
-                "epochs": trainer.current_epoch,
-                "images_per_second": round(module._images / max(module._train_seconds, 1e-9), 1),
-                "precision": _precision(config),
-                "pool": pool,
-                **runs.peak_memory(),
-                "environment": runs.environment(),
-            },
+            "pretrain",
+            trainer,
+            module.clock,
+            "pairs",
+            started,
+            precision=_precision(config),
+            pool=pool,
+            positives={"kind": config.positives, "crossed_share": module.batches.crossed_share()},
+            data_on=module.data_on,
+            encoder=kept,
+            monitor=monitor.last if monitor else None,
         )
     return run

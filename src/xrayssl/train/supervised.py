@@ -6,13 +6,14 @@ patient-level label fraction; evaluated on the test split by the same code and m
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
+from lightning.pytorch.callbacks import Callback, EarlyStopping
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
@@ -21,15 +22,16 @@ from xrayssl.augment import parse_pipeline
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits, patient_fraction
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import Backbone
+from xrayssl.models.backbones import build_backbone
 from xrayssl.models.classifier import Classifier
-from xrayssl.train.config import SupervisedConfig, parse_budget
-from xrayssl.train.data import ImageSet
+from xrayssl.train import harness
+from xrayssl.train.batches import Batches, place
+from xrayssl.train.config import SupervisedConfig
 
 
-def initial_backbone(config: SupervisedConfig) -> Backbone:
+def initial_backbone(config: SupervisedConfig) -> torch.nn.Module:
     """Random weights, or with ``config.init`` the encoder of an earlier run (fine-tuning an SSL encoder)."""
-    backbone = Backbone(config.backbone, config.small_stem)
+    backbone = build_backbone(config.backbone, config.small_stem, config.size)
     if config.init:
         encoder, source = runs.load_encoder(config.init)
         theirs = (source["backbone"], bool(source.get("small_stem", False)))
@@ -42,34 +44,40 @@ def initial_backbone(config: SupervisedConfig) -> Backbone:
     return backbone
 
 
-class SupervisedModule(L.LightningModule):
+class SupervisedModule(harness.HarnessModule):
     def __init__(self, config: dict, pos_weight: float) -> None:
-        super().__init__()
+        cfg = SupervisedConfig.from_dict(config)
+        super().__init__(cfg.epochs, cfg.budget)
         self.save_hyperparameters()
-        self.cfg = SupervisedConfig.from_dict(config)
-        self.model = Classifier(initial_backbone(self.cfg)).to(memory_format=torch.channels_last)
-        self.augment = parse_pipeline(self.cfg.augs)
+        self.cfg = cfg
+        self.model = Classifier(initial_backbone(cfg)).to(memory_format=torch.channels_last)
+        self.augment = parse_pipeline(cfg.augs)
         self.criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
+        self.batches: Batches | None = None
+        self.data_on = "host"
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def on_after_batch_transfer(self, batch, dataloader_idx):
-        x, y = batch
-        x = x.float().div_(255)
-        if self.trainer.training:
-            gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
-            x = self.augment(x, gen)
-        return x.contiguous(memory_format=torch.channels_last), y
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        self.batches.set_rank(self.global_rank, self.trainer.world_size)
+        self.data_on = place(self.batches, self.device)
+
+    def on_train_epoch_start(self) -> None:
+        self.batches.set_epoch(self.current_epoch)
 
     def training_step(self, batch, batch_idx):
+        start = time.perf_counter()
         x, y = batch
+        gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
+        x = self.augment(x.float().div_(255), gen).contiguous(memory_format=torch.channels_last)
+        self.clock.add("views", time.perf_counter() - start)
         loss = self.criterion(self.model(x), y.float())
-        if not torch.isfinite(loss):
-            raise XraySSLError(f"loss became {loss.item()} at step {self.global_step}; try a lower --lr")
-        self.log("loss", loss, prog_bar=True)
+        self.track_loss(loss)
         return loss
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
+        x = x.float().div_(255).contiguous(memory_format=torch.channels_last)
         self._val.append((torch.sigmoid(self.model(x).float()).cpu(), y.cpu()))
 
     def on_validation_epoch_end(self):
@@ -84,6 +92,19 @@ class SupervisedModule(L.LightningModule):
         return [opt], [sched]
 
 
+class BestState(Callback):
+    """The classifier's weights at its best validation AUROC, kept in memory (early stopping's choice)."""
+
+    def __init__(self) -> None:
+        self.score, self.epoch, self.state = -np.inf, None, None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        score = float(trainer.callback_metrics.get("val_auroc", -np.inf))
+        if score > self.score:
+            self.score, self.epoch = score, trainer.current_epoch
+            self.state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.model.state_dict().items()})
+
+
 def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Path:
     """Train and save the classifier (``classifier.pt``) and its backbone (``encoder.pt``)."""
     run = Path(config.out)
@@ -96,69 +117,63 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     n_full = len(train)
     if config.label_fraction < 1:
         train = train.iloc[patient_fraction(train, config.label_fraction, config.seed)].reset_index(drop=True)
-    images = {
-        s: load_images(cache, r["index"].to_numpy(), config.size)
-        for s, r in {"train": train, "val": rows["val"], "test": rows["test"]}.items()
-    }
     labels = torch.tensor(train["label"].to_numpy())
     pos_weight = float((labels == 0).sum()) / max(1.0, float((labels == 1).sum()))
     batch = min(config.batch_size, len(train))
+    module = SupervisedModule(config.to_dict(), pos_weight)  # a wrong --init fails before the run folder is made
     # An epoch is as many images as the full training split, whatever the label fraction (repeated
     # shuffles of the labelled part): a 10 % run then takes as many optimiser steps, and is validated
     # as often, as a full one. Counting epochs over the labelled part alone would stop it after a tenth
     # of the training and make the baseline SSL is compared against look weaker than it is.
-    sampler = torch.utils.data.RandomSampler(range(len(train)), num_samples=n_full)
-    train_loader = torch.utils.data.DataLoader(
-        ImageSet(images["train"], labels), batch_size=batch, sampler=sampler, drop_last=len(train) > batch
+    images = load_images(cache, train["index"].to_numpy(), config.size)
+    module.batches = Batches(
+        images, batch, config.seed, labels=labels, num_samples=n_full, drop_last=len(train) > batch
     )
-    val_loader = torch.utils.data.DataLoader(
-        ImageSet(images["val"], torch.tensor(rows["val"]["label"].to_numpy())), batch_size=256
+    val = Batches(
+        load_images(cache, rows["val"]["index"].to_numpy(), config.size),
+        256,
+        config.seed,
+        labels=torch.tensor(rows["val"]["label"].to_numpy()),
+        shuffle=False,
+        drop_last=False,
     )
-    module = SupervisedModule(config.to_dict(), pos_weight)  # a wrong --init fails before the run folder is made
     runs.write_config(run, "supervised", config.to_dict())
-    best = ModelCheckpoint(
-        dirpath=run / "checkpoints", filename="best", monitor="val_auroc", mode="max", save_top_k=1, save_last=True
-    )
-    callbacks = [best, EarlyStopping(monitor="val_auroc", mode="max", patience=config.patience)]
-    budget = parse_budget(config.budget)
-    if budget:
-        callbacks.append(Timer(duration={"seconds": budget}, interval="step"))
+    best = BestState()
     precision = config.precision or runs.default_precision(config.accelerator)
-    trainer = L.Trainer(
+    trainer = harness.build_trainer(
+        run,
         accelerator=config.accelerator,
         devices=config.devices,
         precision=precision,
-        max_epochs=config.epochs,
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=progress_bar,
-        enable_model_summary=False,
-        default_root_dir=run,
+        epochs=config.epochs,
+        budget=config.budget,
+        checkpoint_every=None,  # early stopping keeps its best epoch in memory: an interrupted run starts over
+        tracker=None,
+        progress_bar=progress_bar,
+        callbacks=[best, EarlyStopping(monitor="val_auroc", mode="max", patience=config.patience)],
+        clock=module.clock,
+        validate=True,
     )
-    started, start = runs.now(), time.perf_counter()
-    trainer.fit(module, train_loader, val_loader)
-    if best.best_model_path:
-        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
+    started = runs.now()
+    trainer.fit(module, module.batches, val)
+    if best.state is not None:
+        module.model.load_state_dict(best.state)
     model = module.model.cpu()
     runs.save_weights(model.backbone, run / "encoder.pt")
     runs.save_weights(model, run / "classifier.pt")
-    runs.write_record(
+    harness.write_record(
         run,
-        {
-            "kind": "supervised",
-            "n_train_images": len(train),
-            "n_train_patients": int(train["patient_id"].nunique()),
-            "images_per_epoch": len(sampler),
-            "steps": trainer.global_step,
-            "started": started,
-            "finished": runs.now(),
-            "wall_seconds": round(time.perf_counter() - start, 2),
-            "epochs": trainer.current_epoch,
-            "best_epoch_val_auroc": float(best.best_model_score or float("nan")),
-            "precision": precision,
-            **runs.peak_memory(),
-            "environment": runs.environment(),
-        },
+        "supervised",
+        trainer,
+        module.clock,
+        "images",
+        started,
+        n_train_images=len(train),
+        n_train_patients=int(train["patient_id"].nunique()),
+        images_per_epoch=n_full,
+        best_epoch=best.epoch,
+        best_epoch_val_auroc=float(best.score),
+        precision=precision,
+        data_on=module.data_on,
     )
     return run

@@ -15,5 +15,5 @@ class BarlowTwins(SSLMethod):
         self.head = BarlowTwinsProjectionHead(backbone.dim, 1024, 1024)
         self.criterion = BarlowTwinsLoss()
 
-    def loss(self, x1, x2, progress):
-        return self.criterion(self.head(self.backbone(x1)), self.head(self.backbone(x2)))
+    def loss(self, views, progress):
+        return self.criterion(self.head(self.backbone(views.x1)), self.head(self.backbone(views.x2)))

@@ -2,14 +2,10 @@
 
 The momentum rises from 0.99 to 1 on a cosine schedule over training."""
 
-import copy
-
 from lightly.loss import NegativeCosineSimilarity
 from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
-from lightly.models.utils import deactivate_requires_grad, update_momentum
-from lightly.utils.scheduler import cosine_schedule
 
-from xrayssl.models.methods import SSLMethod, register_method
+from xrayssl.models.methods import SSLMethod, momentum_copies, register_method, update_momentum_copies
 
 
 @register_method
@@ -21,24 +17,19 @@ class BYOL(SSLMethod):
         super().__init__(backbone)
         self.projection = BYOLProjectionHead(backbone.dim, 1024, 256)
         self.prediction = BYOLPredictionHead(256, 1024, 256)
-        self.backbone_momentum = copy.deepcopy(backbone)
-        self.projection_momentum = copy.deepcopy(self.projection)
-        deactivate_requires_grad(self.backbone_momentum)
-        deactivate_requires_grad(self.projection_momentum)
+        self.momentum = momentum_copies(self, ("backbone", "projection"))
         self.criterion = NegativeCosineSimilarity()
 
     def _online(self, x):
         return self.prediction(self.projection(self.backbone(x)))
 
     def _target(self, x):
-        return self.projection_momentum(self.backbone_momentum(x)).detach()
+        return self.momentum["projection"](self.momentum["backbone"](x)).detach()
 
-    def loss(self, x1, x2, progress):
-        p1, p2 = self._online(x1), self._online(x2)
-        z1, z2 = self._target(x1), self._target(x2)
+    def loss(self, views, progress):
+        p1, p2 = self._online(views.x1), self._online(views.x2)
+        z1, z2 = self._target(views.x1), self._target(views.x2)
         return 0.5 * (self.criterion(p1, z2) + self.criterion(p2, z1))
 
     def after_step(self, progress):
-        m = cosine_schedule(int(progress * 10_000), 10_000, self.base_momentum, 1.0)
-        update_momentum(self.backbone, self.backbone_momentum, m)
-        update_momentum(self.projection, self.projection_momentum, m)
+        update_momentum_copies(self, self.momentum, progress, self.base_momentum)

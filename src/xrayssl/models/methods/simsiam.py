@@ -16,7 +16,7 @@ class SimSiam(SSLMethod):
         self.prediction = SimSiamPredictionHead(1024, 256, 1024)
         self.criterion = NegativeCosineSimilarity()
 
-    def loss(self, x1, x2, progress):
-        z1, z2 = self.projection(self.backbone(x1)), self.projection(self.backbone(x2))
+    def loss(self, views, progress):
+        z1, z2 = self.projection(self.backbone(views.x1)), self.projection(self.backbone(views.x2))
         p1, p2 = self.prediction(z1), self.prediction(z2)
         return 0.5 * (self.criterion(p1, z2.detach()) + self.criterion(p2, z1.detach()))

@@ -1,0 +1,112 @@
+"""The run's metrics, through Lightning loggers: ``metrics.csv`` in the run folder always, TensorBoard or
+MLflow on request.
+
+Lightning's own CSVLogger deletes an existing metrics.csv when its folder is not empty and sorts columns by
+name; a run folder is never empty and a resumed run must keep its history, so the CSV logger here keeps a
+fixed column order, appends, buffers rows, and on resume drops the rows after the checkpoint it resumes from.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from xrayssl.errors import XraySSLError
+
+COLUMNS = ("step", "epoch", "seconds", "loss", "lr", "knn_val_auroc", "embedding_std")
+TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # --logger name -> package it needs
+
+
+class RunCSVLogger(Logger):
+    """Rows of ``COLUMNS`` in ``RUN/metrics.csv``; a row may leave columns empty (no monitor reading)."""
+
+    def __init__(self, run: Path, flush_every: int = 50) -> None:
+        super().__init__()
+        self.path = Path(run) / "metrics.csv"
+        self.flush_every = flush_every
+        self._rows: list[dict[str, Any]] = []
+
+    @property
+    def name(self) -> str:
+        return "metrics"
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @property
+    def save_dir(self) -> str:
+        return str(self.path.parent)
+
+    def truncate_after(self, step: int) -> None:
+        """Keep only rows up to ``step`` (what the resumed checkpoint had done); atomic rewrite."""
+        if not self.path.is_file():
+            return
+        with open(self.path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= step]
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass  # config.json holds the run's configuration
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if not set(metrics) & set(COLUMNS[2:]):
+            return  # only the rows the run writes itself (not Lightning's own bookkeeping)
+        self._rows.append({"step": step, **{k: v for k, v in metrics.items() if k in COLUMNS}})
+        if len(self._rows) >= self.flush_every:
+            self.save()
+
+    @rank_zero_only
+    def save(self) -> None:
+        if not self._rows:
+            return
+        new = not self.path.is_file()
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerows(self._rows)
+        self._rows = []
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self.save()
+
+
+def build_loggers(run: Path, tracker: str | None) -> list[Logger]:
+    """The CSV logger, plus TensorBoard or MLflow (files in the run folder) when asked for and installed."""
+    loggers: list[Logger] = [RunCSVLogger(run)]
+    if tracker is None:
+        return loggers
+    check_tracker(tracker)
+    if tracker == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=str(run), name="tensorboard", version="", default_hp_metric=False))
+    else:
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        loggers.append(MLFlowLogger(experiment_name="xrayssl", tracking_uri=(Path(run) / "mlruns").resolve().as_uri()))
+    return loggers
+
+
+def check_tracker(tracker: str) -> None:
+    if tracker not in TRACKERS:
+        raise XraySSLError(f"unknown --logger '{tracker}'; valid: {', '.join(TRACKERS)} (a CSV log is always written)")
+    if importlib.util.find_spec(TRACKERS[tracker]) is None:
+        raise XraySSLError(
+            f"--logger {tracker} needs the '{TRACKERS[tracker]}' package: pip install 'xrayssl[tracking]'"
+        )
