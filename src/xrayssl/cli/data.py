@@ -111,7 +111,7 @@ def prepare_command(args: argparse.Namespace) -> int:
         verify=args.verify,
     )
     for line in result.repaired:
-        print(f"  rebuilt: {line}", file=sys.stderr)
+        print(f"  repaired: {line}", file=sys.stderr)
     state = "up to date" if result.up_to_date else f"{result.n_processed} processed, {result.n_reused} reused"
     print(
         f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; "
