@@ -30,7 +30,7 @@ def safe_name(text: str) -> str:
     limit = MAX_NAME_BYTES - 9  # room for "-" and the hash
     if len(slug.encode()) > limit:
         slug = slug.encode()[:limit].decode(errors="ignore").rstrip("-._ ")
-    if slug == text and slug.split(".")[0] not in _RESERVED:
+    if slug and slug == text and slug.split(".")[0] not in _RESERVED:
         return slug
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
     return f"{slug or 'name'}-{digest}"

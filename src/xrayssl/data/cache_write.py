@@ -10,6 +10,7 @@ the next run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -89,7 +90,8 @@ class ImageWriter:
         }
 
     def close(self) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):  # flushing after a failed write fails again; the first error counts
+            self.file.close()
 
 
 class CacheWriter:

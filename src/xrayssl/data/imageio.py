@@ -190,19 +190,26 @@ def _read_raster(path: Path, max_pixels: int, target: tuple[int, str] | None) ->
     kind = sniff(data[:8].tobytes())
     if kind is None:
         raise ImageError("not a decodable image (content is not PNG, JPEG, TIFF or BMP)")
-    # the content decides, not the name: a JPEG saved as .png decodes as the JPEG it is
-    mislabelled = f"{kind.upper()} content with {path.suffix or 'no'} extension; " if _misnamed(path, kind) else ""
+    try:
+        return _decode(path, data, kind, max_pixels, target)
+    except ImageError as exc:
+        if _misnamed(path, kind):  # the content decides, not the name: say what the file really holds
+            raise ImageError(f"{kind.upper()} content with {path.suffix or 'no'} extension; {exc}") from exc
+        raise
+
+
+def _decode(path: Path, data: np.ndarray, kind: str, max_pixels: int, target: tuple[int, str] | None) -> np.ndarray:
     width, height = image_size(path, data, kind)
     check_pixels(width, height, max_pixels)
-    factor = jpeg_reduction(width, height, target) if kind == "jpeg" else 1
     # JPEG only: libjpeg really decodes at 1/2, 1/4, 1/8 (DCT scaling); for PNG OpenCV would decode in full
     # and then resize without area averaging, which saves no memory and aliases
+    factor = jpeg_reduction(width, height, target) if kind == "jpeg" else 1
     img = cv2.imdecode(data, _REDUCED[factor] if factor > 1 else cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ImageError(f"{mislabelled}not a decodable image (corrupt, truncated or not an image file)")
+        raise ImageError("not a decodable image (corrupt, truncated or not an image file)")
     if kind == "png" and not data[-12:].tobytes().endswith(b"IEND\xaeB`\x82"):
         # libpng decodes what it can of a truncated file and returns partly blank pixels: refuse them
-        raise ImageError(f"{mislabelled}truncated PNG (no IEND chunk)")
+        raise ImageError("truncated PNG (no IEND chunk)")
     return img
 
 
