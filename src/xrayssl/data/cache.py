@@ -1,13 +1,13 @@
 """The prepared cache: a folder that training reads without decoding image files again.
 
-A cache is a set of files checked together. ``cache.json`` records the length and a BLAKE2b digest of
+A cache is a set of files checked together. ``cache.json`` records the length and a SHA-256 digest of
 each of the others (and the array shape of ``images.npy``), so a truncated, replaced or edited file is
 found before anything reads a wrong row.
 
 Layout (format version 2):
   cache.json     {"format_version": 2, "xrayssl_version", "created", "dataset": {root, format},
                   "process": ProcessConfig, "split": SplitConfig, "body_parts", "n_images", "size",
-                  "counts", "n_problems", "files": {name: {"bytes", "blake2b"[, "shape", "dtype"]}}}
+                  "counts", "n_problems", "files": {name: {"bytes", "sha256"[, "shape", "dtype"]}}}
   images.npy     uint8 array (N, size, size), a standard .npy opened memory-mapped (np.load(mmap_mode="r"));
                  its digest covers the pixel data after the .npy header
   rows.npy       (N,) records: ``key``, the identity of image i (source path, source size:mtime, pixel
@@ -46,11 +46,14 @@ REPAIR = "run 'xrayssl data prepare' again to repair the cache"
 _BLOCK = 1 << 22
 
 
+DIGEST = "sha256"  # hardware-accelerated on current x86 and ARM CPUs: about twice BLAKE2b's speed there
+
+
 class Digest:
-    """BLAKE2b-128, the checksum recorded for every cache file."""
+    """The checksum recorded for every cache file."""
 
     def __init__(self) -> None:
-        self._h = hashlib.blake2b(digest_size=16)
+        self._h = hashlib.new(DIGEST)
 
     def update(self, data: bytes | memoryview) -> None:
         self._h.update(data)
@@ -72,7 +75,7 @@ def file_digest(path: Path, offset: int = 0) -> str:
 
 def file_record(path: Path) -> dict[str, Any]:
     """What cache.json records for a small file: its length and digest."""
-    return {"bytes": path.stat().st_size, "blake2b": file_digest(path)}
+    return {"bytes": path.stat().st_size, DIGEST: file_digest(path)}
 
 
 def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
@@ -108,7 +111,7 @@ def check_file(folder: Path, name: str, record: dict[str, Any] | None, digest: b
             return f"{path}: array {shape} {dtype}, {CACHE_JSON} records {want_shape} {want_dtype}"
     if size != record["bytes"]:
         return f"{path}: {size} bytes, {CACHE_JSON} records {record['bytes']} (truncated or replaced)"
-    if digest and file_digest(path, offset) != record["blake2b"]:
+    if digest and file_digest(path, offset) != record.get(DIGEST):
         return f"{path}: content differs from {CACHE_JSON} (checksum mismatch: damaged or edited)"
     return None
 

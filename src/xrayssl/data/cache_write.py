@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from xrayssl.data.cache import CACHE_JSON, IMAGES, MANIFEST, PROBLEMS, ROWS, Digest, file_record
+from xrayssl.data.cache import CACHE_JSON, DIGEST, IMAGES, MANIFEST, PROBLEMS, ROWS, Digest, file_record
 
 # the order of the renames; see the module docstring
 COMMIT_ORDER = (CACHE_JSON, IMAGES, ROWS, MANIFEST, PROBLEMS)
@@ -86,7 +86,7 @@ class ImageWriter:
             "bytes": self.path.stat().st_size,
             "shape": [self.n, self.size, self.size],
             "dtype": "uint8",
-            "blake2b": self.digest.hexdigest(),
+            DIGEST: self.digest.hexdigest(),
         }
 
     def close(self) -> None:

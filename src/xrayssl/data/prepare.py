@@ -274,8 +274,18 @@ def prepare(
     df["fingerprint"] = [fingerprint(p) for p in df["path"]]
     stale = remove_stale_temps(out) if out.is_dir() else []
     old = read_old_cache(out, process, verify)
-    job = Job(scan, df, process, split or SplitConfig(), body_parts, old, make_plan(df, process, old),
-              workers or default_workers(), progress, list(scan.problems))  # fmt: skip
+    job = Job(
+        scan=scan,
+        df=df,
+        process=process,
+        split=split or SplitConfig(),
+        body_parts=body_parts,
+        old=old,
+        plan=make_plan(df, process, old),
+        workers=workers or default_workers(),
+        progress=progress,
+        problems=list(scan.problems),
+    )
     repaired = [f"{p}: temporary file of a stopped run, removed" for p in stale] + old.damaged
     job.known_failures()
     if job.up_to_date():
