@@ -26,15 +26,17 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 
 from xrayssl.data.manifest import COLUMNS, check_manifest
 from xrayssl.errors import XraySSLError
+
+if TYPE_CHECKING:
+    import torch
 
 CACHE_VERSION = 2
 CACHE_JSON, IMAGES, ROWS, MANIFEST, PROBLEMS = "cache.json", "images.npy", "rows.npy", "manifest.csv", "problems.csv"
@@ -236,6 +238,8 @@ class PreparedCache:
 
 def load_images(cache: PreparedCache, indices: np.ndarray, size: int, chunk: int = 2048) -> torch.Tensor:
     """uint8 (N, 1, size, size); area-averaged when shrinking (no aliasing)."""
+    import torch  # here, not at the top: preparing or verifying a cache needs no torch (0.6 GB, seconds)
+
     out = np.empty((len(indices), size, size), np.uint8)
     for start in range(0, len(indices), chunk):
         part = cache.batch(indices[start : start + chunk])
