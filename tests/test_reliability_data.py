@@ -167,6 +167,44 @@ def test_stale_temporary_files_of_dead_processes_are_removed(synth, tmp_path):
     assert sum("temporary file" in r for r in result.repaired) == 2
 
 
+@pytest.mark.parametrize("renames", [1, 2, 3, 4])
+def test_a_kill_between_renames_never_passes_for_a_whole_cache(renames, synth, tmp_path, monkeypatch):
+    """Killed after some of the renames that put a new cache in place: the mix of old and new files is
+    refused on open (never read with the wrong rows), and the next prepare repairs it."""
+    from xrayssl.data import cache_write
+
+    root, _ = synth
+    out = fresh_cache(synth, tmp_path)
+    ds = tmp_path / "ds"
+    shutil.copytree(root, ds)
+    labels = pd.read_csv(ds / "labels.csv")
+    labels.drop(index=[0, 5]).to_csv(ds / "labels.csv", index=False)  # the new cache has other rows
+    real, done = os.replace, []
+
+    def killed_after(src, dst):
+        if len(done) == renames:
+            raise KeyboardInterrupt  # stands for kill -9: nothing after this point runs
+        done.append(dst)
+        real(src, dst)
+
+    monkeypatch.setattr(cache_write.os, "replace", killed_after)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(ds, out, process=P32, workers=1, progress=False)
+    monkeypatch.setattr(cache_write.os, "replace", real)
+    reference = prepare(ds, tmp_path / "ref", process=P32, workers=1, progress=False).cache
+    try:
+        PreparedCache(out)
+    except XraySSLError as exc:
+        assert "prepare' again to repair" in str(exc)
+    else:  # only when the files still to be renamed held the same bytes as the old ones
+        assert renames == 4 and (out / "problems.csv").read_bytes() == (reference / "problems.csv").read_bytes()
+        assert_same_cache(out, reference)
+    result = prepare(ds, out, process=P32, workers=1, progress=False)
+    assert not list(out.glob(".*tmp"))  # the interrupted run's temporary files are gone
+    assert result.repaired or result.up_to_date
+    assert_same_cache(out, reference)
+
+
 def test_disk_full_leaves_the_previous_cache_and_no_temporary_files(synth, tmp_path, monkeypatch):
     from xrayssl.data import cache_write
 

@@ -40,11 +40,12 @@ def pid_alive(pid: int) -> bool:
 def remove_stale_temps(folder: Path) -> list[Path]:
     """Remove the temporary files of processes that are no longer running; return what was removed.
 
-    (Temporary files without a pid come from format version 1, which wrote them under fixed names.)"""
+    This process's own are stale too: one process prepares one cache at a time, so they are left from an
+    earlier, interrupted update. (Temporary files without a pid come from format version 1.)"""
     removed = []
     for path in sorted(folder.glob(".*.tmp")):
         m = _TEMP.match(path.name)
-        if m and (m["pid"] is None or (int(m["pid"]) != os.getpid() and not pid_alive(int(m["pid"])))):
+        if m and (m["pid"] is None or int(m["pid"]) == os.getpid() or not pid_alive(int(m["pid"]))):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
