@@ -50,7 +50,7 @@ def test_strict_turns_problems_into_exit_1(tmp_path, synth_root, capsys):
         (["data", "inspect", "/no/such/folder"], "no such file or folder"),
         (["data", "inspect", "{root}", "--format", "nifti"], "unknown dataset format 'nifti'"),
         (["data", "inspect", "{root}", "--body-part", "skull"], "no images of body part"),
-        (["data", "prepare", "{root}", "--out", "{tmp}/c", "--size", "4"], "at least 8 px"),
+        (["data", "prepare", "{root}", "--out", "{tmp}/c", "--size", "4"], "between 16 and 2048 px"),
         (["data", "inspect", "{root}", "--val-fraction", "0.9"], "fractions"),
     ],
 )

@@ -36,7 +36,7 @@ def test_cache_holds_every_image_processed(tmp_path, synth_root):
     expected = process(read_gray(cache.manifest["path"].iat[i]), ProcessConfig(size=64))
     np.testing.assert_array_equal(cache.images[i], expected)
     info = json.loads((result.cache / "cache.json").read_text())
-    assert info["format_version"] == 1 and info["process"]["size"] == 64 and info["n_images"] == n
+    assert info["format_version"] == 2 and info["process"]["size"] == 64 and info["n_images"] == n
 
 
 def test_rerun_reuses_and_a_changed_file_is_redone(tmp_path, synth_root):

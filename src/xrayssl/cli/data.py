@@ -1,4 +1,4 @@
-"""``xrayssl data inspect|prepare|synth``."""
+"""``xrayssl data inspect|prepare|verify|synth``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_dataset_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--quick", action="store_true", help="read the layout and labels only; do not decode images")
+    add_max_pixels(p)
     p.set_defaults(func=inspect_command)
 
     p = dsub.add_parser("prepare", help="decode, grayscale, resize, CLAHE and cache a dataset for training")
@@ -32,7 +33,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-clahe", action="store_true", help="skip CLAHE contrast enhancement")
     p.add_argument("--clahe-clip", type=float, default=2.0, help="CLAHE clip limit (default 2.0)")
     p.add_argument("--clahe-tiles", type=int, default=8, help="CLAHE tile grid size (default 8 = 8x8)")
+    add_max_pixels(p)
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check the digest of the existing images.npy before reusing it (reads it in full)",
+    )
     p.set_defaults(func=prepare_command)
+
+    p = dsub.add_parser("verify", help="check every file of a prepared cache against its recorded digest")
+    p.add_argument("cache", help="cache folder written by 'xrayssl data prepare'")
+    p.set_defaults(func=verify_command)
 
     p = dsub.add_parser("synth", help="write a synthetic radiograph dataset (the embedded default)")
     p.add_argument("out", help="folder to write")
@@ -43,6 +54,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     p.set_defaults(func=synth_command)
+
+
+def add_max_pixels(p: argparse.ArgumentParser) -> None:
+    from xrayssl.data.imageio import DEFAULT_MAX_PIXELS
+
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse (report) source images with more pixels, read from their header (default {DEFAULT_MAX_PIXELS})",
+    )
 
 
 def inspect_command(args: argparse.Namespace) -> int:
@@ -58,6 +80,7 @@ def inspect_command(args: argparse.Namespace) -> int:
         options=read_options(args),
         workers=args.workers,
         progress=not args.quiet and not args.json,
+        max_pixels=args.max_pixels,
     )
     print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else format_summary(summary))
     return 1 if args.strict and summary["problems"] else 0
@@ -73,6 +96,7 @@ def prepare_command(args: argparse.Namespace) -> int:
         clahe=not args.no_clahe,
         clahe_clip=args.clahe_clip,
         clahe_tiles=args.clahe_tiles,
+        max_pixels=args.max_pixels,
     )
     result = prepare(
         args.root,
@@ -84,7 +108,10 @@ def prepare_command(args: argparse.Namespace) -> int:
         options=read_options(args),
         workers=args.workers,
         progress=not args.quiet,
+        verify=args.verify,
     )
+    for line in result.repaired:
+        print(f"  repaired: {line}", file=sys.stderr)
     state = "up to date" if result.up_to_date else f"{result.n_processed} processed, {result.n_reused} reused"
     print(
         f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; "
@@ -95,6 +122,14 @@ def prepare_command(args: argparse.Namespace) -> int:
     if len(result.problems) > 20:
         print(f"  ... and {len(result.problems) - 20} more in {result.cache / 'problems.csv'}", file=sys.stderr)
     return 1 if args.strict and result.problems else 0
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    from xrayssl.data.cache import PreparedCache
+
+    cache = PreparedCache(args.cache, verify=True)  # a file that does not verify raises a one-line error
+    print(f"{cache.path}: {len(cache)} images of {cache.size} px; every file matches cache.json")
+    return 0
 
 
 def synth_command(args: argparse.Namespace) -> int:

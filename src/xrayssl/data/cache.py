@@ -1,31 +1,121 @@
 """The prepared cache: a folder that training reads without decoding image files again.
 
-Layout (format version 1):
-  cache.json     {"format_version": 1, "xrayssl_version", "created", "dataset": {root, format},
+A cache is a set of files checked together. ``cache.json`` records the length and a SHA-256 digest of
+each of the others (and the array shape of ``images.npy``), so a truncated, replaced or edited file is
+found before anything reads a wrong row.
+
+Layout (format version 2):
+  cache.json     {"format_version": 2, "xrayssl_version", "created", "dataset": {root, format},
                   "process": ProcessConfig, "split": SplitConfig, "body_parts", "n_images", "size",
-                  "counts", "n_problems"}
-  images.npy     uint8 array (N, size, size), a standard .npy opened memory-mapped (np.load(mmap_mode="r"))
+                  "counts", "n_problems", "files": {name: {"bytes", "sha256"[, "shape", "dtype"]}}}
+  images.npy     uint8 array (N, size, size), a standard .npy opened memory-mapped (np.load(mmap_mode="r"));
+                 its digest covers the pixel data after the .npy header
+  rows.npy       (N,) records: ``key``, the identity of image i (source path, source size:mtime, pixel
+                 settings), and ``content_hash``, the hash of its decoded pixels; what ``prepare`` reuses by
   manifest.csv   N rows in image order: the manifest columns + fingerprint (source size:mtime) + content_hash
-  problems.csv   path,problem for everything reported while reading and preparing
+  problems.csv   path,problem,fingerprint for everything reported while reading and preparing
+
+Checks: opening a cache always compares every file's length (and the array's shape and dtype) with
+cache.json and the digests of the small files (rows.npy, manifest.csv, problems.csv); ``verify=True``
+adds the digest of images.npy (it reads every byte).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 
 from xrayssl.data.manifest import COLUMNS, check_manifest
 from xrayssl.errors import XraySSLError
 
-CACHE_VERSION = 1
-CACHE_JSON, IMAGES, MANIFEST, PROBLEMS = "cache.json", "images.npy", "manifest.csv", "problems.csv"
+if TYPE_CHECKING:
+    import torch
+
+CACHE_VERSION = 2
+CACHE_JSON, IMAGES, ROWS, MANIFEST, PROBLEMS = "cache.json", "images.npy", "rows.npy", "manifest.csv", "problems.csv"
+FILES = (IMAGES, ROWS, MANIFEST, PROBLEMS)  # the files cache.json vouches for
+SMALL_FILES = (ROWS, MANIFEST, PROBLEMS)  # digested on every open: a few bytes per image
 EXTRA_COLUMNS = ["fingerprint", "content_hash"]
+ROW_DTYPE = np.dtype([("key", "S32"), ("content_hash", "S24")])  # hex digests: never a trailing NUL byte
+REPAIR = "run 'xrayssl data prepare' again to repair the cache"
+_BLOCK = 1 << 22
+
+
+DIGEST = "sha256"  # hardware-accelerated on current x86 and ARM CPUs: about twice BLAKE2b's speed there
+
+
+class Digest:
+    """The checksum recorded for every cache file."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.new(DIGEST)
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._h.update(data)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def file_digest(path: Path, offset: int = 0) -> str:
+    """Digest of the bytes of ``path`` from ``offset`` on, read in 4 MB blocks."""
+    h, buf = Digest(), bytearray(_BLOCK)
+    view = memoryview(buf)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """What cache.json records for a small file: its length and digest."""
+    return {"bytes": path.stat().st_size, DIGEST: file_digest(path)}
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) of a .npy file from its header only (no pickle, no mapping)."""
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        version = fmt.read_magic(f)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read(f)
+        if fortran:
+            raise ValueError("Fortran-ordered array")
+        return tuple(shape), dtype, f.tell()
+
+
+def check_file(folder: Path, name: str, record: dict[str, Any] | None, digest: bool) -> str | None:
+    """Why ``folder/name`` does not match its record in cache.json (one line), or None when it does.
+
+    Length, and shape and dtype for arrays, are always compared; the digest only with ``digest``."""
+    path = folder / name
+    if not record:
+        return f"{path}: not recorded in {CACHE_JSON}"
+    if not path.is_file():
+        return f"{path}: missing"
+    size = path.stat().st_size
+    offset = 0
+    if "shape" in record:
+        try:
+            shape, dtype, offset = npy_header(path)
+        except (OSError, ValueError, SyntaxError) as exc:
+            return f"{path}: not a readable .npy array ({exc})"
+        want_shape, want_dtype = tuple(record["shape"]), np.dtype(record["dtype"])
+        if shape != want_shape or dtype != want_dtype:
+            return f"{path}: array {shape} {dtype}, {CACHE_JSON} records {want_shape} {want_dtype}"
+    if size != record["bytes"]:
+        return f"{path}: {size} bytes, {CACHE_JSON} records {record['bytes']} (truncated or replaced)"
+    if digest and file_digest(path, offset) != record.get(DIGEST):
+        return f"{path}: content differs from {CACHE_JSON} (checksum mismatch: damaged or edited)"
+    return None
 
 
 def read_cache_info(path: Path) -> dict[str, Any]:
@@ -35,35 +125,83 @@ def read_cache_info(path: Path) -> dict[str, Any]:
     try:
         info = json.loads(info_path.read_text())
     except (OSError, ValueError) as exc:
-        raise XraySSLError(f"{info_path}: unreadable ({exc})") from exc
-    version = info.get("format_version")
+        raise XraySSLError(f"{info_path}: unreadable ({exc}); {REPAIR}") from exc
+    version = info.get("format_version") if isinstance(info, dict) else None
     if version != CACHE_VERSION:
         raise XraySSLError(
             f"{path}: cache format version {version}, this xrayssl reads version {CACHE_VERSION}; "
             "run 'xrayssl data prepare' again to rebuild it"
         )
+    if not isinstance(info.get("files"), dict):
+        raise XraySSLError(f"{info_path}: no 'files' section; {REPAIR}")
     return info
 
 
-def read_manifest_csv(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    check_manifest(df, str(path))
-    df["label"] = df["label"].astype("int64")
+def parse_manifest(data: bytes, where: str) -> pd.DataFrame:
+    """The cache's manifest table from the bytes of manifest.csv; a malformed one is a one-line error."""
+    try:
+        df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise XraySSLError(f"{where}: not a readable CSV ({exc}); {REPAIR}") from exc
+    check_manifest(df, where)
+    labels = pd.to_numeric(df["label"], errors="coerce")
+    bad = labels.isna() | ~labels.isin([-1, 0, 1])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise XraySSLError(f"{where} line {i + 2}: label {df['label'].iat[i]!r} is not -1, 0 or 1; {REPAIR}")
+    df["label"] = labels.astype("int64")
     return df
 
 
-class PreparedCache:
-    """Read access to a prepared cache: ``images`` (memory-mapped), ``manifest``, ``info``."""
+def read_manifest_csv(path: Path) -> pd.DataFrame:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise XraySSLError(f"{path}: unreadable ({exc.strerror or exc}); {REPAIR}") from exc
+    return parse_manifest(data, str(path))
 
-    def __init__(self, path: str | Path) -> None:
+
+def read_rows(path: Path) -> np.ndarray:
+    """rows.npy: the identity and content hash of every image, in image order."""
+    rows = np.load(path, allow_pickle=False)
+    if rows.dtype != ROW_DTYPE or rows.ndim != 1:
+        raise ValueError(f"{path}: unexpected array {rows.dtype} {rows.shape}")
+    return rows
+
+
+def file_problems(path: Path, info: dict[str, Any], verify: bool = False) -> dict[str, str]:
+    """{file name: why it does not match cache.json} for every file of the cache that does not."""
+    files = info["files"]
+    found = {name: check_file(path, name, files.get(name), digest=verify or name in SMALL_FILES) for name in FILES}
+    shape = tuple(files.get(IMAGES, {}).get("shape", ()))
+    if shape != (info.get("n_images"), info.get("size"), info.get("size")):
+        found[CACHE_JSON] = f"{path / CACHE_JSON}: images.npy shape {shape} disagrees with n_images and size"
+    return {name: problem for name, problem in found.items() if problem}
+
+
+def check_cache(path: Path, info: dict[str, Any], verify: bool = False) -> list[str]:
+    """One line per cache file that does not match cache.json (empty when the set is whole)."""
+    return list(file_problems(path, info, verify).values())
+
+
+class PreparedCache:
+    """Read access to a prepared cache: ``images`` (memory-mapped), ``manifest``, ``info``.
+
+    Every file is checked against cache.json on open (lengths, array shape, small-file digests);
+    ``verify=True`` also reads images.npy in full to compare its digest."""
+
+    def __init__(self, path: str | Path, verify: bool = False) -> None:
         self.path = Path(path)
         self.info = read_cache_info(self.path)
+        damaged = check_cache(self.path, self.info, verify)
+        if damaged:
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            raise XraySSLError(f"{damaged[0]}{more}; {REPAIR}")
         self.manifest = read_manifest_csv(self.path / MANIFEST)
         self.images: np.ndarray = np.load(self.path / IMAGES, mmap_mode="r")
         if self.images.shape[0] != len(self.manifest):
             raise XraySSLError(
-                f"{self.path}: {self.images.shape[0]} images but {len(self.manifest)} manifest rows; "
-                "the cache is damaged, run 'xrayssl data prepare' again"
+                f"{self.path}: {self.images.shape[0]} images but {len(self.manifest)} manifest rows; {REPAIR}"
             )
 
     def __len__(self) -> int:
@@ -100,6 +238,8 @@ class PreparedCache:
 
 def load_images(cache: PreparedCache, indices: np.ndarray, size: int, chunk: int = 2048) -> torch.Tensor:
     """uint8 (N, 1, size, size); area-averaged when shrinking (no aliasing)."""
+    import torch  # here, not at the top: preparing or verifying a cache needs no torch (0.6 GB, seconds)
+
     out = np.empty((len(indices), size, size), np.uint8)
     for start in range(0, len(indices), chunk):
         part = cache.batch(indices[start : start + chunk])
@@ -110,4 +250,12 @@ def load_images(cache: PreparedCache, indices: np.ndarray, size: int, chunk: int
     return torch.from_numpy(out).unsqueeze(1)
 
 
-__all__ = ["CACHE_VERSION", "COLUMNS", "EXTRA_COLUMNS", "PreparedCache", "load_images", "read_cache_info"]
+__all__ = [
+    "CACHE_VERSION",
+    "COLUMNS",
+    "EXTRA_COLUMNS",
+    "PreparedCache",
+    "check_cache",
+    "load_images",
+    "read_cache_info",
+]

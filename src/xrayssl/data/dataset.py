@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from xrayssl.data.formats import ReadOptions, ScanResult, read_dataset
-from xrayssl.data.splits import SplitConfig, assign_splits, check_patient_disjoint, select_body_parts
+from xrayssl.data.splits import SplitConfig, assign_splits, check_patient_disjoint, part_key, select_body_parts
 from xrayssl.errors import XraySSLError
 
 
@@ -22,8 +24,17 @@ def load_dataset(
     scan = read_dataset(root, fmt, options)
     manifest, problems = assign_splits(scan.manifest, split)
     check_patient_disjoint(manifest)
+    check_body_parts(scan.root, manifest, body_parts)
     selected = select_body_parts(manifest, body_parts)
-    if selected.empty:
-        found = sorted(set(manifest["body_part"]) - {""})
-        raise XraySSLError(f"{scan.root}: no images of body part(s) {body_parts}; found: {found or 'none named'}")
     return ScanResult(scan.root, scan.format, selected, scan.problems + problems)
+
+
+def check_body_parts(root: Path, manifest: pd.DataFrame, body_parts: list[str] | None) -> None:
+    """Every body part asked for must be in the dataset: a mistyped one is an error, not a smaller cache."""
+    if not body_parts:
+        return
+    found = set(manifest["body_part"].map(part_key))
+    missing = [p for p in body_parts if part_key(p) not in found]
+    if missing:
+        valid = ", ".join(sorted(set(manifest["body_part"]) - {""})) or "none named"
+        raise XraySSLError(f"{root}: no images of body part(s) {', '.join(missing)}; valid body parts: {valid}")

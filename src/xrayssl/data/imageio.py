@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import struct
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,8 @@ cv2.setNumThreads(1)  # parallelism comes from worker processes; threads inside 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
+# like PIL's decompression-bomb guard (89 MP): larger images are refused from their header, undecoded
+DEFAULT_MAX_PIXELS = 100_000_000
 NPZ_REF = re.compile(r"^(?P<file>.+\.npz)::(?P<key>\w+)\[(?P<index>\d+)\]$")
 
 
@@ -61,40 +64,174 @@ def to_uint8_gray(img: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(img)
     if img.dtype == bool:
         return img.astype(np.uint8) * 255
-    return stretch_to_uint8(img.astype(np.float64))
+    return stretch_to_uint8(img)
+
+
+STRETCH_CHUNK_PIXELS = 1 << 20  # float64 temporaries stay near 8 MB whatever the image size
 
 
 def stretch_to_uint8(img: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """Linearly map [lo, hi] (default: the image's own range) to [0, 255]."""
+    """Linearly map [lo, hi] (default: the image's own range) to [0, 255].
+
+    Works through the image a band of rows at a time: a 16-bit image needs its own 2 bytes per pixel plus
+    the 1-byte result, not the ~26 bytes per pixel of whole-image float64 temporaries.
+    """
     lo = float(np.min(img)) if lo is None else lo
     hi = float(np.max(img)) if hi is None else hi
     if not np.isfinite(lo) or not np.isfinite(hi):
         raise ImageError("pixel values are not finite")
+    out = np.zeros(img.shape, dtype=np.uint8)
     if hi <= lo:
-        return np.zeros(img.shape, dtype=np.uint8)
-    out = (np.clip(img, lo, hi) - lo) * (255.0 / (hi - lo))
-    return np.rint(out).astype(np.uint8)
+        return out
+    flat_in, flat_out = img.reshape(len(img), -1), out.reshape(len(out), -1)
+    rows = max(1, STRETCH_CHUNK_PIXELS // max(1, flat_in.shape[1]))
+    for r in range(0, len(flat_in), rows):
+        band = np.clip(flat_in[r : r + rows].astype(np.float64), lo, hi)
+        flat_out[r : r + rows] = np.rint((band - lo) * (255.0 / (hi - lo)))
+    return out
 
 
-def _read_raster(path: Path) -> np.ndarray:
+def sniff(head: bytes) -> str | None:
+    """The image format from its first bytes (magic numbers), whatever the file is called."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head.startswith(b"BM"):
+        return "bmp"
+    return None
+
+
+def _png_size(data: np.ndarray) -> tuple[int, int]:
+    head = data[:24].tobytes()
+    if len(head) < 24 or head[12:16] != b"IHDR":
+        raise ImageError("not a decodable image (corrupt PNG header)")
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); C4, C8 and CC are not frames
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(data: np.ndarray) -> tuple[int, int]:
+    """Walk the JPEG markers up to the frame header: the size without decoding any pixels."""
+    raw, i = data.tobytes(), 2
+    while i + 9 <= len(raw):
+        if raw[i] != 0xFF:
+            break
+        marker = raw[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _SOF:
+            height, width = struct.unpack(">HH", raw[i + 5 : i + 9])
+            return width, height
+        i += 2 + struct.unpack(">H", raw[i + 2 : i + 4])[0]
+    raise ImageError("not a decodable image (no JPEG frame header)")
+
+
+def _pil_size(path: Path) -> tuple[int, int]:
+    """TIFF and BMP: PIL reads the header only (pixels are decoded later, by OpenCV)."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                return im.size
+        except Image.DecompressionBombError as exc:  # PIL's own guard, at twice its 89 MP warning
+            raise ImageError(f"image too large ({exc})") from exc
+        except Exception as exc:
+            raise ImageError(f"not a decodable image ({exc})") from exc
+
+
+def image_size(path: Path, data: np.ndarray, kind: str) -> tuple[int, int]:
+    """(width, height) from the file header, before any pixel is decoded."""
+    if kind == "png":
+        return _png_size(data)
+    if kind == "jpeg":
+        return _jpeg_size(data)
+    return _pil_size(path)
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageError(
+            f"image too large: {width}x{height} px ({width * height / 1e6:.0f} MP) is above the limit of "
+            f"{max_pixels / 1e6:g} MP (--max-pixels); refused before decoding"
+        )
+
+
+def jpeg_reduction(width: int, height: int, target: tuple[int, str] | None) -> int:
+    """How much libjpeg may shrink while decoding (1, 2, 4 or 8), keeping at least twice the pixels
+    the final ``target`` (size, "pad"|"crop") needs, so the area-averaging resize after it still has detail."""
+    if target is None:
+        return 1
+    size, mode = target
+    side = max(width, height) if mode == "pad" else min(width, height)  # the side that becomes ``size``
+    for factor in (8, 4, 2):
+        if side // factor >= 2 * size:
+            return factor
+    return 1
+
+
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _read_raster(path: Path, max_pixels: int, target: tuple[int, str] | None) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise ImageError("empty file")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    kind = sniff(data[:8].tobytes())
+    if kind is None:
+        raise ImageError("not a decodable image (content is not PNG, JPEG, TIFF or BMP)")
+    try:
+        return _decode(path, data, kind, max_pixels, target)
+    except ImageError as exc:
+        if _misnamed(path, kind):  # the content decides, not the name: say what the file really holds
+            raise ImageError(f"{kind.upper()} content with {path.suffix or 'no'} extension; {exc}") from exc
+        raise
+
+
+def _decode(path: Path, data: np.ndarray, kind: str, max_pixels: int, target: tuple[int, str] | None) -> np.ndarray:
+    width, height = image_size(path, data, kind)
+    check_pixels(width, height, max_pixels)
+    # JPEG only: libjpeg really decodes at 1/2, 1/4, 1/8 (DCT scaling); for PNG OpenCV would decode in full
+    # and then resize without area averaging, which saves no memory and aliases
+    factor = jpeg_reduction(width, height, target) if kind == "jpeg" else 1
+    img = cv2.imdecode(data, _REDUCED[factor] if factor > 1 else cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageError("not a decodable image (corrupt, truncated or not an image file)")
-    if path.suffix.lower() == ".png" and not data[-12:].tobytes().endswith(b"IEND\xaeB`\x82"):
+    if kind == "png" and not data[-12:].tobytes().endswith(b"IEND\xaeB`\x82"):
         # libpng decodes what it can of a truncated file and returns partly blank pixels: refuse them
         raise ImageError("truncated PNG (no IEND chunk)")
     return img
 
 
-def _read_dicom(path: Path) -> np.ndarray:
+_SUFFIXES = {"png": {".png"}, "jpeg": {".jpg", ".jpeg"}, "tiff": {".tif", ".tiff"}, "bmp": {".bmp"}}
+
+
+def _misnamed(path: Path, kind: str) -> bool:
+    return path.suffix.lower() not in _SUFFIXES[kind]
+
+
+def _read_dicom(path: Path, max_pixels: int) -> np.ndarray:
     import pydicom
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path)  # pixel data stays encoded until .pixel_array
+    except Exception as exc:  # pydicom raises many types for bad data
+        raise ImageError(f"cannot read DICOM file: {exc}") from exc
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    width, height = int(getattr(ds, "Columns", 0) or 0), int(getattr(ds, "Rows", 0) or 0)
+    check_pixels(width, height * frames, max_pixels)  # every frame is decoded, so every frame counts
+    try:
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for bad or compressed data
         raise ImageError(f"cannot decode DICOM pixel data: {exc}") from exc
@@ -118,8 +255,14 @@ def _npz_array(file: str, key: str) -> np.ndarray:
         return z[key]
 
 
-def read_gray(path: str | Path) -> np.ndarray:
-    """Decode one manifest path to a 2-D uint8 array, or raise ``ImageError``."""
+def read_gray(
+    path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, target: tuple[int, str] | None = None
+) -> np.ndarray:
+    """Decode one manifest path to a 2-D uint8 array, or raise ``ImageError``.
+
+    Images above ``max_pixels`` are refused from their header, before decoding. ``target`` (size,
+    "pad"|"crop") is the square the caller will scale to: a JPEG much larger than it is decoded at
+    1/2, 1/4 or 1/8 resolution by libjpeg itself."""
     text = str(path)
     ref = NPZ_REF.match(text)
     if ref:
@@ -133,7 +276,7 @@ def read_gray(path: str | Path) -> np.ndarray:
         raise ImageError("macOS resource-fork file (._*), not an image")
     if not p.is_file():
         raise ImageError("file not found")
-    img = _read_dicom(p) if is_dicom_file(p) else _read_raster(p)
+    img = _read_dicom(p, max_pixels) if is_dicom_file(p) else _read_raster(p, max_pixels, target)
     gray = to_uint8_gray(img)
     if min(gray.shape) < 8:
         raise ImageError(f"image too small ({gray.shape[1]}x{gray.shape[0]} px)")

@@ -7,6 +7,7 @@ from typing import Any
 
 from xrayssl.data.dataset import load_dataset
 from xrayssl.data.formats import ReadOptions
+from xrayssl.data.imageio import DEFAULT_MAX_PIXELS
 from xrayssl.data.manifest import Problem
 from xrayssl.data.prepare import decode_all, default_workers
 from xrayssl.data.splits import SplitConfig, duplicate_problems
@@ -23,6 +24,7 @@ def inspect_dataset(
     options: ReadOptions | None = None,
     workers: int | None = None,
     progress: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> dict[str, Any]:
     """Summary dict (see ``summarize``). ``verify`` decodes every image to find corrupt files and
     identical images across splits; without it only the folder layout and label files are read."""
@@ -30,7 +32,7 @@ def inspect_dataset(
     manifest, problems = scan.manifest, list(scan.problems)
     if verify:
         paths = manifest["path"].tolist()
-        results = list(decode_all(paths, None, workers or default_workers(), "verify", progress))
+        results = list(decode_all(paths, None, workers or default_workers(), "verify", progress, max_pixels))
         ok = [not err for _, _, err in results]
         problems += [Problem(p, f"{err}; skipped") for p, (_, _, err) in zip(paths, results) if err]
         manifest = manifest[ok].reset_index(drop=True)

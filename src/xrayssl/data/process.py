@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
 
-from xrayssl.data.imageio import ImageError, read_gray
+from xrayssl.data.imageio import DEFAULT_MAX_PIXELS, ImageError, read_gray
 from xrayssl.errors import XraySSLError
+
+SIZE_RANGE = (16, 2048)  # below 16 px CLAHE tiles are 2 px; 2048 px images make a 40,000-image cache 168 GB
 
 
 @dataclass(frozen=True)
@@ -20,10 +22,14 @@ class ProcessConfig:
     clahe: bool = True
     clahe_clip: float = 2.0
     clahe_tiles: int = 8
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger source images are refused from their header (a problem)
 
     def __post_init__(self) -> None:
-        if self.size < 8:
-            raise XraySSLError(f"size must be at least 8 px, got {self.size}")
+        lo, hi = SIZE_RANGE
+        if not lo <= self.size <= hi:
+            raise XraySSLError(f"size must be between {lo} and {hi} px, got {self.size}")
+        if self.max_pixels < 1:
+            raise XraySSLError(f"max_pixels must be a positive number of pixels, got {self.max_pixels}")
         if self.resize not in ("pad", "crop"):
             raise XraySSLError(f"resize must be 'pad' or 'crop', got {self.resize!r}")
         if self.clahe and (self.clahe_clip <= 0 or self.clahe_tiles < 1):
@@ -64,10 +70,24 @@ def process(gray: np.ndarray, config: ProcessConfig) -> np.ndarray:
     return out
 
 
-def load_and_process(path: str, config: ProcessConfig | None) -> tuple[np.ndarray | None, str, str]:
-    """Worker entry: (processed image or None when only verifying, content hash, error message or '')."""
+def pixel_settings(config: ProcessConfig) -> dict:
+    """The settings that decide a cached image's pixels (the pixel limit only decides which are refused)."""
+    settings = asdict(config)
+    del settings["max_pixels"]
+    return settings
+
+
+def load_and_process(
+    path: str, config: ProcessConfig | None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray | None, str, str]:
+    """Worker entry: (processed image or None when only verifying, content hash, error message or '').
+
+    ``max_pixels`` applies when only verifying; with a config its own limit applies."""
     try:
-        gray = read_gray(path)
+        if config is None:
+            gray = read_gray(path, max_pixels)
+        else:
+            gray = read_gray(path, config.max_pixels, (config.size, config.resize))
     except ImageError as exc:
         return None, "", str(exc)
     except Exception as exc:  # a decoder bug must not stop a 40,000-image run: report it with the file

@@ -108,8 +108,13 @@ def check_patient_disjoint(df: pd.DataFrame) -> None:
         raise AssertionError(f"patients in more than one split: {list(bad.index[:5])}")
 
 
+def part_key(part: str) -> str:
+    """How body parts are matched: case, spaces and MURA's XR_ prefix do not count."""
+    return str(part).strip().lower().removeprefix("xr_")
+
+
 def select_body_parts(df: pd.DataFrame, parts: list[str] | None) -> pd.DataFrame:
     if not parts:
         return df
-    wanted = {p.strip().lower().removeprefix("xr_") for p in parts}
-    return df[df["body_part"].str.lower().str.removeprefix("xr_").isin(wanted)].reset_index(drop=True)
+    wanted = {part_key(p) for p in parts}
+    return df[df["body_part"].map(part_key).isin(wanted)].reset_index(drop=True)

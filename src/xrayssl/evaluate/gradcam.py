@@ -25,6 +25,7 @@ from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.models.backbones import pool_features
+from xrayssl.paths import safe_name
 
 
 class ProbeClassifier(nn.Module):
@@ -151,7 +152,7 @@ def gradcam(run: str | Path, out: str | Path, n: int = 16, split: str = "test", 
     files, all_idx = [], np.unique(np.concatenate([c[2] for c in chosen]))
     maps = dict(zip(all_idx.tolist(), grad_cam_maps(model, layer, x[all_idx]), strict=True))
     for part, kind, pick in chosen:
-        path = out / f"{part or 'all'}_{kind}.png"
+        path = out / f"{safe_name(part) if part else 'all'}_{kind}.png"  # body parts come from the data
         _grid(
             images[pick, 0].numpy(),
             np.stack([maps[i] for i in pick]),

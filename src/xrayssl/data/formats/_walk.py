@@ -36,17 +36,37 @@ def split_of(name: str) -> str | None:
     return SPLIT_ALIASES.get(nfc(name).strip().lower())
 
 
-def walk_files(root: Path) -> Iterator[Path]:
-    """Every file below root in a stable (sorted) order; hidden folders are skipped."""
-    for dirpath, dirnames, filenames in os.walk(root):
+def walk(root: Path, problems: list[Problem]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` in a stable (sorted) order that follows symlinked folders (a class folder linked in
+    from elsewhere is read, not dropped) and reads each real folder once: a link back up the tree, or a
+    second link to a folder already read, is reported and skipped. Hidden folders are skipped."""
+    seen: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            kind = "a link back into a folder above it" if _is_within(seen[real], dirpath) else "a second link"
+            problems.append(Problem(dirpath, f"{kind} to {seen[real]}, already read; skipped"))
+            dirnames[:] = []
+            continue
+        seen[real] = dirpath
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
-        for name in sorted(filenames):
+        yield dirpath, dirnames, sorted(filenames)
+
+
+def _is_within(folder: str, path: str) -> bool:
+    return os.path.commonpath([folder, path]) == folder
+
+
+def walk_files(root: Path, problems: list[Problem] | None = None) -> Iterator[Path]:
+    """Every file below root in a stable (sorted) order, symlinked folders followed (see ``walk``)."""
+    for dirpath, _dirnames, filenames in walk(root, [] if problems is None else problems):
+        for name in filenames:
             yield Path(dirpath) / name
 
 
 def image_files(root: Path, problems: list[Problem], dicom_only: bool = False) -> Iterator[Path]:
     """Image files below root; everything else that is not metadata is reported, not silently skipped."""
-    for path in walk_files(root):
+    for path in walk_files(root, problems):
         if path.name in IGNORED_NAMES:
             continue
         if is_resource_fork(path):
@@ -60,8 +80,7 @@ def image_files(root: Path, problems: list[Problem], dicom_only: bool = False) -
 
 
 def report_empty_folders(root: Path, problems: list[Problem]) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for dirpath, dirnames, filenames in walk(root, []):  # links were reported while listing the images
         if not dirnames and not [f for f in filenames if not f.startswith(".")]:
             problems.append(Problem(dirpath, "empty folder"))
 

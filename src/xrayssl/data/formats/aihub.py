@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from xrayssl.data.formats import ReadOptions, register
-from xrayssl.data.formats._walk import image_files, nfc, split_of
+from xrayssl.data.formats._walk import image_files, nfc, split_of, walk
 from xrayssl.data.manifest import Problem, Record
 
 SOURCE, LABEL = "원천데이터", "라벨링데이터"
@@ -42,11 +42,10 @@ def _split(parts: list[str], zip_prefix: str | None) -> str:
     return SPLIT_OF_ZIP.get(zip_prefix[0].upper(), "") if zip_prefix else ""
 
 
-def _class_folders(root: Path) -> list[tuple[Path, str, str, str, str]]:
-    """(folder, role, split, part, Normal|Abnormal) for every class folder below root."""
+def _class_folders(root: Path, problems: list[Problem]) -> list[tuple[Path, str, str, str, str]]:
+    """(folder, role, split, part, Normal|Abnormal) for every class folder below root (symlinks followed)."""
     found = []
-    for dirpath, dirnames, _ in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    for dirpath, _dirnames, _ in walk(root, problems):
         m = CLASS.match(nfc(Path(dirpath).name))
         if not m or Path(dirpath) == root:
             continue
@@ -76,7 +75,7 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
     problems: list[Problem] = []
     sources: dict[tuple[str, str, str], dict[str, Path]] = {}  # (split, part, class) -> filename -> path
     label_files: list[tuple[Path, str, str, str]] = []
-    for folder, role, split, part, cls in _class_folders(root):
+    for folder, role, split, part, cls in _class_folders(root, problems):
         key = (split, part.lower(), cls)
         if role == "source":
             files = sources.setdefault(key, {})

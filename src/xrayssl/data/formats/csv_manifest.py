@@ -4,10 +4,15 @@ Recognised column names (first match wins): path | filepath | file | image | ima
 label_int | label | target | class; patient_id | patient | subject_id; study_id | study;
 body_part | bodypart | part; split. Other columns are kept as metadata. Relative paths are resolved
 against the CSV's folder.
+
+Rows naming the same file (after resolving the path) are reported: with the same label they are kept
+once (the first row; the report names any other column that differs), with different labels the file
+is dropped, since either label may be the wrong one.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -73,7 +78,7 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
     base = csv.parent
     meta_cols = [c for c in df.columns if c not in cols.values()]
     # a text label next to label_int is kept as metadata (it is the same information, spelled out)
-    records: list[Record] = []
+    records: list[tuple[int, Record]] = []
     problems: list[Problem] = []
     for i, row in enumerate(df.to_dict("records"), start=2):  # row 1 is the header
         where = f"{csv.name} line {i}"
@@ -96,14 +101,42 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
             if not split:
                 problems.append(Problem(str(path), f"{where}: unknown split '{row[cols['split']]}', will be re-split"))
         records.append(
-            Record(
-                path=str(path),
-                label=-1 if label is None else label,
-                body_part=str(row.get(cols.get("body_part", ""), "")),
-                patient_id=str(row.get(cols.get("patient_id", ""), "")),
-                study_id=str(row.get(cols.get("study_id", ""), "")),
-                split=split,
-                meta={c: row[c] for c in meta_cols if str(row[c]) != ""},
+            (
+                i,
+                Record(
+                    path=str(path),
+                    label=-1 if label is None else label,
+                    body_part=str(row.get(cols.get("body_part", ""), "")),
+                    patient_id=str(row.get(cols.get("patient_id", ""), "")),
+                    study_id=str(row.get(cols.get("study_id", ""), "")),
+                    split=split,
+                    meta={c: row[c] for c in meta_cols if str(row[c]) != ""},
+                ),
             )
         )
-    return records, problems
+    return one_row_per_file(records, csv.name, problems), problems
+
+
+LABEL_NAMES = {-1: "unlabelled", 0: "normal", 1: "abnormal"}
+COMPARED = ("body_part", "patient_id", "study_id", "split", "meta")  # the fields a repeated row may differ in
+
+
+def one_row_per_file(rows: list[tuple[int, Record]], name: str, problems: list[Problem]) -> list[Record]:
+    """Apply the duplicate rule of the module docstring to (line, record) pairs; report what it did."""
+    by_file: dict[str, list[tuple[int, Record]]] = {}
+    for line, record in rows:
+        by_file.setdefault(os.path.normpath(record.path), []).append((line, record))
+    kept = []
+    for group in by_file.values():
+        first_line, first = group[0]
+        if len({r.label for _, r in group}) > 1:
+            labels = ", ".join(f"line {line}: {LABEL_NAMES[r.label]}" for line, r in group)
+            problems.append(Problem(first.path, f"{name} labels this file two ways ({labels}); all its rows dropped"))
+            continue
+        kept.append(first)
+        for line, other in group[1:]:
+            differ = [f for f in COMPARED if getattr(other, f) != getattr(first, f)]
+            detail = f" with a different {', '.join(differ)}" if differ else ""
+            text = f"{name} line {line} repeats line {first_line}{detail}; kept once, as line {first_line}"
+            problems.append(Problem(first.path, text))
+    return kept
