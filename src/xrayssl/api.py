@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from xrayssl.data.prepare import PrepareResult
+    from xrayssl.export import ExportConfig
     from xrayssl.study.config import StudyConfig
 
 
@@ -96,6 +97,14 @@ def build_report(study: str | Path, out: str | Path | None = None) -> Path:
 
 
 report = build_report  # the CLI's name for it
+
+
+def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
+    """Write a run's encoder as a torchvision/timm state dict or an ONNX model; returns the file and the
+    metadata written with it (how to load it and prepare its inputs)."""
+    from xrayssl.export import export as write_export
+
+    return write_export(config)
 
 
 def load_encoder(run: str | Path) -> nn.Module:
