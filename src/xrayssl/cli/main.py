@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from xrayssl import __version__
-from xrayssl.cli import augment, data, demo, study, train
+from xrayssl.cli import augment, data, demo, export, study, train
 from xrayssl.errors import XraySSLError
 
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"xrayssl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (data, augment, train, study, demo):
+    for module in (data, augment, train, export, study, demo):
         module.add_parser(sub)
     return parser
 

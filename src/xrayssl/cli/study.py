@@ -6,33 +6,30 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from xrayssl.cli.options import (
+    KeyValue,
+    add_config_options,
+    add_fields,
+    add_positional,
+    field_help,
+    given,
+    kebab,
+    print_config,
+)
+from xrayssl.configfile import merge, split_list
 from xrayssl.errors import XraySSLError
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise XraySSLError(f"'{text}': expected comma-separated numbers") from None
-
-
-def _named(items: list[str] | None, flag: str) -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        name, sep, spec = item.partition("=")
-        if not sep or not name.strip():
-            raise XraySSLError(f"{flag} '{item}': write NAME=SPEC, e.g. {flag} 'crop=crop(scale=0.5..1)'")
-        out[name.strip()] = spec.strip()
-    return out
-
-
-SETTINGS = ("methods", "design", "augmentations", "aug", "recipe", "base", "seeds", "abnormal_fractions", "body_parts",
-            "epochs", "budget", "backbone", "size", "batch_size", "lr", "supervised_epochs", "supervised_budget",
-            "no_supervised", "no_floors", "label_fractions", "bootstrap")  # fmt: skip
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from xrayssl.train.config import PretrainConfig
+    from xrayssl.study.config import (
+        SET_BY_STUDY,
+        SHARED_WITH_SUPERVISED,
+        STUDY_AUGMENTATIONS,
+        STUDY_PRETRAIN,
+        SUPERVISED_SET_BY_STUDY,
+        StudyConfig,
+    )
+    from xrayssl.train.config import PretrainConfig, SupervisedConfig
 
     p = sub.add_parser(
         "study",
@@ -40,35 +37,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Create, run or resume an augmentation study. Rerun with only --out to resume; "
         "--workers runs several runs at once; --shard i/n splits it over machines sharing the folder.",
     )
-    p.add_argument("cache", nargs="?", help="prepared cache (omit to resume the study in --out)")
-    p.add_argument("--out", required=True, help="study folder (holds study.sqlite, runs/, report.html)")
-    p.add_argument("--config", help="YAML file with study settings (flags override it)")
-    p.add_argument("--methods", help="comma-separated SSL methods (default simclr,byol)")
-    p.add_argument("--design", help="full, fractional, one-at-a-time (default), pairwise or list")
+    add_positional(p, "cache", help=field_help(StudyConfig, "cache"), optional=True)
+    p.add_argument("--out", required=True, help=field_help(StudyConfig, "out"))
+    add_config_options(p)
+    add_fields(p, StudyConfig, exclude=("cache", "out", "augmentations", "pretrain", "supervised"))
     p.add_argument(
         "--augmentations",
-        help="comma-separated factor names from the study's five: flip, rotate, chessboard, blur, erase (default all)",
+        dest="augmentation_names",
+        type=split_list,
+        help=f"comma-separated factor names (default: the study's {len(STUDY_AUGMENTATIONS)}: "
+        f"{', '.join(STUDY_AUGMENTATIONS)})",
     )
-    p.add_argument("--aug", action="append", metavar="NAME=SPEC", help="define or redefine a factor (repeatable)")
-    p.add_argument("--recipe", action="append", metavar="NAME=SPEC", help="design 'list': one recipe (repeatable)")
-    p.add_argument("--base", help="applied before every recipe, e.g. 'crop(scale=0.5..1)' (default none)")
-    p.add_argument("--seeds", type=int, help="seeds per recipe (default 3)")
-    p.add_argument("--abnormal-fractions", help="pretraining pool abnormal shares, e.g. 0.1,0.5 (default: as is)")
-    p.add_argument("--body-parts", help="comma-separated body parts, one study per part (default all together)")
-    g = p.add_argument_group("each pretraining run")
-    g.add_argument("--epochs", type=int, help="epochs per run (default 5)")
-    g.add_argument("--budget", help="wall-clock budget per run, e.g. 2m (epochs are more reproducible)")
-    g.add_argument("--backbone", help="resnet18 (default), resnet34 or resnet50")
-    g.add_argument("--size", type=int, help=f"image side in px (default {PretrainConfig.size})")
-    g.add_argument("--batch-size", type=int, help=f"default {PretrainConfig.batch_size}")
-    g.add_argument("--lr", type=float, help=f"default {PretrainConfig.lr:g}")
-    g = p.add_argument_group("references")
-    g.add_argument("--supervised-epochs", type=int, help="supervised baseline epochs (default 30, early stopping)")
-    g.add_argument("--supervised-budget", help="supervised baseline wall-clock budget (default 15m)")
+    p.add_argument("--aug", action=KeyValue, metavar="NAME=SPEC", help="define or redefine a factor (repeatable)")
+    g = p.add_argument_group("each pretraining run (any `xrayssl pretrain` setting the study does not set per run)")
+    add_fields(g, PretrainConfig, exclude=SET_BY_STUDY, into="pretrain", defaults=STUDY_PRETRAIN,
+               default_words={"budget": "none; a budget without --epochs bounds the runs by time only"})  # fmt: skip
+    g = p.add_argument_group("supervised baseline (`xrayssl supervised` settings)")
+    words = {k: "as the pretraining runs" for k in SHARED_WITH_SUPERVISED}
+    add_fields(g, SupervisedConfig, exclude=SUPERVISED_SET_BY_STUDY, into="supervised", prefix="supervised-",
+               default_words={**words, "augs": "the study's augmentations, all on"})  # fmt: skip
     g.add_argument("--no-supervised", action="store_true", help="skip the supervised baseline")
-    g.add_argument("--no-floors", action="store_true", help="skip the random-encoder and raw-pixel floors")
-    g.add_argument("--label-fractions", help="label shares for the efficiency curves (default 0.1,1)")
-    g.add_argument("--bootstrap", type=int, help="bootstrap resamples per metric interval (default 1000)")
     g = p.add_argument_group("execution")
     g.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default 1)")
     g.add_argument("--shard", help="i/n: this process takes every n-th run, for machines sharing the folder")
@@ -83,72 +71,51 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=report_command)
 
 
+def _flag(key: str, value: Any) -> str:
+    """The flag that set a config key (for messages)."""
+    if isinstance(value, dict):
+        pre = "--" if key == "pretrain" else f"--{key}-"
+        return ", ".join(f"{pre}{kebab(k)}" for k in value)
+    return key if key == "cache" else f"--{kebab(key)}"
+
+
 def build_config(args: argparse.Namespace):
-    """YAML (if any) then flags; None when resuming an existing study with no settings given."""
+    """YAML (if any), then flags; None when resuming an existing study with no settings given."""
     from xrayssl.study.config import STUDY_AUGMENTATIONS, StudyConfig, load_yaml
 
+    flags = given(args)
     data: dict[str, Any] = load_yaml(args.config) if args.config else {}
-    if args.cache:
-        data["cache"] = args.cache
-    if not data:
-        given = [f"--{k.replace('_', '-')}" for k in SETTINGS if getattr(args, k) not in (None, False)]
-        if given:
+    if "cache" not in flags and not data:
+        typed = [_flag(k, v) for k, v in flags.items()]
+        typed += [f for f, on in (("--augmentations", args.augmentation_names), ("--aug", args.aug),
+                                  ("--no-supervised", args.no_supervised)) if on]  # fmt: skip
+        if typed:
             raise XraySSLError(
-                f"{', '.join(given)}: settings are fixed when a study starts; to resume give only --out "
+                f"{', '.join(typed)}: settings are fixed when a study starts; to resume give only --out "
                 "(and --workers, --shard), or start another study with a cache"
             )
         return None
-    if "cache" not in data:
+    data = merge(data, flags)
+    if not data.get("cache"):
         raise XraySSLError("give the prepared cache (argument or 'cache:' in the YAML file)")
     data["cache"] = str(Path(data["cache"]).resolve())
     data["out"] = args.out
-    if args.methods:
-        data["methods"] = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for key in ("design", "base", "seeds"):
-        if getattr(args, key) is not None:
-            data[key] = getattr(args, key)
     augs = dict(data.get("augmentations") or STUDY_AUGMENTATIONS)
-    augs.update(_named(args.aug, "--aug"))
-    if args.augmentations:
-        names = [n.strip() for n in args.augmentations.split(",") if n.strip()]
-        missing = [n for n in names if n not in augs]
+    augs.update(args.aug or {})
+    if args.augmentation_names:
+        missing = [n for n in args.augmentation_names if n not in augs]
         if missing:
             raise XraySSLError(f"unknown augmentation(s) {missing}; known: {', '.join(augs)} (define more with --aug)")
-        augs = {n: augs[n] for n in names}
+        augs = {n: augs[n] for n in args.augmentation_names}
     data["augmentations"] = augs
-    if args.recipe:
-        data["recipes"] = _named(args.recipe, "--recipe")
-    if args.abnormal_fractions:
-        data["abnormal_fractions"] = _floats(args.abnormal_fractions)
-    if args.body_parts:
-        data["body_parts"] = [b.strip() for b in args.body_parts.split(",") if b.strip()]
-    pretrain = dict(data.get("pretrain") or {})
-    for key in ("epochs", "budget", "backbone", "size", "batch_size", "lr"):
-        if getattr(args, key) is not None:
-            pretrain[key] = getattr(args, key)
-    if args.budget and args.epochs is None:
-        pretrain["epochs"] = None
-    data["pretrain"] = pretrain
     if args.no_supervised:
         data["supervised"] = None
-    else:
-        supervised = dict(data.get("supervised") or {})
-        if args.supervised_epochs is not None:
-            supervised["epochs"] = args.supervised_epochs
-        if args.supervised_budget is not None:
-            supervised["budget"] = args.supervised_budget
-        data["supervised"] = supervised
-    if args.no_floors:
-        data["floors"] = False
-    if args.label_fractions:
-        data["label_fractions"] = _floats(args.label_fractions)
-    if args.bootstrap is not None:
-        data["n_boot"] = args.bootstrap
     return StudyConfig(**data)
 
 
 def study_command(args: argparse.Namespace) -> int:
-    from xrayssl.study.runner import open_study, run_study
+    from xrayssl import api
+    from xrayssl.study.runner import open_study
     from xrayssl.train.quiet import quiet_lightning
 
     if args.status:
@@ -160,17 +127,20 @@ def study_command(args: argparse.Namespace) -> int:
         for row in store.runs(status="failed"):
             print(f"  failed {row['id']}: {(row['error'] or '').strip().splitlines()[-1:]}")
         return 0
+    config = build_config(args)
+    if args.print_config:
+        print_config(config or open_study(None, args.out)[0])
+        return 0
     quiet_lightning()
-    counts = run_study(build_config(args), args.out, workers=args.workers, shard=args.shard, progress=not args.quiet)
+    counts = api.study(config, args.out, workers=args.workers, shard=args.shard, progress=not args.quiet,
+                       report=not args.no_report)  # fmt: skip
     if not args.no_report:
-        from xrayssl.report.html import build_report
-
-        print(f"report: {build_report(args.out)}")
+        print(f"report: {Path(args.out) / 'report.html'}")
     return 1 if counts.get("failed") else 0
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from xrayssl.report.html import build_report
+    from xrayssl import api
 
-    print(build_report(args.study, args.out))
+    print(api.build_report(args.study, args.out))
     return 0

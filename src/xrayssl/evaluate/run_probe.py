@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,32 +16,45 @@ from xrayssl import runs
 from xrayssl.data.cache import CACHE_JSON, PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
+from xrayssl.evaluate.config import ENCODERS, SPLITS, ProbeConfig
 from xrayssl.evaluate.evaluation import label_efficiency, report
 from xrayssl.evaluate.features import encode, pixels
 from xrayssl.evaluate.probe import LinearProbe
 from xrayssl.models.backbones import POOLS, build_backbone
 from xrayssl.runs import load_encoder
 
-ENCODERS = ("run", "random", "pixels")
+_D = ProbeConfig  # the probe's defaults are ProbeConfig's, written once there
 
 
 def resolve_source(
-    source: str | Path, encoder: str, backbone: str, size: int, small_stem: bool, body_part: str | None = None
+    source: str | Path,
+    encoder: str,
+    backbone: str,
+    size: int,
+    small_stem: bool,
+    body_part: str | None = None,
+    cache: str | Path | None = None,
 ) -> dict[str, Any]:
-    """What to evaluate: a run folder (its cache, size and backbone) or a cache with the given options."""
+    """What to evaluate: a run folder (its cache, size and backbone; ``cache``: another prepared dataset,
+    for transfer) or a cache with the given options."""
     source = Path(source)
     if (source / "config.json").is_file():
         kind, config = runs.read_config(source)
+        if cache is not None and not (Path(cache) / CACHE_JSON).is_file():
+            raise XraySSLError(f"{cache}: not a prepared cache (no {CACHE_JSON}; run xrayssl data prepare)")
         return {
             "run": source,
             "kind": kind,
-            "cache": config["cache"],
+            "cache": str(cache) if cache is not None else config["cache"],
             "size": config["size"],
             "backbone": config["backbone"],
             "small_stem": config.get("small_stem", False),
-            "body_part": config.get("body_part"),
+            "body_part": body_part if cache is not None else config.get("body_part"),
             "seed": config.get("seed", 0),
+            "transfer": cache is not None,
         }
+    if cache is not None:
+        raise XraySSLError(f"{source}: --cache needs a run folder (config.json) to take the encoder from")
     if (source / CACHE_JSON).is_file():
         if encoder == "run":
             raise XraySSLError(
@@ -81,31 +95,43 @@ def featurize(
     return out
 
 
+def default_output(src: dict[str, Any], encoder: str) -> Path | None:
+    """RUN/probe-ENCODER.json; a transfer probe names the other cache (sanitised: it comes from the user)."""
+    if not src["run"]:
+        return None
+    if src.get("transfer"):
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(src["cache"]).resolve().name).strip("._") or "cache"
+        return Path(src["run"]) / f"probe-transfer-{name}.json"
+    return Path(src["run"]) / f"probe-{encoder}.json"
+
+
 def probe(
     source: str | Path,
     *,
-    encoder: str = "run",
-    split: str = "test",
-    label_fractions: list[float] | None = None,
-    seeds: int = 3,
-    n_boot: int = 1000,
-    backbone: str = "resnet18",
-    size: int = 64,
-    small_stem: bool = False,
-    pixels_size: int = 32,
-    body_part: str | None = None,
-    pool: str = "avg",
-    out: str | Path | None = None,
+    encoder: str = _D.encoder,
+    cache: str | Path | None = _D.cache,
+    split: str = _D.split,
+    label_fractions: list[float] | None = _D.label_fractions,
+    seeds: int = _D.seeds,
+    n_boot: int = _D.n_boot,
+    backbone: str = _D.backbone,
+    size: int = _D.size,
+    small_stem: bool = _D.small_stem,
+    pixels_size: int = _D.pixels_size,
+    body_part: str | None = _D.body_part,
+    pool: str = _D.pool,
+    out: str | Path | None = _D.out,
 ) -> dict[str, Any]:
-    """Probe a run's encoder (or, given a cache, a floor); ``body_part`` restricts a cache to one body part."""
+    """Probe a run's encoder (or, given a cache, a floor); ``body_part`` restricts a cache to one body part;
+    ``cache`` probes a run's encoder on another prepared dataset (transfer)."""
     if encoder not in ENCODERS:
         raise XraySSLError(f"unknown encoder '{encoder}'; valid: {', '.join(ENCODERS)}")
     if pool not in POOLS:
         raise XraySSLError(f"unknown pooling '{pool}'; valid: {', '.join(POOLS)}")
-    if split not in ("val", "test"):
+    if split not in SPLITS:
         raise XraySSLError("--split must be val or test (the probe is fitted on train)")
     start = time.perf_counter()
-    src = resolve_source(source, encoder, backbone, size, small_stem, body_part)
+    src = resolve_source(source, encoder, backbone, size, small_stem, body_part, cache)
     cache = PreparedCache(src["cache"])
     rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path))
     x = featurize(src, encoder, cache, rows, pixels_size, pool)
@@ -135,7 +161,8 @@ def probe(
             {"train": x["train"], "val": x["val"], "test": x[split]}, held, label_fractions, seeds
         )
     result["seconds"] = round(time.perf_counter() - start, 2)
-    if encoder == "run":  # the fitted probe, so that Grad-CAM can explain encoder + probe as one classifier
+    if encoder == "run" and not src.get("transfer"):
+        # the fitted probe, so that Grad-CAM can explain encoder + probe as one classifier
         np.savez(
             Path(src["run"]) / "probe-run.npz",
             mean=fitted.scaler_.mean_,
@@ -145,7 +172,7 @@ def probe(
             threshold=fitted.threshold_,
             pool=np.array(pool),
         )
-    target = Path(out) if out else (Path(src["run"]) / f"probe-{encoder}.json" if src["run"] else None)
+    target = Path(out) if out else default_output(src, encoder)
     if target:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(result, indent=2))

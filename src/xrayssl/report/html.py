@@ -98,7 +98,8 @@ def build_report(study: str | Path, out: str | Path | None = None) -> Path:
 
 
 def _overview(config: StudyConfig, counts: dict[str, int], board: pd.DataFrame, refs: pd.DataFrame) -> str:
-    budget = config.pretrain.get("budget") or f"{config.pretrain.get('epochs', 5)} epochs"
+    shared = config.shared_pretrain()  # the study's run length rule, not a copy of its default
+    budget = " or ".join(x for x in (f"{shared['epochs']} epochs" if shared["epochs"] else "", shared["budget"]) if x)
     items = [
         f"<b>methods</b> {', '.join(config.methods)}; <b>design</b> {config.design} over "
         f"{', '.join(config.augmentations)}; <b>seeds</b> {config.seeds}; <b>pretraining budget</b> {budget} per run",

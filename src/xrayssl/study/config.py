@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xrayssl.augment.pipeline import parse_pipeline
 from xrayssl.errors import XraySSLError
-from xrayssl.models.methods import check_temperature, method_names
 from xrayssl.study.designs import DESIGNS, Recipe, build
 from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig
 
@@ -24,26 +22,70 @@ STUDY_AUGMENTATIONS: dict[str, str] = {
 }
 
 
+# What a study's pretraining runs do unless its settings say otherwise: a fixed number of epochs (runs of one
+# study compare best at equal steps); giving only a budget drops the epochs, as for ``xrayssl pretrain``.
+STUDY_PRETRAIN: dict[str, Any] = {"epochs": 5, "budget": None}
+# Pretraining settings that a study sets per run, so they cannot be shared by all of them.
+SET_BY_STUDY = ("cache", "out", "method", "augs", "augs2", "seed", "body_part", "pretrain_abnormal_fraction")
+# Supervised-baseline settings that the study sets per run (the baseline's label shares, seeds and parts).
+SUPERVISED_SET_BY_STUDY = ("cache", "out", "label_fraction", "seed", "body_part")
+# The supervised baseline takes these from the shared pretraining settings unless given its own.
+SHARED_WITH_SUPERVISED = ("backbone", "small_stem", "size", "accelerator")
+
+
+def _help(text: str, **meta: Any) -> dict[str, Any]:
+    return {"help": text, **meta}
+
+
 @dataclass
 class StudyConfig(Serialisable):
-    cache: str
-    out: str
-    methods: list[str] = field(default_factory=lambda: ["simclr", "byol"])
-    design: str = "one-at-a-time"
-    augmentations: dict[str, str] = field(default_factory=lambda: dict(STUDY_AUGMENTATIONS))
-    recipes: dict[str, str] = field(default_factory=dict)  # design 'list': name -> spec
-    base: str = ""  # applied before every recipe (e.g. a crop); the study's recipes had none
-    seeds: int = 3
-    abnormal_fractions: list[float | None] = field(default_factory=lambda: [None])  # None: the pool as it is
-    body_parts: list[str | None] = field(default_factory=lambda: [None])  # None: all body parts together
-    pretrain: dict[str, Any] = field(default_factory=dict)  # PretrainConfig fields shared by all runs
-    supervised: dict[str, Any] | None = field(default_factory=dict)  # SupervisedConfig fields; None: no baseline
-    floors: bool = True
-    label_fractions: list[float] = field(default_factory=lambda: [0.1, 1.0])
-    n_boot: int = 1000
-    gradcam_n: int = 8
+    """Flags of ``xrayssl study`` (and keys of its YAML file) are generated from these fields; ``pretrain`` and
+    ``supervised`` take PretrainConfig's and SupervisedConfig's fields (flags ``--size``, ``--supervised-epochs``)."""
+
+    cache: str = field(metadata=_help("prepared cache (omit to resume the study in --out)"))
+    out: str = field(metadata=_help("study folder (holds study.sqlite, runs/, report.html)"))
+    methods: list[str] = field(
+        default_factory=lambda: ["simclr", "byol"], metadata=_help("comma-separated SSL methods")
+    )
+    design: str = field(default="one-at-a-time", metadata=_help("full, fractional, one-at-a-time, pairwise or list"))
+    augmentations: dict[str, str] = field(
+        default_factory=lambda: dict(STUDY_AUGMENTATIONS),
+        metadata=_help("the factors: name -> recipe", default="the original study's five"),
+    )
+    recipes: dict[str, str] = field(
+        default_factory=dict, metadata=_help("design 'list': one recipe NAME=SPEC (repeatable)", flags=["--recipe"])
+    )
+    base: str = field(
+        default="", metadata=_help("applied before every recipe, e.g. 'crop(scale=0.5..1)'", default="none")
+    )
+    seeds: int = field(default=3, metadata=_help("seeds per recipe"))
+    abnormal_fractions: list[float | None] = field(
+        default_factory=lambda: [None],
+        metadata=_help("pretraining pool abnormal shares, e.g. 0.1,0.5; none: the pool as it is"),
+    )
+    body_parts: list[str | None] = field(
+        default_factory=lambda: [None],
+        metadata=_help("comma-separated body parts, one study per part; none: all body parts together"),
+    )
+    pretrain: dict[str, Any] = field(
+        default_factory=dict, metadata=_help("PretrainConfig settings shared by all runs", fields_of=PretrainConfig)
+    )
+    supervised: dict[str, Any] | None = field(
+        default_factory=dict,
+        metadata=_help("SupervisedConfig settings of the baseline; none: no baseline", fields_of=SupervisedConfig),
+    )
+    floors: bool = field(default=True, metadata=_help("the random-encoder and raw-pixel floors"))
+    label_fractions: list[float] = field(
+        default_factory=lambda: [0.1, 1.0], metadata=_help("label shares for the efficiency curves")
+    )
+    n_boot: int = field(default=1000, metadata=_help("bootstrap resamples per metric interval", flags=["--bootstrap"]))
+    gradcam_n: int = field(default=8, metadata=_help("Grad-CAM images per body part and outcome of the best runs"))
 
     def __post_init__(self) -> None:
+        # imported here: the CLI reads this module's fields to build its flags, and torch takes seconds to load
+        from xrayssl.augment.pipeline import parse_pipeline
+        from xrayssl.models.methods import check_temperature, method_names
+
         valid = method_names()
         unknown = [m for m in self.methods if m not in valid]
         if unknown or not self.methods:
@@ -60,7 +102,7 @@ class StudyConfig(Serialisable):
         for f in self.label_fractions:
             if not 0 < f <= 1:
                 raise XraySSLError(f"label fraction {f} must be in (0, 1]")
-        for key in ("cache", "out", "method", "augs", "augs2", "seed", "body_part", "pretrain_abnormal_fraction"):
+        for key in SET_BY_STUDY:
             if key in self.pretrain:
                 raise XraySSLError(f"pretrain.{key} is set by the study, not shared by all runs")
         self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")  # fail now, not in run 37
@@ -74,28 +116,24 @@ class StudyConfig(Serialisable):
     def specs(self) -> dict[str, str]:
         return {**self.augmentations, **self.recipes}
 
+    def shared_pretrain(self) -> dict[str, Any]:
+        """The pretraining settings of every run: the study's defaults, then its ``pretrain`` settings."""
+        shared = {**STUDY_PRETRAIN, **self.pretrain}
+        if self.pretrain.get("budget") and "epochs" not in self.pretrain:
+            shared["epochs"] = None  # a budget alone bounds the runs, as in ``xrayssl pretrain --budget``
+        return shared
+
     def pretrain_config(self, **run: Any) -> PretrainConfig:
-        return PretrainConfig(**{"cache": self.cache, "budget": None, "epochs": 5, **self.pretrain, **run})
+        return PretrainConfig(**{"cache": self.cache, **self.shared_pretrain(), **run})
 
     def supervised_config(self, **run: Any) -> SupervisedConfig:
-        shared = {k: v for k, v in self.pretrain.items() if k in ("backbone", "small_stem", "size", "accelerator")}
+        shared = {k: v for k, v in self.pretrain.items() if k in SHARED_WITH_SUPERVISED}
         all_on = "+".join(s for s in [self.base, *self.augmentations.values()] if s)
         return SupervisedConfig(**{"cache": self.cache, "augs": all_on, **shared, **(self.supervised or {}), **run})
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
+    """A study's YAML file, checked: unknown keys and wrongly typed values are one-line errors naming the file."""
+    from xrayssl.configfile import load_config_file
 
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise XraySSLError(f"{path}: study config not found") from None
-    except yaml.YAMLError as exc:
-        raise XraySSLError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise XraySSLError(f"{path}: expected a mapping of study settings at the top level")
-    known = set(StudyConfig.__dataclass_fields__)
-    extra = sorted(set(data) - known)
-    if extra:
-        raise XraySSLError(f"{path}: unknown setting(s) {', '.join(extra)}; valid: {', '.join(sorted(known))}")
-    return data
+    return load_config_file(path, StudyConfig)

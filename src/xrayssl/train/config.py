@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from xrayssl.errors import XraySSLError
@@ -32,42 +32,94 @@ class Serialisable:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+DEFAULT_BUDGET = "15m"  # wall-clock budget of pretraining (when no epochs are given) and of the supervised baseline
+
+
 @dataclass
 class PretrainConfig(Serialisable):
-    cache: str
-    out: str
+    """Flags of ``xrayssl pretrain`` (and keys of its --config file) are generated from these fields."""
+
+    cache: str = field(metadata={"help": "prepared cache folder (xrayssl data prepare)"})
+    out: str = field(metadata={"help": "run folder to create (or to continue with --resume)"})
     # defaults chosen on the knee radiographs at 64 px on a 2-core CPU (README): SimCLR with mild, shape-preserving
     # views beat BYOL by about 0.05 AUROC at a 10-15 minute budget; strong crops and aspect changes did worse;
     # mild intensity jitter takes away the brightness/contrast shortcut between views (+0.01-0.02 test AUROC)
-    method: str = "simclr"
-    augs: str = "crop(scale=0.8..1,ratio=1)+rotate(5)+flip+intensity"
-    augs2: str | None = None  # second view's recipe (asymmetric views); the first recipe when None
-    backbone: str = "resnet18"
-    small_stem: bool = False
-    size: int = 64
-    batch_size: int = 128
-    epochs: int | None = None
-    budget: str | None = "15m"  # wall-clock budget; the run stops at whichever of epochs/budget comes first
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    temperature: float | None = None  # contrastive methods: None keeps the method's (simclr 0.1, moco 0.2)
-    warmup: float = 0.05  # share of training with a linear learning-rate warm-up
-    seed: int = 0
-    split: str = "train"  # images used for pretraining (their labels are not used)
-    body_part: str | None = None
-    pretrain_abnormal_fraction: float | None = None  # subsample the pool to this share of abnormal images
-    # positives from the data's structure (MedAug, MICLe): the second view comes from another image of the same
-    # study or patient; image = two views of one image. Labels are never read for it.
-    positives: str = "image"
-    monitor_every: int | None = None  # steps between kNN monitor readings; None: every tenth of the run; 0: off
-    monitor_images: int = 2000  # labelled training images the monitor's kNN is fitted on (at most)
-    keep: str = "last"  # encoder to save: last, or best-knn (best validation kNN AUROC of the monitor)
-    logger: str | None = None  # tensorboard or mlflow, besides the CSV log that is always written
-    checkpoint_every: str | None = "5m"  # wall time between checkpoints (--resume loses at most this much)
-    compile: bool = False  # torch.compile the backbone (GPU)
-    accelerator: str = "auto"
-    devices: str = "auto"
-    precision: str | None = None  # None: bf16-mixed on GPU, 32-true on CPU
+    method: str = field(
+        default="simclr",
+        metadata={"help": "SSL method: simclr, byol, moco, simsiam, barlowtwins, vicreg, vicregl, densecl or mae"},
+    )
+    augs: str = field(
+        default="crop(scale=0.8..1,ratio=1)+rotate(5)+flip+intensity",
+        metadata={"help": "augmentation recipe or preset (xrayssl augment show draws it)"},
+    )
+    augs2: str | None = field(
+        default=None,
+        metadata={"help": "a different recipe for the second view (asymmetric views); none: the same as --augs"},
+    )
+    backbone: str = field(
+        default="resnet18", metadata={"help": "resnet18, resnet34, resnet50, vit-tiny or vit-small (mae: a ViT)"}
+    )
+    small_stem: bool = field(default=False, metadata={"help": "3x3 stem without max-pool (inputs of 96 px or less)"})
+    size: int = field(default=64, metadata={"help": "image side in px"})
+    batch_size: int = field(default=128, metadata={"help": "images per step"})
+    epochs: int | None = field(
+        default=None, metadata={"help": "number of epochs; the run stops at whichever of epochs and budget ends first"}
+    )
+    budget: str | None = field(
+        default=None,
+        metadata={
+            "help": f"wall-clock budget, e.g. 10m, 90s, 1h30m; {DEFAULT_BUDGET} when neither it nor epochs is given",
+            "default": f"{DEFAULT_BUDGET} when no epochs are given, else none",
+        },
+    )
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    temperature: float | None = field(
+        default=None,
+        metadata={"help": "softmax temperature of contrastive methods; none: the method's own (simclr 0.1, moco 0.2)"},
+    )
+    warmup: float = field(default=0.05, metadata={"help": "share of training with a linear learning-rate warm-up"})
+    seed: int = field(default=0, metadata={"help": "seed of the initialisation, data order and views"})
+    split: str = field(default="train", metadata={"help": "images used for pretraining (their labels are not used)"})
+    body_part: str | None = field(default=None, metadata={"help": "pretrain on one body part only"})
+    pretrain_abnormal_fraction: float | None = field(
+        default=None,
+        metadata={"help": "subsample the unlabelled pool to this share of abnormal images (imbalance experiments)"},
+    )
+    # positives from the data's structure (MedAug, MICLe); labels are never read for the pairing
+    positives: str = field(
+        default="image",
+        metadata={
+            "help": "image: two views of one image; study / patient: the second view from another image of the "
+            "same study / patient (falls back to image, with a warning, when the dataset has no such ids)"
+        },
+    )
+    monitor_every: int | None = field(
+        default=None,
+        metadata={"help": "steps between validation kNN monitor readings; none: every tenth of the run; 0: off"},
+    )
+    monitor_images: int = field(
+        default=2000, metadata={"help": "labelled training images the monitor's kNN is fitted on (at most)"}
+    )
+    keep: str = field(
+        default="last", metadata={"help": "encoder to save: last, or best-knn (best validation kNN AUROC)"}
+    )
+    logger: str | None = field(
+        default=None, metadata={"help": "tensorboard or mlflow, besides metrics.csv, which is always written"}
+    )
+    checkpoint_every: str | None = field(
+        default="5m", metadata={"help": "wall time between checkpoints: --resume loses at most this much"}
+    )
+    compile: bool = field(default=False, metadata={"help": "torch.compile the backbone"})
+    accelerator: str = field(default="auto", metadata={"help": "auto, cpu or gpu"})
+    devices: str = field(default="auto", metadata={"help": "number of devices (several GPUs: DDP)"})
+    precision: str | None = field(
+        default=None,
+        metadata={
+            "help": "Lightning precision; none: bf16-mixed on GPU, 32-true on CPU (bf16-mixed is faster on CPUs "
+            "with AVX-512 BF16 or AMX but learned slightly worse in our CPU runs)"
+        },
+    )
 
     def __post_init__(self) -> None:
         from xrayssl.augment import parse_pipeline
@@ -76,7 +128,7 @@ class PretrainConfig(Serialisable):
         from xrayssl.train.logs import check_tracker
 
         if self.epochs is None and self.budget is None:
-            raise XraySSLError("give --epochs or --budget (or both)")
+            self.budget = DEFAULT_BUDGET  # the one rule of run length: a budget unless epochs bound the run
         check_common(self)
         if self.pretrain_abnormal_fraction is not None and not 0 < self.pretrain_abnormal_fraction < 1:
             raise XraySSLError("--pretrain-abnormal-fraction must be between 0 and 1 (exclusive)")
@@ -127,25 +179,44 @@ def check_common(cfg) -> None:
 
 @dataclass
 class SupervisedConfig(Serialisable):
-    cache: str
-    out: str
-    backbone: str = "resnet18"
-    small_stem: bool = False
-    size: int = 64
-    augs: str = "crop(scale=0.5..1)+rotate(10)+flip+intensity(p=0.5)+blur(p=0.3)"
-    batch_size: int = 64
-    epochs: int = 30  # an epoch is as many images as the full training split, also at a label fraction
-    budget: str | None = "15m"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    label_fraction: float = 1.0  # share of training patients whose labels are used (drawn by patient)
-    init: str | None = None  # run folder whose encoder starts the backbone (fine-tune SSL); None: random weights
-    patience: int = 5  # epochs without a better validation AUROC before stopping
-    seed: int = 0
-    body_part: str | None = None
-    accelerator: str = "auto"
-    devices: str = "auto"
-    precision: str | None = None
+    """Flags of ``xrayssl supervised`` (and keys of its --config file) are generated from these fields."""
+
+    cache: str = field(metadata={"help": "prepared cache folder (xrayssl data prepare)"})
+    out: str = field(metadata={"help": "run folder to create"})
+    backbone: str = field(default="resnet18", metadata={"help": "resnet18, resnet34 or resnet50"})
+    small_stem: bool = field(default=False, metadata={"help": "3x3 stem without max-pool (inputs of 96 px or less)"})
+    size: int = field(default=64, metadata={"help": "image side in px"})
+    augs: str = field(
+        default="crop(scale=0.5..1)+rotate(10)+flip+intensity(p=0.5)+blur(p=0.3)",
+        metadata={"help": "augmentation recipe of the training images"},
+    )
+    batch_size: int = field(default=64, metadata={"help": "images per step"})
+    epochs: int = field(
+        default=30,
+        metadata={
+            "help": "epochs of the full training split's size (a --label-fraction run repeats its images as often)"
+        },
+    )
+    budget: str | None = field(
+        default=DEFAULT_BUDGET, metadata={"help": "wall-clock budget, e.g. 10m, 90s; none: epochs only"}
+    )
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    label_fraction: float = field(
+        default=1.0, metadata={"help": "share of training patients whose labels are used (drawn by patient)"}
+    )
+    init: str | None = field(
+        default=None,
+        metadata={"help": "run folder whose encoder starts the backbone (fine-tune an SSL encoder); none: random"},
+    )
+    patience: int = field(default=5, metadata={"help": "epochs without a better validation AUROC before stopping"})
+    seed: int = field(default=0, metadata={"help": "seed of the initialisation, label draw and data order"})
+    body_part: str | None = field(default=None, metadata={"help": "train and evaluate on one body part only"})
+    accelerator: str = field(default="auto", metadata={"help": "auto, cpu or gpu"})
+    devices: str = field(default="auto", metadata={"help": "number of devices"})
+    precision: str | None = field(
+        default=None, metadata={"help": "Lightning precision; none: bf16-mixed on GPU, 32-true on CPU"}
+    )
 
     def __post_init__(self) -> None:
         check_common(self)

@@ -1,0 +1,72 @@
+"""What a probe evaluates, and how: ``xrayssl probe``'s flags and config file are generated from ProbeConfig."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from xrayssl.errors import XraySSLError
+
+ENCODERS = ("run", "random", "pixels")
+SPLITS = ("val", "test")  # the probe is fitted on train and its C chosen on val
+
+
+@dataclass
+class ProbeConfig:
+    source: str = field(metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels"})
+    encoder: str = field(
+        default="run",
+        metadata={"help": "run: the run's encoder; random: an untrained backbone; pixels: raw pixels (floors)"},
+    )
+    cache: str | None = field(
+        default=None,
+        metadata={"help": "probe the run's encoder on this prepared cache instead of its own (transfer)"},
+    )
+    split: str = field(default="test", metadata={"help": "split the metrics are reported on: val or test"})
+    label_fractions: list[float] | None = field(
+        default=None, metadata={"help": "e.g. 0.01,0.1,1: also probe with these shares of the training patients"}
+    )
+    seeds: int = field(default=3, metadata={"help": "draws of patients per label fraction"})
+    n_boot: int = field(
+        default=1000, metadata={"help": "bootstrap resamples (by patient) per interval", "flags": ["--bootstrap"]}
+    )
+    backbone: str = field(default="resnet18", metadata={"help": "with a cache: backbone of the random encoder"})
+    size: int = field(default=64, metadata={"help": "with a cache: image side in px (a run uses its own)"})
+    small_stem: bool = field(default=False, metadata={"help": "with a cache: the random encoder's small stem"})
+    pixels_size: int = field(default=32, metadata={"help": "image side of the raw-pixel floor"})
+    body_part: str | None = field(
+        default=None,
+        metadata={"help": "with a cache (or --cache): one body part only; a run uses its own", "default": "all"},
+    )
+    pool: str = field(
+        default="avg",
+        metadata={
+            "help": "features: avg (global average of the last stage), grid2 (its 2x2 grid: keeps coarse position) or "
+            "multi (every stage's average); the untrained floor is pooled the same way"
+        },
+    )
+    out: str | None = field(
+        default=None,
+        metadata={"help": "JSON file to write", "default": "RUN/probe-ENCODER.json, or RUN/probe-transfer-CACHE.json"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise XraySSLError(f"unknown encoder '{self.encoder}'; valid: {', '.join(ENCODERS)}")
+        if self.split not in SPLITS:
+            raise XraySSLError(f"--split must be {' or '.join(SPLITS)} (the probe is fitted on train)")
+        if self.cache is not None and self.encoder != "run":
+            raise XraySSLError("--cache probes a run's encoder on another dataset: it needs --encoder run")
+        from xrayssl.models.backbones import POOLS
+
+        if self.pool not in POOLS:
+            raise XraySSLError(f"unknown --pool '{self.pool}'; valid: {', '.join(POOLS)}")
+        if self.seeds < 1 or self.n_boot < 1:
+            raise XraySSLError("--seeds and --bootstrap must be >= 1")
+        if self.size < 8 or self.pixels_size < 1:
+            raise XraySSLError("--size must be >= 8 and --pixels-size >= 1")
+        if not all(0 < f <= 1 for f in self.label_fractions or []):
+            raise XraySSLError("label fractions must be in (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

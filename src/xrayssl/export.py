@@ -1,0 +1,164 @@
+"""Encoders that leave xrayssl: a torchvision or timm ResNet state dict, or an ONNX model.
+
+xrayssl's encoder normalises inside ``forward`` (``(x - 0.5) / 0.25`` on grayscale in [0, 1]). Folding that into
+the first convolution is not exact: the convolution's zero padding would then stand for -2 instead of 0 at the
+image borders. So the state dicts hold the plain ResNet and the file's metadata says how to prepare inputs (as
+timm's ``pretrained_cfg`` does): grayscale in [0, 1], replicated to ``in_chans`` channels, then
+``(x - mean) / std`` with mean 0.5 and std 0.25 per channel. For 3 channels the stem's weights are the
+one-channel weights divided by 3, so a replicated image gives the same features. The classifier is left out:
+``model.fc = nn.Identity()`` (torchvision) or ``num_classes=0`` (timm) makes a fresh model load it with
+``strict=True``. The ONNX model is the whole encoder, normalisation included: input ``image``, float32
+``(batch, 1, size, size)`` in [0, 1], output ``features`` ``(batch, dim)``.
+
+Files: ``.safetensors`` (the metadata sits in its header; no pickle) or ``.pt``/``.pth`` (a plain state dict for
+``torch.load(weights_only=True)``, the metadata beside it in ``FILE.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from xrayssl.errors import XraySSLError
+
+TARGETS = ("torchvision", "timm", "onnx")
+MEAN, STD = 0.5, 0.25  # xrayssl.models.backbones.Backbone.forward
+EXPORT_FORMAT = 1
+
+
+@dataclass
+class ExportConfig:
+    run: str = field(metadata={"help": "a run folder (pretraining or supervised)"})
+    to: Literal["torchvision", "timm", "onnx"] = field(default="torchvision", metadata={"help": "target library"})
+    out: str = field(
+        default="", metadata={"help": "file to write (.safetensors, .pt or .onnx)", "default": "RUN/encoder-TO.EXT"}
+    )
+    in_chans: int = field(default=3, metadata={"help": "input channels of the torchvision/timm model: 1 or 3"})
+    size: int | None = field(
+        default=None, metadata={"help": "ONNX: the fixed input side in px", "default": "the run's image size"}
+    )
+    opset: int = field(default=18, metadata={"help": "ONNX opset version"})
+
+    def __post_init__(self) -> None:
+        if self.to not in TARGETS:
+            raise XraySSLError(f"unknown export target '{self.to}'; valid: {', '.join(TARGETS)}")
+        if self.in_chans not in (1, 3):
+            raise XraySSLError("--in-chans must be 1 or 3")
+        if self.to == "torchvision" and self.in_chans != 3:
+            raise XraySSLError("torchvision's resnets take 3 channels: use --in-chans 3, or --to timm for 1")
+        if self.size is not None and self.size < 16:
+            raise XraySSLError("--size must be >= 16")
+
+
+def state_dict(encoder: nn.Module, in_chans: int = 3) -> dict[str, torch.Tensor]:
+    """The encoder's ResNet as a torchvision/timm state dict (no ``net.`` prefix, no fc), stem widened to
+    ``in_chans`` channels; inputs must then be normalised with MEAN and STD."""
+    out = {k: v.detach().clone().contiguous() for k, v in encoder.net.state_dict().items() if not k.startswith("fc.")}
+    out["conv1.weight"] = (out["conv1.weight"] / in_chans).repeat(1, in_chans, 1, 1).contiguous()
+    return out
+
+
+def metadata(config: dict[str, Any], run: str | Path, to: str, in_chans: int) -> dict[str, str]:
+    """What a user of the exported file needs to know, as text (safetensors metadata are str -> str)."""
+    from xrayssl import __version__
+
+    arch = config["backbone"]
+    if to == "timm":
+        load = f"timm.create_model('{arch}', num_classes=0, in_chans={in_chans}).load_state_dict(sd, strict=True)"
+    else:
+        load = f"m = torchvision.models.{arch}(); m.fc = torch.nn.Identity(); m.load_state_dict(sd, strict=True)"
+    small = bool(config.get("small_stem", False))
+    return {
+        "xrayssl_export_format": str(EXPORT_FORMAT),
+        "xrayssl_version": __version__,
+        "library": to,
+        "arch": arch,
+        "in_chans": str(in_chans),
+        "input": f"grayscale in [0, 1] replicated to {in_chans} channel(s), then (x - mean) / std per channel",
+        "mean": ",".join([str(MEAN)] * in_chans),
+        "std": ",".join([str(STD)] * in_chans),
+        "image_size": str(config["size"]),
+        "stem": (
+            f"small: set model.conv1 = torch.nn.Conv2d({in_chans}, 64, 3, 1, 1, bias=False) and "
+            "model.maxpool = torch.nn.Identity() before loading"
+            if small
+            else "standard"
+        ),
+        "head": "none (features): torchvision model.fc = torch.nn.Identity(); timm num_classes=0",
+        "load": load,
+        "run": str(run),
+        "run_kind": str(config.get("method", "supervised")),
+    }
+
+
+def _default_out(config: ExportConfig) -> Path:
+    import importlib.util
+
+    state = "safetensors" if importlib.util.find_spec("safetensors") else "pt"  # an extra: .pt needs nothing
+    return Path(config.run) / f"encoder-{config.to}.{'onnx' if config.to == 'onnx' else state}"
+
+
+def _write_state_dict(sd: dict[str, torch.Tensor], meta: dict[str, str], out: Path) -> None:
+    if out.suffix == ".safetensors":
+        try:
+            from safetensors.torch import save_file
+        except ImportError:
+            raise XraySSLError(
+                f"{out}: writing .safetensors needs the safetensors package (pip install 'xrayssl[export]'), "
+                "or write a .pt file"
+            ) from None
+        save_file(sd, str(out), metadata=meta)
+    elif out.suffix in (".pt", ".pth"):
+        torch.save(sd, out)
+        out.with_name(out.name + ".json").write_text(json.dumps(meta, indent=2))
+    else:
+        raise XraySSLError(f"{out}: write a .safetensors, .pt or .pth file")
+
+
+def _write_onnx(encoder: nn.Module, meta: dict[str, str], out: Path, size: int, opset: int) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise XraySSLError("--to onnx needs onnx and onnxscript (pip install 'xrayssl[export]')") from None
+    if out.suffix != ".onnx":
+        raise XraySSLError(f"{out}: write an .onnx file")
+    example = torch.rand(2, 1, size, size)
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.onnx.export(
+        encoder,
+        (example,),
+        input_names=["image"],
+        output_names=["features"],
+        dynamic_shapes={"x": {0: batch}},
+        opset_version=opset,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+    model = program.model_proto
+    model.doc_string = "xrayssl encoder: image float32 (batch, 1, H, W) in [0, 1] -> features (batch, dim)"
+    onnx.helper.set_model_props(model, {**meta, "input": "image: grayscale in [0, 1], normalisation inside"})
+    onnx.save(model, str(out))
+
+
+def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
+    """Write a run's encoder for torchvision, timm or ONNX Runtime; returns the file and its metadata."""
+    from xrayssl.runs import load_encoder
+
+    encoder, run_config = load_encoder(config.run)
+    out = Path(config.out) if config.out else _default_out(config)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    in_chans = 1 if config.to == "onnx" else config.in_chans
+    meta = metadata(run_config, config.run, config.to, in_chans)
+    if config.to == "onnx":
+        size = config.size or int(run_config["size"])
+        meta.update(image_size=str(size), mean="inside the model", std="inside the model")
+        _write_onnx(encoder, meta, out, size, config.opset)
+    else:
+        _write_state_dict(state_dict(encoder, in_chans), meta, out)
+    return out, meta
