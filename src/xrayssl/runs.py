@@ -2,7 +2,9 @@
 cost and produced; loading its encoder. Evaluation and reports read runs through here, never through train.
 
 Layout (run format version 1):
-  config.json     {"run_format_version": 1, "kind": "pretrain"|"supervised", "config": {...}}
+  config.json     {"run_format_version": 1, "kind": "pretrain"|"supervised", "config": {...},
+                   "encoder": {"norm": "xray"|"imagenet"}}  (the encoder's input normalisation,
+                   models.backbones.NORMS; runs written before it existed are "xray")
   record.json     versions, hardware, start/end time, wall seconds, images/s, peak memory, pool counts
   loss.csv        step,epoch,seconds,loss
   encoder.pt      backbone state dict (tensors only: loaded with weights_only=True)
@@ -81,14 +83,14 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_config(run: Path, kind: str, config: dict[str, Any]) -> None:
+def write_config(run: Path, kind: str, config: dict[str, Any], norm: str = "xray") -> None:
+    """``norm``: how the run's encoder normalises its input (an ImageNet start keeps ImageNet's)."""
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(
-        json.dumps({"run_format_version": RUN_FORMAT_VERSION, "kind": kind, "config": config}, indent=2)
-    )
+    data = {"run_format_version": RUN_FORMAT_VERSION, "kind": kind, "config": config, "encoder": {"norm": norm}}
+    (run / "config.json").write_text(json.dumps(data, indent=2))
 
 
-def read_config(run: str | Path) -> tuple[str, dict[str, Any]]:
+def _read(run: str | Path) -> dict[str, Any]:
     path = Path(run) / "config.json"
     if not path.is_file():
         raise XraySSLError(f"{run}: not a run folder (no config.json)")
@@ -98,7 +100,28 @@ def read_config(run: str | Path) -> tuple[str, dict[str, Any]]:
             f"{run}: run format version {data.get('run_format_version')}, this xrayssl reads "
             f"version {RUN_FORMAT_VERSION}"
         )
+    return data
+
+
+def read_config(run: str | Path) -> tuple[str, dict[str, Any]]:
+    data = _read(run)
     return data["kind"], data["config"]
+
+
+def read_norm(run: str | Path) -> str:
+    """The run encoder's input normalisation (a models.backbones.NORMS name)."""
+    from xrayssl.models.backbones import NORMS
+
+    norm = (_read(run).get("encoder") or {}).get("norm", "xray")
+    if norm not in NORMS:
+        raise XraySSLError(f"{run}: unknown encoder normalisation '{norm}' (a newer xrayssl wrote it?)")
+    return norm
+
+
+def _backbone(run: str | Path, config: dict[str, Any]):
+    from xrayssl.models.backbones import build_backbone
+
+    return build_backbone(config["backbone"], config.get("small_stem", False), config["size"], read_norm(run))
 
 
 def write_record(run: Path, record: dict[str, Any]) -> None:
@@ -125,20 +148,17 @@ def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 
 def load_encoder(run: str | Path):
     """The trained backbone of a run folder (pretraining or supervised) and the run's config."""
-    from xrayssl.models.backbones import build_backbone
-
     _, config = read_config(run)
-    backbone = build_backbone(config["backbone"], config.get("small_stem", False), config["size"])
+    backbone = _backbone(run, config)
     load_weights(backbone, Path(run) / "encoder.pt")
     return backbone.eval(), config
 
 
 def load_classifier(run: str | Path):
     """A supervised run's classifier (backbone + linear unit) in eval mode, and the run's config."""
-    from xrayssl.models.backbones import build_backbone
     from xrayssl.models.classifier import Classifier
 
     _, config = read_config(run)
-    model = Classifier(build_backbone(config["backbone"], config.get("small_stem", False), config["size"]))
+    model = Classifier(_backbone(run, config))
     load_weights(model, Path(run) / "classifier.pt")
     return model.eval(), config

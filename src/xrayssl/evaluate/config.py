@@ -7,16 +7,20 @@ from typing import Any
 
 from xrayssl.errors import XraySSLError
 
-ENCODERS = ("run", "random", "pixels")
+ENCODERS = ("run", "random", "pixels", "imagenet")
 SPLITS = ("val", "test")  # the probe is fitted on train and its C chosen on val
 
 
 @dataclass
 class ProbeConfig:
-    source: str = field(metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels"})
+    source: str = field(metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels|imagenet"})
     encoder: str = field(
         default="run",
-        metadata={"help": "run: the run's encoder; random: an untrained backbone; pixels: raw pixels (floors)"},
+        metadata={
+            "help": "run: the run's encoder; random: an untrained backbone; pixels: raw pixels (floors); imagenet: "
+            "the backbone with torchvision's ImageNet weights (grey image as 3 equal channels, ImageNet's "
+            "normalisation)"
+        },
     )
     cache: str | None = field(
         default=None,
@@ -30,9 +34,18 @@ class ProbeConfig:
     n_boot: int = field(
         default=1000, metadata={"help": "bootstrap resamples (by patient) per interval", "flags": ["--bootstrap"]}
     )
-    backbone: str = field(default="resnet18", metadata={"help": "with a cache: backbone of the random encoder"})
+    backbone: str = field(
+        default="resnet18", metadata={"help": "with a cache: backbone of the random or ImageNet encoder"}
+    )
     size: int = field(default=64, metadata={"help": "with a cache: image side in px (a run uses its own)"})
     small_stem: bool = field(default=False, metadata={"help": "with a cache: the random encoder's small stem"})
+    weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --encoder imagenet: a local torchvision-format .pth or .safetensors file of the backbone's "
+            "ImageNet weights (offline); none: torchvision's download, kept in its cache"
+        },
+    )
     pixels_size: int = field(default=32, metadata={"help": "image side of the raw-pixel floor"})
     body_part: str | None = field(
         default=None,
@@ -57,6 +70,14 @@ class ProbeConfig:
             raise XraySSLError(f"--split must be {' or '.join(SPLITS)} (the probe is fitted on train)")
         if self.cache is not None and self.encoder != "run":
             raise XraySSLError("--cache probes a run's encoder on another dataset: it needs --encoder run")
+        if self.encoder == "imagenet":
+            from xrayssl.models.imagenet import check_imagenet, check_weights_path
+
+            check_imagenet(self.backbone, self.small_stem)
+            if self.weights:
+                check_weights_path(self.weights)
+        elif self.weights:
+            raise XraySSLError("--weights gives the ImageNet weights: it goes with --encoder imagenet")
         from xrayssl.models.backbones import POOLS
 
         if self.pool not in POOLS:

@@ -58,7 +58,7 @@ def resolve_source(
     if (source / CACHE_JSON).is_file():
         if encoder == "run":
             raise XraySSLError(
-                f"{source} is a cache, not a run folder: use --encoder random or pixels, or pass a run folder"
+                f"{source} is a cache, not a run folder: use --encoder random, pixels or imagenet, or pass a run folder"
             )
         return {
             "run": None,
@@ -80,9 +80,14 @@ def featurize(
     rows: dict[str, pd.DataFrame],
     pixels_size: int,
     pool: str = "avg",
+    weights: str | None = None,
 ) -> dict[str, np.ndarray]:
     if encoder == "pixels":
         model = None
+    elif encoder == "imagenet":
+        from xrayssl.models.imagenet import imagenet_backbone
+
+        model = imagenet_backbone(src["backbone"], weights)
     elif encoder == "random":
         torch.manual_seed(src["seed"])
         model = build_backbone(src["backbone"], src["small_stem"], src["size"])
@@ -93,6 +98,12 @@ def featurize(
         images = load_images(cache, r["index"].to_numpy(), src["size"])
         out[split] = pixels(images, pixels_size) if model is None else encode(model, images, pool)
     return out
+
+
+def _imagenet_url(backbone: str) -> str:
+    from xrayssl.models.imagenet import weights_url
+
+    return weights_url(backbone)
 
 
 def default_output(src: dict[str, Any], encoder: str) -> Path | None:
@@ -117,13 +128,15 @@ def probe(
     backbone: str = _D.backbone,
     size: int = _D.size,
     small_stem: bool = _D.small_stem,
+    weights: str | None = _D.weights,
     pixels_size: int = _D.pixels_size,
     body_part: str | None = _D.body_part,
     pool: str = _D.pool,
     out: str | Path | None = _D.out,
 ) -> dict[str, Any]:
-    """Probe a run's encoder (or, given a cache, a floor); ``body_part`` restricts a cache to one body part;
-    ``cache`` probes a run's encoder on another prepared dataset (transfer)."""
+    """Probe a run's encoder (or, given a cache, a floor or the ImageNet encoder, read from ``weights`` or
+    torchvision's download); ``body_part`` restricts a cache to one body part; ``cache`` probes a run's encoder
+    on another prepared dataset (transfer)."""
     if encoder not in ENCODERS:
         raise XraySSLError(f"unknown encoder '{encoder}'; valid: {', '.join(ENCODERS)}")
     if pool not in POOLS:
@@ -132,9 +145,13 @@ def probe(
         raise XraySSLError("--split must be val or test (the probe is fitted on train)")
     start = time.perf_counter()
     src = resolve_source(source, encoder, backbone, size, small_stem, body_part, cache)
+    if encoder == "imagenet":  # before any image is read: a backbone without ImageNet weights is one line
+        from xrayssl.models.imagenet import check_imagenet
+
+        check_imagenet(src["backbone"], src["small_stem"])
     cache = PreparedCache(src["cache"])
     rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path))
-    x = featurize(src, encoder, cache, rows, pixels_size, pool)
+    x = featurize(src, encoder, cache, rows, pixels_size, pool, weights)
     fitted = LinearProbe().fit(x["train"], rows["train"]["label"].to_numpy(), x["val"], rows["val"]["label"].to_numpy())
     frame = rows[split][["patient_id", "study_id", "body_part", "label"]].assign(prob=fitted.predict_proba(x[split]))
     result: dict[str, Any] = {
@@ -145,6 +162,7 @@ def probe(
         "size": src["size"],
         "backbone": None if encoder == "pixels" else src["backbone"],
         "pool": None if encoder == "pixels" else pool,
+        "weights": (weights or _imagenet_url(src["backbone"])) if encoder == "imagenet" else None,
         "feature_dim": int(x["train"].shape[1]),
         "n": {s: len(r) for s, r in rows.items()},
         "probe": {

@@ -3,6 +3,12 @@
 Every backbone maps (B, 1, H, W) floats in [0, 1] to (B, dim) features (``forward``, global average pool)
 and exposes its spatial feature maps (``feature_maps``), which the probe's pooling options and the dense
 SSL objectives read. A registry keyed by name; ``kind`` tells methods which family a backbone is.
+
+A backbone's input normalisation is named by its ``norm`` (NORMS is the one place that holds the numbers;
+the backbone applies them inside ``forward`` and ``feature_maps``, export.py writes them down): ``xray`` is one
+channel, ``(x - 0.5) / 0.25``; ``imagenet`` (ImageNet-initialised ResNets) feeds the grey image as 3 equal
+channels, each normalised with ImageNet's per-channel mean and std, exactly as torchvision's own model
+would see a grey picture.
 """
 
 from __future__ import annotations
@@ -27,6 +33,17 @@ RESNETS: dict[str, Callable[..., nn.Module]] = {
 VITS: dict[str, tuple[int, int, int, int]] = {"vit-tiny": (192, 12, 3, 768), "vit-small": (384, 12, 6, 1536)}
 VIT_PATCH = 8
 POOLS = ("avg", "grid2", "multi")
+# name -> (mean, std) per input channel; the channel count of the first convolution follows from it
+NORMS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "xray": ((0.5,), (0.25,)),  # radiographs in [0, 1] -> roughly zero-mean, unit-variance input
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # torchvision's ImageNet models
+}
+
+
+def check_norm(norm: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if norm not in NORMS:
+        raise XraySSLError(f"unknown input normalisation '{norm}'; valid: {', '.join(NORMS)}")
+    return NORMS[norm]
 
 
 def backbone_names() -> list[str]:
@@ -68,23 +85,36 @@ class Backbone(nn.Module):
     """A ResNet trunk without its classifier: (B, 1, H, W) float in [0, 1] -> (B, dim) features.
 
     ``small_stem`` replaces the 7x7/2 convolution and max-pool by one 3x3/1 convolution, the usual choice
-    for inputs of 96 px or less (it keeps 4x more spatial resolution, at about 16x the compute)."""
+    for inputs of 96 px or less (it keeps 4x more spatial resolution, at about 16x the compute). ``norm``
+    (a NORMS name) sets the input normalisation and so the first convolution's channels: 1 for ``xray``,
+    3 for ``imagenet`` (torchvision's layout, so ImageNet weights load unchanged)."""
 
     kind = "resnet"
 
-    def __init__(self, name: str = "resnet18", small_stem: bool = False) -> None:
+    def __init__(self, name: str = "resnet18", small_stem: bool = False, norm: str = "xray") -> None:
         super().__init__()
         if backbone_kind(name) != "resnet":
             raise XraySSLError(f"{name} is not a ResNet; build it with build_backbone")
+        mean, std = check_norm(norm)
+        self.in_chans = len(mean)
         net = RESNETS[name](weights=None)
-        net.conv1 = nn.Conv2d(1, 64, 3, 1, 1, bias=False) if small_stem else nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+        c = self.in_chans
+        net.conv1 = nn.Conv2d(c, 64, 3, 1, 1, bias=False) if small_stem else nn.Conv2d(c, 64, 7, 2, 3, bias=False)
         if small_stem:
             net.maxpool = nn.Identity()
         self.dim = net.fc.in_features
         self.stage_dims = [_out_channels(stage) for stage in self._stages(net)]
         net.fc = nn.Identity()
         self.net = net
-        self.name, self.small_stem = name, small_stem
+        self.name, self.small_stem, self.norm = name, small_stem, norm
+        # not persistent: encoder.pt holds the ResNet's weights only, the run's config.json names the norm
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) in [0, 1] -> the first convolution's input: the grey image repeated to its channels,
+        then (x - mean) / std per channel."""
+        return (x.expand(-1, self.in_chans, -1, -1) - self.mean) / self.std
 
     @staticmethod
     def _stages(net: nn.Module) -> list[nn.Module]:
@@ -98,7 +128,7 @@ class Backbone(nn.Module):
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The outputs of the four stages, shallow to deep."""
         n = self.net
-        x = n.maxpool(n.relu(n.bn1(n.conv1((x - 0.5) / 0.25))))
+        x = n.maxpool(n.relu(n.bn1(n.conv1(self.normalise(x)))))
         maps = []
         for stage in self._stages(n):
             x = stage(x)
@@ -106,8 +136,7 @@ class Backbone(nn.Module):
         return maps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # radiographs in [0, 1] -> roughly zero-mean, unit-variance input
-        return self.net((x - 0.5) / 0.25)
+        return self.net(self.normalise(x))
 
 
 def _out_channels(stage: nn.Module) -> int:
@@ -141,12 +170,14 @@ class ViTBackbone(nn.Module):
         self.vit.conv_proj = nn.Conv2d(1, hidden, VIT_PATCH, VIT_PATCH)
         self.vit.heads = nn.Identity()
         self.dim, self.stage_dims = hidden, [hidden] * 4
-        self.name, self.small_stem, self.image_size = name, False, image_size
+        self.name, self.small_stem, self.image_size, self.norm = name, False, image_size, "xray"
+        self.in_chans = 1
 
     @staticmethod
     def normalise(x: torch.Tensor) -> torch.Tensor:
         """Radiographs in [0, 1] -> roughly zero-mean, unit-variance input, as for the ResNets."""
-        return (x - 0.5) / 0.25
+        mean, std = NORMS["xray"]
+        return (x - mean[0]) / std[0]
 
     def tokens(self, x: torch.Tensor, keep_blocks: int = 1) -> list[torch.Tensor]:
         """Patch tokens (B, N, D) after each of the last ``keep_blocks`` blocks (the last one layer-normed)."""
@@ -171,10 +202,13 @@ class ViTBackbone(nn.Module):
         return self.tokens(x)[-1].mean(1)
 
 
-def build_backbone(name: str, small_stem: bool = False, image_size: int = 64) -> nn.Module:
-    """Any registered backbone by name; ``image_size`` fixes a ViT's position embeddings."""
+def build_backbone(name: str, small_stem: bool = False, image_size: int = 64, norm: str = "xray") -> nn.Module:
+    """Any registered backbone by name; ``image_size`` fixes a ViT's position embeddings; ``norm`` (NORMS)
+    its input normalisation (ViTs: xray only)."""
     if backbone_kind(name) == "vit":
         if small_stem:
             raise XraySSLError(f"--small-stem applies to ResNets, not to {name}")
+        if norm != "xray":
+            raise XraySSLError(f"{name} takes one-channel radiographs ('xray' normalisation), not '{norm}'")
         return ViTBackbone(name, image_size)
-    return Backbone(name, small_stem)
+    return Backbone(name, small_stem, norm)
