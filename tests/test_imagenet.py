@@ -14,8 +14,9 @@ import torchvision
 
 from xrayssl.cli.main import main
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import NORMS, Backbone, pool_features
+from xrayssl.models.backbones import Backbone, pool_features
 from xrayssl.models.imagenet import WeightsUnavailable, imagenet_backbone, weights_url
+from xrayssl.models.norms import NORMS
 
 MEAN = torch.tensor(NORMS["imagenet"][0]).view(1, 3, 1, 1)
 STD = torch.tensor(NORMS["imagenet"][1]).view(1, 3, 1, 1)
@@ -158,3 +159,84 @@ def test_bad_weights_files_are_named_and_never_executed(nets, tmp_path, capsys):
     torch.save([1, 2], tmp_path / "list.pth")
     with pytest.raises(XraySSLError, match=r"list\.pth: not a state dict"):
         imagenet_backbone("resnet18", tmp_path / "list.pth")
+
+
+# --- runs that start from ImageNet ------------------------------------------------------------------------
+TINY = ["--size", "32", "--batch-size", "16", "--epochs", "1", "--budget", "2s", "--quiet"]  # a few steps
+
+
+def test_the_start_is_imagenet_and_momentum_encoders_copy_it(nets, tiny_cache):
+    """initial_backbone gives torchvision's weights; BYOL's target encoder starts from them too (it is copied
+    after the start is loaded)."""
+    from xrayssl.train.config import PretrainConfig, SupervisedConfig
+    from xrayssl.train.init import initial_backbone
+    from xrayssl.train.pretrain import SSLModule
+
+    net, path = nets["resnet18.safetensors"]
+    expected = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    common = {"cache": str(tiny_cache), "out": "-", "init": "imagenet", "weights": str(path)}
+    for cfg in (SupervisedConfig(**common), PretrainConfig(**common, method="byol")):
+        start = initial_backbone(cfg)
+        assert start.norm == "imagenet" and start.training
+        assert all(torch.equal(start.net.state_dict()[k], v) for k, v in expected.items())
+    module = SSLModule(PretrainConfig(**common, method="byol").to_dict())
+    target = module.method.momentum["backbone"].net.state_dict()
+    assert all(torch.equal(target[k], v) for k, v in expected.items())
+
+
+def test_init_mistakes_are_one_line(tiny_cache, tmp_path, capsys):
+    base = ["pretrain", str(tiny_cache), "--out", str(tmp_path / "r"), *TINY]
+    for extra, message in (
+        (["--init", "imagenet", "--small-stem"], "need the standard 7x7 stem"),
+        (["--init", "imagenet", "--backbone", "vit-tiny", "--method", "mae"], "not for vit-tiny"),
+        (["--weights", "w.pth"], "goes with --init imagenet"),
+        (["--init", "imagenet", "--weights", str(tmp_path / "none.pth")], "none.pth: weights file not found"),
+        (["--init", str(tmp_path / "nothing")], "not a run folder"),
+    ):
+        assert main([*base, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (extra, err)
+        assert not (tmp_path / "r").exists()  # nothing written before the start was found
+
+
+def test_imagenet_started_runs_load_probe_gradcam_and_export(nets, tiny_cache, tmp_path, capsys):
+    """Continued SSL and fine-tuning from ImageNet: the run config records the start, load_encoder rebuilds the
+    3-channel ImageNet-normalised encoder, and the probe, Grad-CAM and the torchvision export work from it."""
+    import xrayssl
+    from xrayssl.runs import read_config, read_norm
+
+    _, path = nets["resnet18.pth"]
+    start = ["--init", "imagenet", "--weights", str(path)]
+    ssl, sup = tmp_path / "ssl", tmp_path / "sup"
+    assert main(["pretrain", str(tiny_cache), "--out", str(ssl), *start, "--monitor-every", "0", *TINY]) == 0
+    assert main(["supervised", str(tiny_cache), "--out", str(sup), *start, *TINY]) == 0
+    assert main(["probe", str(ssl), "--bootstrap", "20"]) == 0  # Grad-CAM of a pretraining run explains its probe
+    for run in (ssl, sup):
+        config = read_config(run)[1]
+        assert (config["init"], config["weights"], read_norm(run)) == ("imagenet", str(path), "imagenet")
+        encoder = xrayssl.load_encoder(run)
+        assert encoder.norm == "imagenet" and encoder.net.conv1.in_channels == 3
+        assert main(["gradcam", str(run), "--out", str(tmp_path / f"cam-{run.name}"), "--n", "2"]) == 0
+        assert json.loads((tmp_path / f"cam-{run.name}" / "faithfulness.json").read_text())["images"]
+    # the exported torchvision model, fed as the metadata says, gives the run's own features
+    out = tmp_path / "ssl.safetensors"
+    assert main(["export", str(ssl), "--to", "torchvision", "--out", str(out)]) == 0
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(out), "pt") as f:
+        meta = f.metadata()
+    assert meta["mean"] == "0.485,0.456,0.406" and meta["std"] == "0.229,0.224,0.225"
+    model = torchvision.models.resnet18()
+    model.fc = torch.nn.Identity()
+    model.load_state_dict(load_file(str(out)), strict=True)
+    x = torch.rand(2, 1, 32, 32)
+    mean = torch.tensor([float(v) for v in meta["mean"].split(",")]).view(1, 3, 1, 1)
+    std = torch.tensor([float(v) for v in meta["std"].split(",")]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(
+            model.eval()((x.repeat(1, 3, 1, 1) - mean) / std), xrayssl.load_encoder(ssl)(x), atol=1e-5
+        )
+    capsys.readouterr()
+    assert main(["export", str(ssl), "--to", "timm", "--in-chans", "1", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "export it with --in-chans 3" in capsys.readouterr().err

@@ -1,11 +1,14 @@
 """Encoders that leave xrayssl: a torchvision or timm ResNet state dict, or an ONNX model.
 
-xrayssl's encoder normalises inside ``forward`` (``(x - 0.5) / 0.25`` on grayscale in [0, 1]). Folding that into
-the first convolution is not exact: the convolution's zero padding would then stand for -2 instead of 0 at the
-image borders. So the state dicts hold the plain ResNet and the file's metadata says how to prepare inputs (as
+xrayssl's encoder normalises inside ``forward``, as its ``norm`` says (models/norms.py): ``xray`` is
+``(x - 0.5) / 0.25`` on one grayscale channel in [0, 1]; ``imagenet`` (a run started from ImageNet weights) is the
+grey image as 3 equal channels, each normalised with ImageNet's mean and std. Folding that into the first
+convolution is not exact: the convolution's zero padding would then stand for another value at the image
+borders. So the state dicts hold the plain ResNet and the file's metadata says how to prepare inputs (as
 timm's ``pretrained_cfg`` does): grayscale in [0, 1], replicated to ``in_chans`` channels, then
-``(x - mean) / std`` with mean 0.5 and std 0.25 per channel. For 3 channels the stem's weights are the
-one-channel weights divided by 3, so a replicated image gives the same features. The classifier is left out:
+``(x - mean) / std`` per channel with the encoder's own numbers. For 3 channels a one-channel stem's weights are
+divided by 3, so a replicated image gives the same features; an ImageNet-normalised encoder has 3 channels with
+different means and exports to 3 channels only. The classifier is left out:
 ``model.fc = nn.Identity()`` (torchvision) or ``num_classes=0`` (timm) makes a fresh model load it with
 ``strict=True``. The ONNX model is the whole encoder, normalisation included: input ``image``, float32
 ``(batch, 1, size, size)`` in [0, 1], output ``features`` ``(batch, dim)``.
@@ -25,9 +28,10 @@ import torch
 from torch import nn
 
 from xrayssl.errors import XraySSLError
+from xrayssl.models.norms import NORMS
 
 TARGETS = ("torchvision", "timm", "onnx")
-MEAN, STD = 0.5, 0.25  # xrayssl.models.backbones.Backbone.forward
+MEAN, STD = NORMS["xray"][0][0], NORMS["xray"][1][0]  # a one-channel encoder's; each encoder names its own
 EXPORT_FORMAT = 1
 
 
@@ -55,16 +59,35 @@ class ExportConfig:
             raise XraySSLError("--size must be >= 16")
 
 
+def input_norm(encoder: nn.Module, in_chans: int) -> tuple[list[float], list[float]]:
+    """Mean and std per input channel of the exported model: the encoder's own (NORMS), one channel repeated."""
+    mean, std = NORMS[getattr(encoder, "norm", "xray")]
+    own = len(mean)
+    if own == in_chans:
+        return list(mean), list(std)
+    if own == 1:
+        return list(mean) * in_chans, list(std) * in_chans
+    raise XraySSLError(
+        f"this encoder takes {own} channels normalised one by one ({getattr(encoder, 'norm', '')}, e.g. an ImageNet "
+        f"start): export it with --in-chans {own}"
+    )
+
+
 def state_dict(encoder: nn.Module, in_chans: int = 3) -> dict[str, torch.Tensor]:
-    """The encoder's ResNet as a torchvision/timm state dict (no ``net.`` prefix, no fc), stem widened to
-    ``in_chans`` channels; inputs must then be normalised with MEAN and STD."""
+    """The encoder's ResNet as a torchvision/timm state dict (no ``net.`` prefix, no fc), a one-channel stem
+    widened to ``in_chans`` channels; inputs must then be normalised as ``input_norm`` says."""
+    input_norm(encoder, in_chans)  # refuses what cannot be exported exactly
     out = {k: v.detach().clone().contiguous() for k, v in encoder.net.state_dict().items() if not k.startswith("fc.")}
-    out["conv1.weight"] = (out["conv1.weight"] / in_chans).repeat(1, in_chans, 1, 1).contiguous()
+    if out["conv1.weight"].shape[1] != in_chans:
+        out["conv1.weight"] = (out["conv1.weight"] / in_chans).repeat(1, in_chans, 1, 1).contiguous()
     return out
 
 
-def metadata(config: dict[str, Any], run: str | Path, to: str, in_chans: int) -> dict[str, str]:
-    """What a user of the exported file needs to know, as text (safetensors metadata are str -> str)."""
+def metadata(
+    config: dict[str, Any], run: str | Path, to: str, in_chans: int, norm: tuple[list[float], list[float]] | None = None
+) -> dict[str, str]:
+    """What a user of the exported file needs to know, as text (safetensors metadata are str -> str); ``norm``:
+    mean and std per channel (default: a one-channel xray encoder's, repeated)."""
     from xrayssl import __version__
 
     arch = config["backbone"]
@@ -73,6 +96,7 @@ def metadata(config: dict[str, Any], run: str | Path, to: str, in_chans: int) ->
     else:
         load = f"m = torchvision.models.{arch}(); m.fc = torch.nn.Identity(); m.load_state_dict(sd, strict=True)"
     small = bool(config.get("small_stem", False))
+    mean, std = norm or ([MEAN] * in_chans, [STD] * in_chans)
     return {
         "xrayssl_export_format": str(EXPORT_FORMAT),
         "xrayssl_version": __version__,
@@ -80,8 +104,8 @@ def metadata(config: dict[str, Any], run: str | Path, to: str, in_chans: int) ->
         "arch": arch,
         "in_chans": str(in_chans),
         "input": f"grayscale in [0, 1] replicated to {in_chans} channel(s), then (x - mean) / std per channel",
-        "mean": ",".join([str(MEAN)] * in_chans),
-        "std": ",".join([str(STD)] * in_chans),
+        "mean": ",".join(str(m) for m in mean),
+        "std": ",".join(str(v) for v in std),
         "image_size": str(config["size"]),
         "stem": (
             f"small: set model.conv1 = torch.nn.Conv2d({in_chans}, 64, 3, 1, 1, bias=False) and "
@@ -154,7 +178,8 @@ def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
     out = Path(config.out) if config.out else _default_out(config)
     out.parent.mkdir(parents=True, exist_ok=True)
     in_chans = 1 if config.to == "onnx" else config.in_chans
-    meta = metadata(run_config, config.run, config.to, in_chans)
+    norm = None if config.to == "onnx" else input_norm(encoder, in_chans)  # ONNX: normalisation inside
+    meta = metadata(run_config, config.run, config.to, in_chans, norm)
     if config.to == "onnx":
         size = config.size or int(run_config["size"])
         meta.update(image_size=str(size), mean="inside the model", std="inside the model")

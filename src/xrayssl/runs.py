@@ -4,7 +4,7 @@ cost and produced; loading its encoder. Evaluation and reports read runs through
 Layout (run format version 1):
   config.json     {"run_format_version": 1, "kind": "pretrain"|"supervised", "config": {...},
                    "encoder": {"norm": "xray"|"imagenet"}}  (the encoder's input normalisation,
-                   models.backbones.NORMS; runs written before it existed are "xray")
+                   models/norms.py; runs written before it existed are "xray")
   record.json     versions, hardware, start/end time, wall seconds, images/s, peak memory, pool counts
   loss.csv        step,epoch,seconds,loss
   encoder.pt      backbone state dict (tensors only: loaded with weights_only=True)
@@ -109,8 +109,8 @@ def read_config(run: str | Path) -> tuple[str, dict[str, Any]]:
 
 
 def read_norm(run: str | Path) -> str:
-    """The run encoder's input normalisation (a models.backbones.NORMS name)."""
-    from xrayssl.models.backbones import NORMS
+    """The run encoder's input normalisation (a models/norms.py name)."""
+    from xrayssl.models.norms import NORMS
 
     norm = (_read(run).get("encoder") or {}).get("norm", "xray")
     if norm not in NORMS:

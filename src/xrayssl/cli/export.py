@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "export",
         help="a run's encoder for torchvision, timm or ONNX Runtime",
         description="State dicts hold the plain ResNet (no classifier) and say in their metadata how to "
-        "prepare inputs (grayscale in [0, 1] replicated to the channels, then (x - 0.5) / 0.25); "
+        "prepare inputs (grayscale in [0, 1] replicated to the channels, then (x - mean) / std with the encoder's "
+        "numbers: 0.5 and 0.25, or ImageNet's for an ImageNet start); "
         "the ONNX model takes (batch, 1, size, size) in [0, 1], normalisation included.",
     )
     add_positional(p, "run", help=field_help(ExportConfig, "run"), optional=True)

@@ -4,8 +4,8 @@ Every backbone maps (B, 1, H, W) floats in [0, 1] to (B, dim) features (``forwar
 and exposes its spatial feature maps (``feature_maps``), which the probe's pooling options and the dense
 SSL objectives read. A registry keyed by name; ``kind`` tells methods which family a backbone is.
 
-A backbone's input normalisation is named by its ``norm`` (NORMS is the one place that holds the numbers;
-the backbone applies them inside ``forward`` and ``feature_maps``, export.py writes them down): ``xray`` is one
+A backbone's input normalisation is named by its ``norm`` (models/norms.py holds the numbers; the backbone
+applies them inside ``forward`` and ``feature_maps``, export.py writes them down): ``xray`` is one
 channel, ``(x - 0.5) / 0.25``; ``imagenet`` (ImageNet-initialised ResNets) feeds the grey image as 3 equal
 channels, each normalised with ImageNet's per-channel mean and std, exactly as torchvision's own model
 would see a grey picture.
@@ -23,6 +23,7 @@ from torch import nn
 from torchvision.models.vision_transformer import VisionTransformer
 
 from xrayssl.errors import XraySSLError
+from xrayssl.models.norms import NORMS, check_norm
 
 RESNETS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": torchvision.models.resnet18,
@@ -33,17 +34,6 @@ RESNETS: dict[str, Callable[..., nn.Module]] = {
 VITS: dict[str, tuple[int, int, int, int]] = {"vit-tiny": (192, 12, 3, 768), "vit-small": (384, 12, 6, 1536)}
 VIT_PATCH = 8
 POOLS = ("avg", "grid2", "multi")
-# name -> (mean, std) per input channel; the channel count of the first convolution follows from it
-NORMS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "xray": ((0.5,), (0.25,)),  # radiographs in [0, 1] -> roughly zero-mean, unit-variance input
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # torchvision's ImageNet models
-}
-
-
-def check_norm(norm: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    if norm not in NORMS:
-        raise XraySSLError(f"unknown input normalisation '{norm}'; valid: {', '.join(NORMS)}")
-    return NORMS[norm]
 
 
 def backbone_names() -> list[str]:

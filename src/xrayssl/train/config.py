@@ -32,7 +32,11 @@ class Serialisable:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-DEFAULT_BUDGET = "15m"  # wall-clock budget of pretraining (when no epochs are given) and of the supervised baseline
+DEFAULT_BUDGET = "15m"
+WEIGHTS_HELP = (
+    "with --init imagenet: a local torchvision-format .pth or .safetensors file of the ImageNet weights (offline); "
+    "none: torchvision's download, kept in its cache"
+)  # wall-clock budget of pretraining (when no epochs are given) and of the supervised baseline
 
 
 @dataclass
@@ -60,6 +64,14 @@ class PretrainConfig(Serialisable):
         default="resnet18", metadata={"help": "resnet18, resnet34, resnet50, vit-tiny or vit-small (mae: a ViT)"}
     )
     small_stem: bool = field(default=False, metadata={"help": "3x3 stem without max-pool (inputs of 96 px or less)"})
+    init: str | None = field(
+        default=None,
+        metadata={
+            "help": "start of the backbone: imagenet (torchvision's ImageNet weights: continued SSL, as MoCo-CXR), "
+            "a run folder (its encoder), or none (random)"
+        },
+    )
+    weights: str | None = field(default=None, metadata={"help": WEIGHTS_HELP})
     size: int = field(default=64, metadata={"help": "image side in px"})
     batch_size: int = field(default=128, metadata={"help": "images per step"})
     epochs: int | None = field(
@@ -175,6 +187,9 @@ def check_common(cfg) -> None:
         raise XraySSLError(f"--weight-decay must be >= 0, got {cfg.weight_decay}")
     if parse_budget(cfg.budget) == 0:
         raise XraySSLError("--budget must be longer than 0 s")
+    from xrayssl.train.init import check_init
+
+    check_init(cfg)
 
 
 @dataclass
@@ -207,8 +222,12 @@ class SupervisedConfig(Serialisable):
     )
     init: str | None = field(
         default=None,
-        metadata={"help": "run folder whose encoder starts the backbone (fine-tune an SSL encoder); none: random"},
+        metadata={
+            "help": "start of the backbone: imagenet (torchvision's ImageNet weights), a run folder (fine-tune its "
+            "encoder, e.g. an SSL run's), or none (random)"
+        },
     )
+    weights: str | None = field(default=None, metadata={"help": WEIGHTS_HELP})
     patience: int = field(default=5, metadata={"help": "epochs without a better validation AUROC before stopping"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, label draw and data order"})
     body_part: str | None = field(default=None, metadata={"help": "train and evaluate on one body part only"})

@@ -21,23 +21,24 @@ from xrayssl import runs
 from xrayssl.augment import parse_pipeline
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import build_backbone
 from xrayssl.models.methods import Views, build_method
 from xrayssl.train import harness
 from xrayssl.train.batches import Batches, Partners, partner_groups, place
 from xrayssl.train.config import PretrainConfig
 from xrayssl.train.data import select, subsample_abnormal_fraction
+from xrayssl.train.init import initial_backbone
 from xrayssl.train.monitor import KNNMonitor, monitor_data
 from xrayssl.train.schedule import lr_factor
 
 
 class SSLModule(harness.HarnessModule):
-    def __init__(self, config: dict) -> None:
+    def __init__(self, config: dict, norm: str | None = None) -> None:
+        """``norm``: a resumed run's input normalisation (its start is then not read again)."""
         cfg = PretrainConfig.from_dict(config)
         super().__init__(cfg.epochs, cfg.budget)
         self.save_hyperparameters({"config": config})
         self.cfg = cfg
-        backbone = build_backbone(cfg.backbone, cfg.small_stem, cfg.size)
+        backbone = initial_backbone(cfg, norm)  # before the method: momentum encoders copy the start
         self.method = build_method(cfg.method, backbone, cfg.temperature)
         self.method = self.method.to(memory_format=torch.channels_last)  # faster convolutions, CPU and GPU
         self.view1 = parse_pipeline(cfg.augs)
@@ -144,10 +145,10 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
     idx, pool = _pool(cache, config)
     partners = _partners(cache, idx, config.positives)
     monitor = _monitor(cache, config)
-    module = SSLModule(config.to_dict())
+    module = SSLModule(config.to_dict(), runs.read_norm(run) if resume else None)
     module.batches = Batches(load_images(cache, idx, config.size), config.batch_size, config.seed, partners=partners)
     if not resume:
-        runs.write_config(run, "pretrain", config.to_dict())
+        runs.write_config(run, "pretrain", config.to_dict(), norm=module.method.backbone.norm)
     trainer = harness.build_trainer(
         run,
         accelerator=config.accelerator,

@@ -22,26 +22,11 @@ from xrayssl.augment import parse_pipeline
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits, patient_fraction
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import build_backbone
 from xrayssl.models.classifier import Classifier
 from xrayssl.train import harness
 from xrayssl.train.batches import Batches, place
 from xrayssl.train.config import SupervisedConfig
-
-
-def initial_backbone(config: SupervisedConfig) -> torch.nn.Module:
-    """Random weights, or with ``config.init`` the encoder of an earlier run (fine-tuning an SSL encoder)."""
-    backbone = build_backbone(config.backbone, config.small_stem, config.size)
-    if config.init:
-        encoder, source = runs.load_encoder(config.init)
-        theirs = (source["backbone"], bool(source.get("small_stem", False)))
-        if theirs != (config.backbone, config.small_stem):
-            raise XraySSLError(
-                f"--init {config.init}: its encoder is {theirs[0]}{' (small stem)' * theirs[1]}, this run asks for "
-                f"{config.backbone}{' (small stem)' * config.small_stem}; give the same --backbone/--small-stem"
-            )
-        backbone.load_state_dict(encoder.state_dict())
-    return backbone
+from xrayssl.train.init import initial_backbone
 
 
 class SupervisedModule(harness.HarnessModule):
@@ -137,7 +122,7 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
         shuffle=False,
         drop_last=False,
     )
-    runs.write_config(run, "supervised", config.to_dict())
+    runs.write_config(run, "supervised", config.to_dict(), norm=module.model.backbone.norm)
     best = BestState()
     precision = config.precision or runs.default_precision(config.accelerator)
     trainer = harness.build_trainer(
