@@ -151,7 +151,7 @@ def test_spec_round_trips_and_presets_parse():
     p = parse_pipeline("flip+rotate(15)+chessboard(cell=0.08,shift=0.02,p=0.5)+erase(p=0.3)")
     assert [op.name for op in p.ops] == ["flip", "rotate", "chessboard", "erase"]
     assert p.ops[1].degrees == 15 and p.ops[2].cell == 0.08 and p.ops[3].p == 0.3
-    assert parse_pipeline("seed").ops[3].shift == 0.0195
+    assert parse_pipeline("seed").ops[2].shift == 0.0195  # the chessboard, third of the seed's five
 
 
 @pytest.mark.parametrize(

@@ -53,8 +53,9 @@ def run_demo(config: DemoConfig, progress: bool = True) -> Path:
     result = prepare(data_dir, out / "cache", process=ProcessConfig(size=config.size), progress=progress)
     cache = PreparedCache(result.cache)
     print(format_summary(summarize(cache.manifest, result.problems, "csv", str(data_dir))))
+    # the 'seed' preset is the study's default factors, all on (one definition: xrayssl.augment.SEED_AUGMENTATIONS)
     grid = show(result.cache, "seed", out / "augmentations_seed.png", n=6, views=4, seed=config.seed)
-    print(f"the study's augmentations on these images: {grid}", flush=True)
+    print(f"the study's five augmentations (preset 'seed'), all on, on these images: {grid}", flush=True)
     print(
         f"[3/4] study: {', '.join(config.methods)} x one-at-a-time over {', '.join(config.augmentations)}, "
         f"{config.seeds} seed(s), {config.epochs} epochs per run at {config.train_size} px; "

@@ -14,17 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from xrayssl.augment.ops import Op, build_op
+from xrayssl.augment.presets import PRESETS
 from xrayssl.augment.spec import parse_spec
 from xrayssl.errors import XraySSLError
-
-PRESETS = {
-    # the original study's five augmentations with its numbers (chessboard: 20 px cells, 5 px on 256 px)
-    "seed": "blur(sigma=1..2,kernel=3,p=0.2)+flip(p=0.5)+rotate(10)+chessboard(cell=0.078,shift=0.0195,p=0.5)"
-    "+erase(area=0.01..0.1,ratio=0.5..2,p=0.3)",
-    "moco-cxr": "rotate(10)+flip(p=0.5)",  # Sowrirajan et al. 2021
-    "simclr": "crop(scale=0.2..1)+blur(sigma=0.1..2,kernel=9,p=0.5)+flip(p=0.5)",  # without colour
-    "none": "",
-}
 
 
 class Pipeline:

@@ -8,18 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xrayssl.augment.presets import SEED_AUGMENTATIONS
 from xrayssl.errors import XraySSLError
 from xrayssl.study.designs import DESIGNS, Recipe, build
 from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig
 
-# The original study's five augmentations, each strong enough to matter when switched on.
-STUDY_AUGMENTATIONS: dict[str, str] = {
-    "flip": "flip(p=0.5)",
-    "rotate": "rotate(15)",
-    "chessboard": "chessboard(cell=0.078,shift=0.0195,p=0.5)",
-    "blur": "blur(sigma=0.5..2,kernel=5,p=0.5)",
-    "erase": "erase(area=0.02..0.2,ratio=0.3..3.3,p=0.5)",
-}
+# The study's default factors: the seed study's five augmentations with its numbers, the same object as the
+# ``seed`` preset's (augment/presets.py holds the one definition; read-only, each study config copies it).
+STUDY_AUGMENTATIONS = SEED_AUGMENTATIONS
 
 
 # What a study's pretraining runs do unless its settings say otherwise: a fixed number of epochs (runs of one
@@ -50,7 +46,7 @@ class StudyConfig(Serialisable):
     design: str = field(default="one-at-a-time", metadata=_help("full, fractional, one-at-a-time, pairwise or list"))
     augmentations: dict[str, str] = field(
         default_factory=lambda: dict(STUDY_AUGMENTATIONS),
-        metadata=_help("the factors: name -> recipe", default="the original study's five"),
+        metadata=_help("the factors: name -> recipe", default="the seed study's five, as the 'seed' preset"),
     )
     recipes: dict[str, str] = field(
         default_factory=dict, metadata=_help("design 'list': one recipe NAME=SPEC (repeatable)", flags=["--recipe"])

@@ -1,0 +1,55 @@
+"""The seed study's protocol (issue 17): one definition of its five augmentations, the example configs, the
+ImageNet reference in a study, and the per-body-part results as HTML, CSV and JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xrayssl.augment import PRESETS, SEED_AUGMENTATIONS, parse_pipeline
+from xrayssl.cli.main import main
+from xrayssl.study import config as study_config
+from xrayssl.study.config import StudyConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- one definition of the five augmentations -------------------------------------------------------------
+def test_seed_preset_and_study_defaults_are_one_object():
+    assert study_config.STUDY_AUGMENTATIONS is SEED_AUGMENTATIONS  # the same object, not an equal copy
+    assert PRESETS["seed"] == "+".join(SEED_AUGMENTATIONS.values())
+    study = StudyConfig(cache="c", out="o")
+    assert study.augmentations == dict(SEED_AUGMENTATIONS) and study.augmentations is not SEED_AUGMENTATIONS
+    # the supervised baseline's default augmentations (all factors on) are the seed preset's pipeline
+    assert parse_pipeline(study.supervised_config(out="-").augs).spec() == parse_pipeline("seed").spec()
+    with pytest.raises(TypeError):
+        SEED_AUGMENTATIONS["blur"] = "blur(p=1)"  # read-only: a study changes its own copy
+
+
+def test_the_seeds_numbers_are_the_seeds():
+    ops = {op.name: op for op in parse_pipeline("seed").ops}
+    assert list(ops) == ["flip", "rotate", "chessboard", "blur", "erase"]
+    assert (ops["blur"].kernel, ops["blur"].sigma, ops["blur"].p) == (3, (1.0, 2.0), 0.2)
+    assert ops["rotate"].degrees == 10 and ops["flip"].p == 0.5
+    assert (ops["erase"].area, ops["erase"].ratio, ops["erase"].p) == ((0.01, 0.1), (0.5, 2.0), 0.3)
+    assert (ops["chessboard"].cell, ops["chessboard"].shift) == (0.078, 0.0195)
+
+
+def test_the_numbers_are_written_once_in_the_source():
+    """No second copy of the five specs anywhere in the package, and none of the study's former numbers."""
+    sources = {p: p.read_text() for p in (ROOT / "src" / "xrayssl").rglob("*.py")}
+    for name in ("chessboard", "blur", "erase"):  # flip(p=0.5) and rotate(10) are common words in other recipes
+        holders = [p.name for p, text in sources.items() if SEED_AUGMENTATIONS[name] in text]
+        assert holders == ["presets.py"], (name, holders)
+    for former in ("blur(sigma=0.5..2,kernel=5", "erase(area=0.02..0.2", 'rotate(15)"'):
+        assert not [p for p, text in sources.items() if former in text], former
+
+
+def test_aug_still_redefines_a_study_factor(capsys):
+    argv = ["study", "c", "--out", "o", "--aug", "blur=blur(sigma=2,p=0.9)", "--print-config"]
+    assert main(argv) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)["augmentations"]
+    assert printed == {**SEED_AUGMENTATIONS, "blur": "blur(sigma=2,p=0.9)"}
+    assert SEED_AUGMENTATIONS["blur"] == "blur(sigma=1..2,kernel=3,p=0.2)"
