@@ -10,6 +10,7 @@ import yaml
 
 from xrayssl.augment import PRESETS, SEED_AUGMENTATIONS, parse_pipeline
 from xrayssl.cli.main import main
+from xrayssl.errors import XraySSLError
 from xrayssl.study import config as study_config
 from xrayssl.study.config import StudyConfig
 
@@ -53,3 +54,45 @@ def test_aug_still_redefines_a_study_factor(capsys):
     printed = yaml.safe_load(capsys.readouterr().out)["augmentations"]
     assert printed == {**SEED_AUGMENTATIONS, "blur": "blur(sigma=2,p=0.9)"}
     assert SEED_AUGMENTATIONS["blur"] == "blur(sigma=1..2,kernel=3,p=0.2)"
+
+
+# --- example configs ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_loads(path, capsys):
+    """Each example is a valid study config (checked and planned, not run), also through the CLI."""
+    from xrayssl.study.config import load_yaml
+    from xrayssl.study.plan import plan
+
+    data = load_yaml(path)
+    config = StudyConfig(**{"cache": "caches/c", **data, "out": "o"})
+    assert len(plan(config)) > 1
+    assert main(["study", "caches/c", "--config", str(path), "--out", "o", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["methods"] == config.methods
+
+
+def test_the_seed_protocol_example_is_the_seeds():
+    from xrayssl.study.config import load_yaml
+    from xrayssl.study.plan import plan
+
+    config = StudyConfig(**{"cache": "c", **load_yaml(ROOT / "examples" / "seed-protocol.yaml"), "out": "o"})
+    run = config.pretrain_config(method="simclr", augs="", seed=0, out="-")
+    assert config.methods == ["simclr", "byol"] and (run.backbone, run.size, run.epochs) == ("resnet50", 256, 5)
+    assert config.augmentations == dict(SEED_AUGMENTATIONS) and config.references == ["imagenet"]
+    assert config.supervised_config(out="-").backbone == "resnet50" and len(config.body_parts) == 5
+    runs = plan(config)
+    references = [rid for rid, kind, _ in runs if kind == "reference"]
+    assert references == [f"reference/{p}/imagenet" for p in config.body_parts]
+    assert sum(kind == "ssl" for _, kind, _ in runs) == 2 * 12 * 3 * 5
+
+
+def test_reference_settings_are_checked():
+    with pytest.raises(XraySSLError, match="unknown reference"):
+        StudyConfig(cache="c", out="o", references=["radimagenet"])
+    with pytest.raises(XraySSLError, match=r"references: imagenet: .*not for vit-tiny"):
+        StudyConfig(cache="c", out="o", methods=["mae"], references=["imagenet"], pretrain={"backbone": "vit-tiny"})
+    with pytest.raises(XraySSLError, match="add --references imagenet"):
+        StudyConfig(cache="c", out="o", imagenet_weights="w.pth")
+    with pytest.raises(XraySSLError, match="torchvision-format"):
+        StudyConfig(cache="c", out="o", references=["imagenet"], imagenet_weights="w.bin")
+    # the reference takes the standard stem even where the study's runs use the small one
+    assert StudyConfig(cache="c", out="o", references=["imagenet"], pretrain={"small_stem": True}).references

@@ -99,6 +99,14 @@ def build_report(study: str | Path, out: str | Path | None = None) -> Path:
 report = build_report  # the CLI's name for it
 
 
+def study_results(study: str | Path) -> dict[str, Any]:
+    """A study's whole analysis (leaderboard, effects, stability, claims, references, the per-body-part table)
+    as one JSON-ready object, from its stored results (what ``xrayssl report STUDY --json`` prints)."""
+    from xrayssl.report.results import study_results as results
+
+    return results(study)
+
+
 def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
     """Write a run's encoder as a torchvision/timm state dict or an ONNX model; returns the file and the
     metadata written with it (how to load it and prepare its inputs)."""

@@ -68,6 +68,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("report", help="write a study's self-contained HTML report")
     r.add_argument("study", help="study folder")
     r.add_argument("--out", help="HTML file (default STUDY/report.html)")
+    r.add_argument(
+        "--json",
+        action="store_true",
+        help="print the whole analysis (leaderboard, effects, claims, per-body-part table, ...) as one JSON object "
+        "instead of writing the HTML",
+    )
     r.set_defaults(func=report_command)
 
 
@@ -140,7 +146,12 @@ def study_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
+    import json
+
     from xrayssl import api
 
+    if args.json:
+        print(json.dumps(api.study_results(args.study), indent=2, allow_nan=False))
+        return 0
     print(api.build_report(args.study, args.out))
     return 0

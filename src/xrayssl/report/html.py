@@ -79,6 +79,7 @@ def build_report(study: str | Path, out: str | Path | None = None) -> Path:
         _stability(frame),
         _claims(frame),
         _comparison(board, refs),
+        _per_part(study, analysis.per_part_table(board, refs), analysis.skipped_references(store)),
         _label_efficiency(final, store),
         _gradcam(final, study),
         _runs(store),
@@ -274,6 +275,43 @@ def _comparison(board: pd.DataFrame, refs: pd.DataFrame) -> str:
         "<h2>SSL vs supervised vs floors</h2><p class='note'>SSL: the recipe chosen on validation, frozen encoder + "
         "logistic regression on all training labels. Floors: an untrained encoder and raw pixels with the same "
         "probe.</p>" + _img(plots.comparison_plot(frame), "comparison")
+    )
+
+
+PER_PART_HEADS = {"imagenet": "ImageNet features + LR", "supervised": "supervised", "random_floor": "random floor",
+                  "pixels_floor": "pixel floor"}  # fmt: skip
+
+
+def _per_part(study: Path, table: pd.DataFrame, skipped: list[dict[str, Any]]) -> str:
+    """The seed study's table, one row per body part (the same table as STUDY/results.csv and report --json)."""
+    from xrayssl.report.results import write_results_csv
+
+    if table.empty:
+        return ""
+    csv = write_results_csv(table, study)
+    methods = [c[: -len("_recipe")] for c in table.columns if c.endswith("_recipe")]
+    rows = []
+    for r in table.to_dict(orient="records"):
+        row = {"body part": _fmt(r["body_part"])}
+        for m in methods:
+            recipe = f"<br><span class='note'>{_fmt(r[f'{m}_recipe'])}</span>" if r[f"{m}_recipe"] else ""
+            row[f"{html.escape(m)}: best recipe on val"] = _ci(r[f"{m}_auroc"], r[f"{m}_lo"], r[f"{m}_hi"]) + recipe
+        for key, head in PER_PART_HEADS.items():
+            row[head] = _ci(r[f"{key}_auroc"], r[f"{key}_lo"], r[f"{key}_hi"])
+        rows.append(row)
+    notes = "".join(
+        f"<p class='note'>{html.escape(s['reference'])} ({html.escape(s['body_part'])}) skipped: "
+        f"{html.escape(s['reason'])}</p>"
+        for s in skipped
+    )
+    return (
+        "<h2>Per body part</h2><p class='note'>Test AUROC [95 % CI] per body part, as the seed study reported it: "
+        f"each SSL method's recipe chosen on validation (pool {_fmt(table['pool'].iloc[0])}; t-interval over seeds, "
+        "or the run's patient bootstrap for one seed), ImageNet features + logistic regression, the supervised "
+        "baseline with its largest label share, and the floors (patient bootstrap). '-': did not run. Also in "
+        f"<code>{html.escape(csv.name)}</code> and <code>xrayssl report STUDY --json</code>.</p>"
+        + _table(rows, left=("body part",))
+        + notes
     )
 
 

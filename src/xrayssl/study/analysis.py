@@ -321,14 +321,32 @@ def claims(frame: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> list[dict[
     return out
 
 
+REFERENCE_NAMES = {"imagenet": "ImageNet features + LR"}
+
+
+def _reference_key(kind: str, p: dict[str, Any]) -> str:
+    """A stable column name per reference: random_floor, pixels_floor, supervised, imagenet."""
+    if kind == "floor":
+        return f"{p['encoder']}_floor"
+    return "supervised" if kind == "supervised" else p["reference"]
+
+
 def references(store: Store) -> pd.DataFrame:
-    """Floors and supervised baselines as rows comparable with the leaderboard."""
+    """Floors, supervised baselines and frozen-feature references (ImageNet) as rows comparable with the
+    leaderboard; a reference that was skipped (no weights offline) has no numbers and is left out here."""
     rows = []
     for r in store.runs(status="done"):
-        if r["kind"] not in ("floor", "supervised"):
+        if r["kind"] not in ("floor", "supervised", "reference"):
             continue
         p, res = r["params"], r["result"]
-        name = f"{p['encoder']} floor" if r["kind"] == "floor" else f"supervised, {p['label_fraction']:.0%} labels"
+        if res.get("test_auroc") is None:
+            continue
+        if r["kind"] == "floor":
+            name = f"{p['encoder']} floor"
+        elif r["kind"] == "supervised":
+            name = f"supervised, {p['label_fraction']:.0%} labels"
+        else:
+            name = REFERENCE_NAMES.get(p["reference"], p["reference"])
         lo, hi = res["test_auroc_ci"] or (None, None)
         rows.append(
             {
@@ -340,6 +358,59 @@ def references(store: Store) -> pd.DataFrame:
                 "test_lo": lo,
                 "test_hi": hi,
                 "run_id": r["id"],
+                "key": _reference_key(r["kind"], p),
+                "label_fraction": p.get("label_fraction"),
             }
         )
     return pd.DataFrame(rows)
+
+
+def skipped_references(store: Store) -> list[dict[str, Any]]:
+    """References recorded as skipped, with their one-line reason (e.g. no network for the ImageNet weights)."""
+    return [
+        {"body_part": r["params"]["body_part"] or "all", "reference": r["params"]["reference"],
+         "reason": r["result"]["skipped"]}
+        for r in store.runs(kind="reference", status="done")
+        if r["result"].get("skipped")
+    ]  # fmt: skip
+
+
+PER_PART_REFERENCES = ("imagenet", "supervised", "random_floor", "pixels_floor")
+
+
+def _pool(board: pd.DataFrame) -> str | None:
+    """The pretraining pool the per-part table reads: as it is, when the study also varied it."""
+    pools = sorted(set(board["abnormal_fraction"])) if len(board) else []
+    return "as is" if "as is" in pools else (pools[0] if pools else None)
+
+
+def per_part_table(board: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
+    """The seed study's table: one row per body part. Per SSL method the recipe chosen on validation (pool as it
+    is), its seeds and its test AUROC with the leaderboard's interval; then ImageNet features + LR, the supervised
+    baseline with its largest label share, and the floors. Columns: body_part, pool, then KEY_auroc, KEY_lo,
+    KEY_hi per model (SSL methods also KEY_recipe, KEY_seeds); a model that did not run is NaN."""
+    pool = _pool(board)
+    best = board[(board["rank"] == 1) & (board["abnormal_fraction"] == pool)] if len(board) else board
+    methods = list(dict.fromkeys(best["method"])) if len(best) else []
+    parts = sorted({*(best["body_part"] if len(best) else []), *(refs["body_part"] if len(refs) else [])})
+    rows = []
+    for part in parts:
+        row: dict[str, Any] = {"body_part": part, "pool": pool}
+        for method in methods:
+            hit = best[(best["body_part"] == part) & (best["method"] == method)]
+            r = hit.iloc[0] if len(hit) else None
+            row[f"{method}_recipe"] = None if r is None else r["recipe"]
+            row[f"{method}_seeds"] = None if r is None else int(r["n_seeds"])
+            row.update(_cells(method, r, ("test_auroc", "test_lo", "test_hi")))
+        for key in PER_PART_REFERENCES:
+            hit = refs[(refs["body_part"] == part) & (refs["key"] == key)] if len(refs) else refs
+            if key == "supervised" and len(hit):
+                hit = hit[hit["label_fraction"] == hit["label_fraction"].max()]
+            row.update(_cells(key, hit.iloc[0] if len(hit) else None, ("test_auroc", "test_lo", "test_hi")))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cells(key: str, row: Any, names: tuple[str, str, str]) -> dict[str, float]:
+    values = [np.nan if row is None or row[n] is None else float(row[n]) for n in names]
+    return dict(zip((f"{key}_auroc", f"{key}_lo", f"{key}_hi"), values))

@@ -21,6 +21,10 @@ STUDY_AUGMENTATIONS = SEED_AUGMENTATIONS
 # What a study's pretraining runs do unless its settings say otherwise: a fixed number of epochs (runs of one
 # study compare best at equal steps); giving only a budget drops the epochs, as for ``xrayssl pretrain``.
 STUDY_PRETRAIN: dict[str, Any] = {"epochs": 5, "budget": None}
+# References the study can run beside the floors and the supervised baseline: name -> the probe's --encoder.
+# imagenet: the study's ResNet (standard stem) with torchvision's ImageNet weights, frozen, + logistic regression,
+# at the study's image size: the seed study's baseline.
+REFERENCES: dict[str, str] = {"imagenet": "imagenet"}
 # Pretraining settings that a study sets per run, so they cannot be shared by all of them.
 SET_BY_STUDY = ("cache", "out", "method", "augs", "augs2", "seed", "body_part", "pretrain_abnormal_fraction")
 # Supervised-baseline settings that the study sets per run (the baseline's label shares, seeds and parts).
@@ -71,6 +75,21 @@ class StudyConfig(Serialisable):
         metadata=_help("SupervisedConfig settings of the baseline; none: no baseline", fields_of=SupervisedConfig),
     )
     floors: bool = field(default=True, metadata=_help("the random-encoder and raw-pixel floors"))
+    references: list[str] = field(
+        default_factory=list,
+        metadata=_help(
+            "frozen-feature references run once per body part beside the floors and the supervised baseline: "
+            "imagenet (ImageNet features + logistic regression, the seed study's baseline; downloads torchvision's "
+            "weights once unless --imagenet-weights is given)"
+        ),
+    )
+    imagenet_weights: str | None = field(
+        default=None,
+        metadata=_help(
+            "for the imagenet reference: a local torchvision-format .pth or .safetensors file of the study "
+            "backbone's ImageNet weights (offline); none: torchvision's download, kept in its cache"
+        ),
+    )
     label_fractions: list[float] = field(
         default_factory=lambda: [0.1, 1.0], metadata=_help("label shares for the efficiency curves")
     )
@@ -101,10 +120,27 @@ class StudyConfig(Serialisable):
         for key in SET_BY_STUDY:
             if key in self.pretrain:
                 raise XraySSLError(f"pretrain.{key} is set by the study, not shared by all runs")
-        self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")  # fail now, not in run 37
+        shared = self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")  # fail now, not in run 37
+        self._check_references(shared)
         if self.pretrain.get("temperature") is not None:
             for method in self.methods:
                 check_temperature(method, float(self.pretrain["temperature"]))
+
+    def _check_references(self, shared: PretrainConfig) -> None:
+        unknown = [r for r in self.references if r not in REFERENCES]
+        if unknown:
+            raise XraySSLError(f"unknown reference(s) {', '.join(unknown)}; valid: {', '.join(REFERENCES)}")
+        if "imagenet" in self.references:
+            from xrayssl.models.imagenet import check_imagenet, check_weights_path
+
+            try:
+                check_imagenet(shared.backbone)  # the reference takes the standard stem, whatever the runs use
+            except XraySSLError as exc:
+                raise XraySSLError(f"references: imagenet: {exc}") from None
+            if self.imagenet_weights:
+                check_weights_path(self.imagenet_weights)
+        elif self.imagenet_weights:
+            raise XraySSLError("--imagenet-weights is for the imagenet reference: add --references imagenet")
 
     def recipe_list(self) -> list[Recipe]:
         return build(self.design, list(self.augmentations), self.recipes)

@@ -8,6 +8,8 @@ from typing import Any
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.store import FINAL_KIND
 
+REFERENCE_KIND = "reference"  # a frozen-feature reference (config.REFERENCES), once per body part
+
 
 def run_folder_name(run_id: str) -> str:
     """A file-system-safe folder name for a run id (ids hold '/', '+' and '>')."""
@@ -22,6 +24,8 @@ def plan(config: StudyConfig) -> list[tuple[str, str, dict[str, Any]]]:
         if config.floors:
             for encoder in ("random", "pixels"):
                 runs.append((f"floor/{scope}/{encoder}", "floor", {"encoder": encoder, "body_part": part}))
+        for name in config.references:
+            runs.append((f"reference/{scope}/{name}", REFERENCE_KIND, {"reference": name, "body_part": part}))
         if config.supervised is not None:
             for fraction in sorted(config.label_fractions, reverse=True):
                 runs.append(

@@ -21,7 +21,7 @@ from typing import Any
 
 from xrayssl.errors import XraySSLError
 from xrayssl.study.config import StudyConfig
-from xrayssl.study.plan import plan, run_folder_name
+from xrayssl.study.plan import REFERENCE_KIND, plan, run_folder_name
 from xrayssl.study.store import FINAL_KIND, Store
 
 CONFIG_KEY = "config"
@@ -130,6 +130,8 @@ def _report_progress(store: Store, seen: int) -> int:
 
 
 def _line(run_id: str, result: dict[str, Any]) -> str:
+    if result.get("skipped"):
+        return f"{run_id}: skipped ({result['skipped']})"
     auroc = result.get("test_auroc")
     score = f"test AUROC {auroc:.3f} (val {result.get('val_auroc', float('nan')):.3f})" if auroc is not None else "ok"
     return f"{run_id}: {score}, {result.get('seconds', 0):.0f} s"
@@ -255,6 +257,33 @@ def _floor(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool)
     return {**_summary(result), "label_fractions": result.get("label_fractions")}
 
 
+def _reference(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """A frozen-feature reference (ImageNet + logistic regression) at the study's backbone and size. Without
+    network and without --imagenet-weights it is recorded as skipped, with the one-line reason: the study and its
+    final step go on."""
+    from xrayssl.evaluate.run_probe import probe
+    from xrayssl.models.imagenet import WeightsUnavailable
+    from xrayssl.study.config import REFERENCES
+
+    cfg = config.pretrain_config(method=config.methods[0], augs="", seed=0, out="-")
+    try:
+        result = probe(
+            config.cache,
+            encoder=REFERENCES[p["reference"]],
+            backbone=cfg.backbone,
+            size=cfg.size,
+            weights=config.imagenet_weights,
+            body_part=p["body_part"],
+            label_fractions=config.label_fractions,
+            n_boot=config.n_boot,
+            out=folder / "probe.json",
+        )
+    except WeightsUnavailable as exc:
+        print(f"reference {p['reference']} skipped: {exc}", file=sys.stderr, flush=True)
+        return {"skipped": str(exc), "test_auroc": None, "test_auroc_ci": None, "val_auroc": None}
+    return {**_summary(result), "label_fractions": result.get("label_fractions"), "weights": result.get("weights")}
+
+
 def _supervised(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
     from xrayssl import runs
     from xrayssl.api import supervised as supervised_baseline
@@ -280,4 +309,4 @@ def _finalize(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bo
     return finalize(config, Store(config.out), progress)
 
 
-EXECUTORS = {"ssl": _ssl, "floor": _floor, "supervised": _supervised, FINAL_KIND: _finalize}
+EXECUTORS = {"ssl": _ssl, "floor": _floor, REFERENCE_KIND: _reference, "supervised": _supervised, FINAL_KIND: _finalize}
