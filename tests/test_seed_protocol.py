@@ -96,3 +96,134 @@ def test_reference_settings_are_checked():
         StudyConfig(cache="c", out="o", references=["imagenet"], imagenet_weights="w.bin")
     # the reference takes the standard stem even where the study's runs use the small one
     assert StudyConfig(cache="c", out="o", references=["imagenet"], pretrain={"small_stem": True}).references
+
+
+# --- a study with the ImageNet reference: per-part results as HTML, CSV and JSON ------------------------------
+def _constructed(kind: str, p: dict, rng) -> dict:
+    """Scores for runs that are not trained here: SSL runs, floors, supervised baselines."""
+    val, test = (float(v) for v in rng.uniform(0.55, 0.9, 2))
+    result = {"val_auroc": val, "test_auroc": test, "test_auroc_ci": [test - 0.04, min(1.0, test + 0.04)]}
+    if kind == "ssl":
+        result["pretrain"] = {"pool": {"abnormal_share_used": 0.4}}
+    return result
+
+
+@pytest.fixture(scope="module")
+def seed_study(tiny_cache, tmp_path_factory):
+    """Two body parts; SSL, floor and supervised results constructed; the ImageNet reference run for real from a
+    local weights file (forearm) and offline without one (hand: skipped). The final step is left undone."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+    import torchvision
+
+    from xrayssl.study.plan import run_folder_name
+    from xrayssl.study.runner import _reference, open_study
+
+    folder = tmp_path_factory.mktemp("seed-study")
+    weights = folder / "resnet18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    config = StudyConfig(cache=str(tiny_cache), out=str(folder / "s"), augmentations={"flip": "flip", "blur": "blur"},
+                         seeds=2, body_parts=["forearm", "hand"], pretrain={"size": 32}, references=["imagenet"],
+                         imagenet_weights=str(weights), label_fractions=[0.5, 1.0], n_boot=50)  # fmt: skip
+    config, store = open_study(config, config.out)
+    rng = np.random.default_rng(0)
+    outputs = {}
+    while (claim := store.claim()) is not None and claim["kind"] != "finalize":
+        run = Path(config.out) / "runs" / run_folder_name(claim["id"])
+        if claim["kind"] != "reference":
+            result = _constructed(claim["kind"], claim["params"], rng)
+        elif claim["params"]["body_part"] == "forearm":
+            result = _reference(config, run, claim["params"], False)
+        else:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("TORCH_HOME", str(folder / "empty-torch-home"))
+                mp.setattr(torch.hub, "download_url_to_file", _no_network)
+                result = _reference(dataclasses.replace(config, imagenet_weights=None), run, claim["params"], False)
+        outputs[claim["id"]] = result
+        store.finish(claim["id"], {**result, "run": run.relative_to(config.out).as_posix(), "seconds": 1.0})
+    return Path(config.out), outputs, weights
+
+
+def _no_network(url, *args, **kwargs):
+    import urllib.error
+
+    raise urllib.error.URLError("no network here")
+
+
+def test_the_imagenet_reference_runs_or_is_skipped_with_one_line(seed_study):
+    from xrayssl.models.imagenet import weights_url
+    from xrayssl.study.runner import _line
+
+    _, outputs, weights = seed_study
+    forearm, hand = outputs["reference/forearm/imagenet"], outputs["reference/hand/imagenet"]
+    assert 0 <= forearm["test_auroc"] <= 1 and forearm["weights"] == str(weights) and forearm["label_fractions"]
+    assert hand["test_auroc"] is None and weights_url("resnet18") in hand["skipped"]
+    assert "--imagenet-weights PATH" in hand["skipped"] and "\n" not in hand["skipped"]
+    assert _line("reference/hand/imagenet", hand).startswith("reference/hand/imagenet: skipped (cannot download")
+
+
+def test_per_part_table_is_the_seeds_table(seed_study):
+    from xrayssl.report.results import open_store, per_part
+
+    out, outputs, _ = seed_study
+    table = per_part(*open_store(out))
+    assert [c for c in table.columns if c.endswith("_recipe")] == ["simclr_recipe", "byol_recipe"]  # study order
+    table = table.set_index("body_part")
+    assert list(table.index) == ["forearm", "hand"]
+    for part in ("forearm", "hand"):
+        for method in ("simclr", "byol"):  # the recipe with the best mean validation AUROC over seeds
+            val = {}
+            for rid, r in outputs.items():
+                if rid.startswith(f"ssl/{part}/{method}/"):
+                    val.setdefault(rid.split("/")[3], []).append(r["val_auroc"])
+            best = max(val, key=lambda k: sum(val[k]) / len(val[k]))
+            assert table.loc[part, f"{method}_recipe"] == best and table.loc[part, f"{method}_seeds"] == 2
+        sup = outputs[f"supervised/{part}/labels1"]  # the largest label share
+        assert table.loc[part, "supervised_auroc"] == pytest.approx(sup["test_auroc"])
+        assert table.loc[part, "pixels_floor_lo"] == pytest.approx(outputs[f"floor/{part}/pixels"]["test_auroc_ci"][0])
+    assert table.loc["forearm", "imagenet_auroc"] == pytest.approx(outputs["reference/forearm/imagenet"]["test_auroc"])
+    assert np_isnan(table.loc["hand", "imagenet_auroc"])  # skipped: no number
+
+
+def np_isnan(v) -> bool:
+    return v != v
+
+
+def test_report_json_csv_and_html_carry_the_same_numbers(seed_study, tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    out = seed_study[0]
+    assert main(["report", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"leaderboard", "effects", "claims", "per_part", "references", "skipped_references"} <= set(data)
+    assert data["counts"]["done"] == sum(data["counts"].values()) - 1  # all but the final step
+    page = tmp_path / "r.html"
+    assert main(["report", str(out), "--out", str(page)]) == 0
+    html = page.read_text()
+
+    def cell(m, lo, hi):
+        return f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    models = ["simclr", "byol", "imagenet", "supervised", "random_floor", "pixels_floor"]
+    shown = 0
+    for row in data["per_part"]:
+        for m in models:
+            if row[f"{m}_auroc"] is not None:
+                assert cell(row[f"{m}_auroc"], row[f"{m}_lo"], row[f"{m}_hi"]) in html, (row["body_part"], m)
+                shown += 1
+    assert shown == 2 * len(models) - 1  # the hand's ImageNet reference was skipped
+    for row in data["leaderboard"]:
+        assert cell(row["test_auroc"], row["test_lo"], row["test_hi"]) in html
+    for claim in data["claims"]:
+        assert f"{claim['value']:.3f}" in html
+    assert data["skipped_references"][0]["body_part"] == "hand" and "skipped: cannot download" in html
+    csv = pd.read_csv(out / "results.csv")
+    frame = pd.DataFrame(data["per_part"])
+    assert list(csv.columns) == list(frame.columns)
+    for m in models:
+        assert csv[f"{m}_auroc"].tolist() == pytest.approx(frame[f"{m}_auroc"].astype(float).tolist(), nan_ok=True)

@@ -35,6 +35,17 @@ _ENUMS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights", "resne
 class WeightsUnavailable(XraySSLError):
     """torchvision's ImageNet weights could not be downloaded (no network) and no local file was given."""
 
+    def __init__(self, backbone: str, url: str, reason: object, folder: Path) -> None:
+        self.backbone, self.url, self.reason, self.folder = backbone, url, reason, folder
+        super().__init__(self.message("--weights"))
+
+    def message(self, flag: str) -> str:
+        """One line naming the URL and the option (``flag``) that reads a local copy instead."""
+        return (
+            f"cannot download the ImageNet weights of {self.backbone} from {self.url} ({self.reason}); without "
+            f"network, fetch that file elsewhere and give it with {flag} PATH (or put it in {self.folder})"
+        )
+
 
 def check_imagenet(backbone: str, small_stem: bool = False) -> None:
     """ImageNet weights exist for the torchvision ResNets with their standard stem only."""
@@ -92,11 +103,7 @@ def download(backbone: str) -> dict[str, torch.Tensor]:
             url, map_location="cpu", progress=False, check_hash=True, weights_only=True
         )
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise WeightsUnavailable(
-            f"cannot download the ImageNet weights of {backbone} from {url} ({reason}); without network, fetch "
-            f"that file elsewhere and give it with --weights PATH (or put it in {cached.parent})"
-        ) from None
+        raise WeightsUnavailable(backbone, url, getattr(exc, "reason", None) or exc, cached.parent) from None
 
 
 def load_resnet_weights(backbone: Backbone, state: dict[str, torch.Tensor], source: str) -> Backbone:

@@ -79,7 +79,7 @@ def build_report(study: str | Path, out: str | Path | None = None) -> Path:
         _stability(frame),
         _claims(frame),
         _comparison(board, refs),
-        _per_part(study, analysis.per_part_table(board, refs), analysis.skipped_references(store)),
+        _per_part(study, analysis.per_part_table(board, refs, config.methods), analysis.skipped_references(store)),
         _label_efficiency(final, store),
         _gradcam(final, study),
         _runs(store),

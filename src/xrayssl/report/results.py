@@ -34,9 +34,10 @@ def open_store(study: str | Path) -> tuple[Store, StudyConfig]:
     return store, StudyConfig.from_dict({**store.get_meta("config"), "out": str(study)})
 
 
-def per_part(store: Store) -> pd.DataFrame:
+def per_part(store: Store, config: StudyConfig) -> pd.DataFrame:
     """The seed study's table (study.analysis.per_part_table) of a study's stored results."""
-    return analysis.per_part_table(analysis.leaderboard(analysis.ssl_frame(store)), analysis.references(store))
+    board = analysis.leaderboard(analysis.ssl_frame(store))
+    return analysis.per_part_table(board, analysis.references(store), config.methods)
 
 
 def write_results_csv(table: pd.DataFrame, study: str | Path) -> Path:
@@ -94,7 +95,7 @@ def study_results(study: str | Path) -> dict[str, Any]:
         "imbalance": analysis.imbalance_effect(frame) if len(frame) else [],
         "references": refs,
         "skipped_references": analysis.skipped_references(store),
-        "per_part": analysis.per_part_table(board, refs),
+        "per_part": analysis.per_part_table(board, refs, config.methods),
         "final": final,
     }
     result = plain(out)

@@ -384,14 +384,16 @@ def _pool(board: pd.DataFrame) -> str | None:
     return "as is" if "as is" in pools else (pools[0] if pools else None)
 
 
-def per_part_table(board: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
+def per_part_table(board: pd.DataFrame, refs: pd.DataFrame, methods: list[str] | None = None) -> pd.DataFrame:
     """The seed study's table: one row per body part. Per SSL method the recipe chosen on validation (pool as it
     is), its seeds and its test AUROC with the leaderboard's interval; then ImageNet features + LR, the supervised
     baseline with its largest label share, and the floors. Columns: body_part, pool, then KEY_auroc, KEY_lo,
-    KEY_hi per model (SSL methods also KEY_recipe, KEY_seeds); a model that did not run is NaN."""
+    KEY_hi per model (SSL methods also KEY_recipe, KEY_seeds; in the order of ``methods``, default: as found);
+    a model that did not run is NaN."""
     pool = _pool(board)
     best = board[(board["rank"] == 1) & (board["abnormal_fraction"] == pool)] if len(board) else board
-    methods = list(dict.fromkeys(best["method"])) if len(best) else []
+    found = list(dict.fromkeys(best["method"])) if len(best) else []
+    methods = [m for m in methods or found if m in found]
     parts = sorted({*(best["body_part"] if len(best) else []), *(refs["body_part"] if len(refs) else [])})
     rows = []
     for part in parts:

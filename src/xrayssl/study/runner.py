@@ -279,8 +279,9 @@ def _reference(config: StudyConfig, folder: Path, p: dict[str, Any], progress: b
             out=folder / "probe.json",
         )
     except WeightsUnavailable as exc:
-        print(f"reference {p['reference']} skipped: {exc}", file=sys.stderr, flush=True)
-        return {"skipped": str(exc), "test_auroc": None, "test_auroc_ci": None, "val_auroc": None}
+        reason = exc.message("--imagenet-weights")  # the study's option (imagenet_weights: in its YAML)
+        print(f"reference {p['reference']} skipped: {reason}", file=sys.stderr, flush=True)
+        return {"skipped": reason, "test_auroc": None, "test_auroc_ci": None, "val_auroc": None}
     return {**_summary(result), "label_fractions": result.get("label_fractions"), "weights": result.get("weights")}
 
 
