@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--workers runs several runs at once; --shard i/n splits it over machines sharing the folder.",
     )
     p.add_argument("cache", nargs="?", help="prepared cache (omit to resume the study in --out)")
-    p.add_argument("--out", required=True, help="study folder (holds study.sqlite, runs/, report.html)")
+    p.add_argument("--out", required=True, help="study folder (holds study.sqlite or store.json, runs/, report.html)")
     p.add_argument("--config", help="YAML file with study settings (flags override it)")
     p.add_argument("--methods", help="comma-separated SSL methods (default simclr,byol)")
     p.add_argument("--design", help="full, fractional, one-at-a-time (default), pairwise or list")
@@ -72,6 +72,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("execution")
     g.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default 1)")
     g.add_argument("--shard", help="i/n: this process takes every n-th run, for machines sharing the folder")
+    g.add_argument(
+        "--store",
+        help="postgresql://USER@HOST/DATABASE: keep the runs in PostgreSQL, for studies over many machines "
+        "(default: study.sqlite in --out; docs/studies.md)",
+    )
     g.add_argument("--status", action="store_true", help="print the study's progress and exit")
     g.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -148,20 +153,16 @@ def build_config(args: argparse.Namespace):
 
 
 def study_command(args: argparse.Namespace) -> int:
-    from xrayssl.study.runner import open_study, run_study
+    from xrayssl.study.runner import run_study, status
     from xrayssl.train.quiet import quiet_lightning
 
     if args.status:
-        _, store = open_study(None, args.out)
-        counts = store.counts()
-        print(f"{args.out}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-        for row in store.runs(status="running"):
-            print(f"  running {row['id']} on {row['host']} (pid {row['pid']})")
-        for row in store.runs(status="failed"):
-            print(f"  failed {row['id']}: {(row['error'] or '').strip().splitlines()[-1:]}")
+        print("\n".join(status(args.out, args.store)))
         return 0
     quiet_lightning()
-    counts = run_study(build_config(args), args.out, workers=args.workers, shard=args.shard, progress=not args.quiet)
+    counts = run_study(
+        build_config(args), args.out, workers=args.workers, shard=args.shard, progress=not args.quiet, store=args.store
+    )
     if not args.no_report:
         from xrayssl.report.html import build_report
 
