@@ -306,10 +306,16 @@ def test_postgres_location_is_recorded_without_the_password(tmp_path, postgres_u
         recorded = json.loads((tmp_path / LOCATION).read_text())
         assert recorded["schema"] == store.location.schema and not (tmp_path / DB_NAME).exists()
         assert parse_url(recorded["url"]).password is None
-        if url.password:
-            monkeypatch.setenv("PGPASSWORD", url.password)  # where libpq looks when the URL has none
-        reopened = Store(tmp_path)  # a resume, --status or the report: found from the folder alone
-        assert reopened.runs()[0]["params"] == {"x": 1}
+        # a resume, --status or the report: found from the folder alone, with the password --store gave
+        # earlier in this process (the final step, the report after the runs) ...
+        assert Store(tmp_path).runs()[0]["params"] == {"x": 1}
+        if url.password:  # ... or, in a new process, where libpq looks for it
+            monkeypatch.setattr(backend, "_PASSWORDS", {})
+            monkeypatch.delenv("PGPASSWORD", raising=False)
+            with pytest.raises(XraySSLError, match="the URL has no password: libpq looks in PGPASSWORD"):
+                Store(tmp_path)
+            monkeypatch.setenv("PGPASSWORD", url.password)
+            assert Store(tmp_path).runs()[0]["params"] == {"x": 1}
         other = url.set(database=f"{url.database}_other").render_as_string(hide_password=False)
         with pytest.raises(XraySSLError, match="keeps its runs in postgresql"):
             Store(tmp_path, StoreConfig(url=other))

@@ -76,9 +76,15 @@ def parse_url(text_url: str) -> URL:
     return url
 
 
+_PASSWORDS: dict[tuple, URL] = {}  # database -> the URL with the password that --store gave in this process
+
+
+def _database_key(url: URL) -> tuple:
+    return (url.get_backend_name(), url.host or "", url.port or 5432, url.database, url.username or "")
+
+
 def _same_database(a: URL, b: URL) -> bool:
-    key = lambda u: (u.get_backend_name(), u.host or "", u.port or 5432, u.database, u.username or "")  # noqa: E731
-    return key(a) == key(b)
+    return _database_key(a) == _database_key(b)
 
 
 def locate(folder: Path, store_url: str, create: bool) -> Location:
@@ -86,14 +92,16 @@ def locate(folder: Path, store_url: str, create: bool) -> Location:
     recorded = read_location(folder)
     given = parse_url(store_url) if store_url else None
     if recorded is not None:
-        if given is None:
-            return recorded
+        if given is None:  # the password given earlier in this process (finalize, the report), else libpq's
+            return Location(_PASSWORDS.get(_database_key(recorded.url), recorded.url), recorded.schema)
         if not _same_database(given, recorded.url):
             raise XraySSLError(
                 f"{folder} keeps its runs in {recorded.shown()}, not in {Location(given).shown()}; "
                 "resume it without --store or with the same URL"
             )
-        return Location(given, recorded.schema)  # the given URL may carry the password
+        if given.password:
+            _PASSWORDS[_database_key(given)] = given
+        return Location(given, recorded.schema)
     if (folder / DB_NAME).is_file():
         if given is not None:
             raise XraySSLError(
@@ -105,6 +113,8 @@ def locate(folder: Path, store_url: str, create: bool) -> Location:
         raise XraySSLError(f"{folder}: not a study folder (no {DB_NAME} or {LOCATION}); run `xrayssl study` first")
     if given is None:
         return Location(URL.create("sqlite", database=str(folder / DB_NAME)))
+    if given.password:
+        _PASSWORDS[_database_key(given)] = given
     slug = re.sub(r"[^a-z0-9]+", "_", folder.resolve().name.lower()).strip("_")[:30]
     return Location(given, f"xrayssl_{slug}_{uuid.uuid4().hex[:8]}")
 
