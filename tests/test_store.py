@@ -292,6 +292,16 @@ def test_store_url_errors_are_one_line_and_leave_nothing_behind(tmp_path, monkey
         StoreConfig(heartbeat_seconds=400)
 
 
+def test_a_database_refusing_the_study_leaves_no_folder(tmp_path, postgres_url):
+    with backend.engine_for(Location(parse_url(postgres_url))).connect() as conn:
+        if conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar():
+            pytest.skip("the test role is a superuser: it may create schemas anywhere")
+    url = parse_url(postgres_url).set(database="postgres")  # exists, and the test role may not create in it
+    with pytest.raises(XraySSLError, match="permission denied"):
+        Store(tmp_path / "s", StoreConfig(url=url.render_as_string(hide_password=False)), create=True)
+    assert not (tmp_path / "s").exists()
+
+
 def test_sqlite_folder_refuses_a_postgres_url(tmp_path):
     Store(tmp_path, create=True)
     with pytest.raises(XraySSLError, match=r"keeps its runs in study\.sqlite"):

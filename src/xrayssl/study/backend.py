@@ -135,26 +135,28 @@ def read_location(folder: Path) -> Location | None:
     return Location(parse_url(url), schema)
 
 
-def record_location(folder: Path, location: Location) -> Location:
-    """Write store.json unless another process starting the same study won the race; return the one kept."""
+def record_location(folder: Path, location: Location) -> tuple[Location, bool]:
+    """Write store.json unless another process starting the same study won the race: the location kept, and
+    whether this call wrote it."""
     folder.mkdir(parents=True, exist_ok=True)
     data = {"format_version": LOCATION_VERSION, "url": location.shown(), "schema": location.schema}
     tmp = folder / f".{LOCATION}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(data, indent=1) + "\n")
+    won = True
     try:
         os.link(tmp, folder / LOCATION)  # atomic and exclusive, also on NFS: the complete file or none
     except FileExistsError:
-        pass
+        won = False
     except OSError:  # a file system without hard links: exclusive create instead
         try:
             with open(folder / LOCATION, "x") as f:
                 f.write(tmp.read_text())
         except FileExistsError:
-            pass
+            won = False
     finally:
         tmp.unlink(missing_ok=True)
     kept = read_location(folder)
-    return Location(location.url, kept.schema) if kept else location
+    return (Location(location.url, kept.schema) if kept else location), won
 
 
 _ENGINES: dict[tuple[int, str], Engine] = {}

@@ -13,6 +13,7 @@ host and its pid is gone, otherwise when its heartbeat is older than ``stale_sec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -103,10 +104,11 @@ class Store:
         self.config = config or StoreConfig()
         self.host = socket.gethostname()
         location = backend.locate(self.folder, self.config.url, create)
+        new_folder, recorded = create and not self.folder.exists(), False
         if not location.sqlite:
             backend.check_reachable(location)
             if create and not (self.folder / LOCATION).is_file():
-                location = backend.record_location(self.folder, location)
+                location, recorded = backend.record_location(self.folder, location)
         self.location = location
         self.path = self.folder / (DB_NAME if location.sqlite else LOCATION)  # its parent is the study folder
         self.engine = backend.engine_for(location)
@@ -116,6 +118,11 @@ class Store:
             else:
                 self._check()
         except DBAPIError as exc:
+            if recorded:  # e.g. no right to create a schema: leave no store.json pointing at nothing
+                (self.folder / LOCATION).unlink(missing_ok=True)
+            if new_folder:
+                with contextlib.suppress(OSError):
+                    self.folder.rmdir()  # only if empty: another process may be starting the same study
             raise XraySSLError(f"{self.shown}: {backend.first_line(exc)}") from None
 
     @property
