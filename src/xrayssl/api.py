@@ -78,12 +78,13 @@ def study(
     shard: str | None = None,
     progress: bool = True,
     report: bool = True,
+    store: str | None = None,
 ) -> dict[str, int]:
     """Run (or, with ``config=None``, resume) an augmentation study in ``out``; returns the runs' status counts.
-    ``report`` writes OUT/report.html at the end."""
+    ``report`` writes OUT/report.html at the end; ``store`` a postgresql:// URL (default: OUT/study.sqlite)."""
     from xrayssl.study.runner import run_study
 
-    counts = run_study(config, out, workers=workers, shard=shard, progress=progress)
+    counts = run_study(config, out, workers=workers, shard=shard, progress=progress, store=store)
     if report:
         build_report(out)
     return counts
