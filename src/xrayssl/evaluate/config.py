@@ -59,3 +59,21 @@ class ProbeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class GradCamConfig:
+    run: str = field(metadata={"help": "a pretraining run (after 'xrayssl probe RUN') or a supervised run"})
+    out: str = field(metadata={"help": "folder for the PNG grids and faithfulness.json"})
+    n: int = field(default=16, metadata={"help": "images per body part and outcome"})
+    split: str = field(default="test", metadata={"help": "val or test"})
+    seed: int = field(default=0, metadata={"help": "seed of the image draw"})
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise XraySSLError(f"--split must be {' or '.join(SPLITS)}")
+        if self.n < 1:
+            raise XraySSLError("--n must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
