@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xrayssl.evaluate.config import ProbeConfig
+from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
 from xrayssl.train.config import PretrainConfig, SupervisedConfig
 
 if TYPE_CHECKING:
@@ -68,6 +68,13 @@ def probe(config: ProbeConfig | str | Path, **settings: Any) -> dict[str, Any]:
     elif settings:
         raise TypeError("give a ProbeConfig or keyword settings, not both")
     return run_probe(**config.to_dict())
+
+
+def gradcam(config: GradCamConfig) -> dict[str, Any]:
+    """Grad-CAM grids per body part and outcome, and a deletion-curve faithfulness score, in ``config.out``."""
+    from xrayssl.evaluate.gradcam import gradcam as run_gradcam
+
+    return run_gradcam(**config.to_dict())
 
 
 def study(
