@@ -94,7 +94,8 @@ def main() -> None:
         kw = {k: v for k, v in {"method": args.method, "augs": args.augs}.items() if v}
         kw.update(settings(args.set))
         name = args.name or f"ssl-{args.method or 'default'}{tag_size}"
-        config = PretrainConfig(cache=str(cache), out=str(out / name), budget=args.budget, size=size, **kw)
+        budget = None if args.budget.lower() == "none" else args.budget  # none: --set epochs=N bounds the run
+        config = PretrainConfig(cache=str(cache), out=str(out / name), budget=budget, size=size, **kw)
         t = time.perf_counter()
         run = pretrain(config, resume=(out / name / "config.json").is_file(), progress_bar=False)
         seconds = time.perf_counter() - t

@@ -55,6 +55,8 @@ def _prepared(x: torch.Tensor, meta: dict[str, str]) -> torch.Tensor:
 
 def test_torchvision_state_dict_loads_strictly_and_gives_the_same_features(run, tmp_path, capsys):
     import torchvision
+
+    pytest.importorskip("safetensors", reason="safetensors is an optional extra: pip install 'xrayssl[export]'")
     from safetensors import safe_open
     from safetensors.torch import load_file
 

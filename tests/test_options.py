@@ -18,12 +18,14 @@ from xrayssl.cli.main import build_parser, main
 from xrayssl.cli.options import PREFIX, add_fields, build, given, shown
 from xrayssl.configfile import field_default
 from xrayssl.errors import XraySSLError
-from xrayssl.evaluate.config import ProbeConfig
+from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
+from xrayssl.export import ExportConfig
 from xrayssl.study.config import SHARED_WITH_SUPERVISED, STUDY_PRETRAIN, StudyConfig
 from xrayssl.train.config import DEFAULT_BUDGET, PretrainConfig, SupervisedConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = {"pretrain": PretrainConfig, "supervised": SupervisedConfig, "probe": ProbeConfig, "study": StudyConfig}
+COMMANDS = {"pretrain": PretrainConfig, "supervised": SupervisedConfig, "probe": ProbeConfig, "study": StudyConfig,
+            "gradcam": GradCamConfig, "export": ExportConfig}  # fmt: skip
 NESTED = {"pretrain": PretrainConfig, "supervised": SupervisedConfig}  # the study's shared run settings
 
 
@@ -65,17 +67,16 @@ def test_every_flag_default_is_its_field_default(command):
         assert action.help.replace("%%", "%").endswith(f"(default: {expected})"), (key, action.help)
 
 
-@pytest.mark.parametrize("command", ["pretrain", "supervised", "probe"])
+@pytest.mark.parametrize("command", ["pretrain", "supervised", "probe", "gradcam", "export"])
 def test_every_field_has_a_flag_and_no_flags_give_the_dataclass_defaults(command):
     cls = COMMANDS[command]
-    positional = "source" if command == "probe" else "cache"
-    names = {f.name for f in dataclasses.fields(cls)}
-    assert set(_config_actions(command)) == names  # a new field gets its flag with no CLI edit
-    argv = [command, "c", "--out", "o"] if command != "probe" else [command, "c"]
-    args = build_parser().parse_args(argv)
-    required = {"cache": "c", "out": "o"} if command != "probe" else {"source": "c"}
-    assert positional in required
-    assert build(cls, args) == cls(**required)
+    actions = _config_actions(command)
+    assert set(actions) == {f.name for f in dataclasses.fields(cls)}  # a new field gets its flag, no CLI edit
+    required = {f.name: f"value-{f.name}" for f in dataclasses.fields(cls) if field_default(f) is dataclasses.MISSING}
+    argv = [command]
+    for name, value in required.items():
+        argv += [value] if not actions[name].option_strings else [actions[name].option_strings[0], value]
+    assert build(cls, build_parser().parse_args(argv)) == cls(**required)
 
 
 def test_the_study_takes_every_shared_pretrain_setting_as_a_flag():

@@ -136,12 +136,13 @@ def seed_study(tiny_cache, tmp_path_factory):
         if claim["kind"] != "reference":
             result = _constructed(claim["kind"], claim["params"], rng)
         elif claim["params"]["body_part"] == "forearm":
-            result = _reference(config, run, claim["params"], False)
+            result = _reference(config, store, run, claim["params"], False)
         else:
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("TORCH_HOME", str(folder / "empty-torch-home"))
                 mp.setattr(torch.hub, "download_url_to_file", _no_network)
-                result = _reference(dataclasses.replace(config, imagenet_weights=None), run, claim["params"], False)
+                offline = dataclasses.replace(config, imagenet_weights=None)
+                result = _reference(offline, store, run, claim["params"], False)
         outputs[claim["id"]] = result
         store.finish(claim["id"], {**result, "run": run.relative_to(config.out).as_posix(), "seconds": 1.0})
     return Path(config.out), outputs, weights

@@ -1,5 +1,6 @@
-"""The study: designs against their definitions, effect estimates on constructed scores, the run store under
-concurrent writers, a killed study resumed without repeating finished runs, and the report in a real browser."""
+"""The study: designs against their definitions, effect estimates on constructed scores, configs checked in full
+before anything is written, a killed study resumed without repeating finished runs, and the report in a real
+browser. The run store itself (claims across processes, SQLite and PostgreSQL) is tested in test_store.py."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -218,55 +218,48 @@ def test_a_study_folder_refuses_other_settings(tmp_path, tiny_cache):
         open_study(None, tmp_path / "empty")
 
 
-# --- the store under concurrent writers --------------------------------------------------------------------
-WORKER = textwrap.dedent(
-    """
-    import os, sys, time
-    from xrayssl.study.store import Store
-    store = Store(sys.argv[1])
-    shard, n = int(sys.argv[2]), int(sys.argv[3])
-    while (run := store.claim(shard, n)) is not None:
-        time.sleep(0.002)
-        store.finish(run["id"], {"pid": os.getpid()})
-    """
+# --- mistyped commands leave nothing behind ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--design", "list"], "design 'list' needs recipes: --recipe"),
+        (["--body-parts", "knee,elbow"], r"no images of body part\(s\) elbow; the cache holds: forearm, hand, knee"),
+        (["--shard", "2/2"], "i must be in 0..n-1"),
+        (["--store", "mysql://u@h/db"], "only postgresql://"),
+        (["--seeds", "0"], "seeds must be >= 1"),
+        (["--label-fractions", "0.5,2"], r"label fraction 2\.0 must be in"),
+        (["--abnormal-fractions", "1.5"], "pretrain-abnormal-fraction must be between 0 and 1"),
+    ],
 )
+def test_a_mistyped_study_command_leaves_no_folder(tmp_path, tiny_cache, capsys, args, message):
+    from xrayssl.cli.main import main
+
+    out = tmp_path / "s"
+    assert main(["study", str(tiny_cache), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
 
 
-@pytest.mark.parametrize("n_shards", [1, 2])
-def test_concurrent_processes_lose_and_duplicate_nothing(tmp_path, n_shards):
-    store = Store(tmp_path)
-    store.add_runs([(f"r{i:03d}", "ssl", {"i": i}) for i in range(240)] + [("finalize", "finalize", {})])
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(w % n_shards), str(n_shards)])
-        for w in range(4)
-    ]
-    assert all(p.wait(120) == 0 for p in procs)
-    runs = store.runs()
-    assert len(runs) == 241 and all(r["status"] == "done" for r in runs)
-    assert all(r["attempts"] == 1 for r in runs)  # nobody ran a run twice
-    pids = {r["result"]["pid"] for r in runs}
-    assert len(pids) > 1  # the work really was shared
-    if n_shards == 2:  # a shard's processes only take that shard's runs
-        by_pid = {}
-        for r in runs[:-1]:
-            by_pid.setdefault(r["result"]["pid"], set()).add(int(r["id"][1:]) % 2)
-        assert all(len(s) == 1 for s in by_pid.values())
+def test_wrong_types_in_a_study_yaml_name_the_file_and_the_key(tmp_path, capsys):
+    from xrayssl.cli.main import main
 
-
-def test_runs_of_dead_workers_are_handed_out_again(tmp_path):
-    store = Store(tmp_path, stale_seconds=60)
-    store.add_runs([("a", "ssl", {}), ("b", "ssl", {}), ("c", "ssl", {})])
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    with store._write() as db:  # a: claimed here by a process that has exited; b: another host, silent for long
-        db.execute("UPDATE runs SET status='running', host=?, pid=?, heartbeat=? WHERE id='a'",
-                   (socket.gethostname(), dead.pid, time.time()))  # fmt: skip
-        db.execute("UPDATE runs SET status='running', host='elsewhere', pid=1, heartbeat=? WHERE id='b'",
-                   (time.time() - 3600,))  # fmt: skip
-        db.execute("UPDATE runs SET status='running', host='elsewhere', pid=1, heartbeat=? WHERE id='c'",
-                   (time.time(),))  # fmt: skip
-    got = {store.claim()["id"], store.claim()["id"]}
-    assert got == {"a", "b"} and store.claim() is None  # c's owner is alive elsewhere: left alone
+    cases = {
+        "seeds: many\n": "'seeds' must be an integer, not 'many'",
+        "methods: simclr\n": "'methods' must be a list of text, not 'simclr'",
+        "pretrain: {epochs: many}\n": "'pretrain.epochs' must be an integer or null, not 'many'",
+        "pretrain: {epoch: 3}\n": "unknown setting 'pretrain.epoch'",
+        "floors: 1\n": "'floors' must be true or false, not 1",
+    }
+    for i, (yaml_text, message) in enumerate(cases.items()):
+        path = tmp_path / f"s{i}.yaml"
+        path.write_text(f"cache: {tmp_path}\n{yaml_text}")
+        assert main(["study", "--config", str(path), "--out", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"xrayssl: error: {path}: {message}") and "\n" not in err, err
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(XraySSLError, match=r"'seeds' must be an integer, not 2\.5"):  # the Python API too
+        StudyConfig(cache="c", out="o", seeds=2.5)
 
 
 # --- a real study: killed, resumed, reported ---------------------------------------------------------------

@@ -169,6 +169,24 @@ def test_resume_skips_a_cut_short_checkpoint_and_leftovers(tiny_cache, tmp_path)
     assert json.loads((out / "record.json").read_text())["epochs"] == 2
 
 
+def test_metrics_log_keeps_one_row_per_step_and_cuts_back_on_resume(tmp_path):
+    from xrayssl.train.logs import COLUMNS, RunCSVLogger
+
+    log = RunCSVLogger(tmp_path, flush_every=2)
+    log.log_metrics({"loss": 1.0, "epoch": 0}, step=10)
+    log.save()  # a checkpoint at step 10 wrote the row; the monitor reads the same step afterwards
+    log.log_metrics({"knn_val_auroc": 0.7, "embedding_std": 0.05}, step=10)
+    for step in (20, 30, 40):
+        log.log_metrics({"loss": 0.5}, step=step)
+    log.log_metrics({"knn_val_auroc": 0.8}, step=40)
+    log.finalize("success")
+    rows = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(rows.columns) == list(COLUMNS) and rows["step"].tolist() == [10, 20, 30, 40]
+    assert rows.loc[0, "loss"] == 1.0 and rows.loc[0, "knn_val_auroc"] == 0.7 and rows.loc[3, "knn_val_auroc"] == 0.8
+    RunCSVLogger(tmp_path).truncate_after(20)
+    assert pd.read_csv(tmp_path / "metrics.csv")["step"].tolist() == [10, 20]
+
+
 def test_abnormal_fraction_subsampling_is_exact():
     labels = np.array([1] * 30 + [0] * 70)
     keep = subsample_abnormal_fraction(labels, 0.2, seed=0)

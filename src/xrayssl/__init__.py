@@ -34,11 +34,13 @@ _LAZY = {
     "supervised": ("xrayssl.api", "supervised"),
     "run_study": ("xrayssl.api", "study"),
     "build_report": ("xrayssl.api", "build_report"),
+    "gradcam": ("xrayssl.api", "gradcam"),
     "load_encoder": ("xrayssl.api", "load_encoder"),
     "export_encoder": ("xrayssl.api", "export"),
     "PretrainConfig": ("xrayssl.train.config", "PretrainConfig"),
     "SupervisedConfig": ("xrayssl.train.config", "SupervisedConfig"),
     "ProbeConfig": ("xrayssl.evaluate.config", "ProbeConfig"),
+    "GradCamConfig": ("xrayssl.evaluate.config", "GradCamConfig"),
     "StudyConfig": ("xrayssl.study.config", "StudyConfig"),
     "ExportConfig": ("xrayssl.export", "ExportConfig"),
     "load_config_file": ("xrayssl.configfile", "load_config_file"),
@@ -53,11 +55,13 @@ __all__ = [  # noqa: RUF022 (grouped: steps, then configs)
     "supervised",
     "run_study",
     "build_report",
+    "gradcam",
     "load_encoder",
     "export_encoder",
     "PretrainConfig",
     "SupervisedConfig",
     "ProbeConfig",
+    "GradCamConfig",
     "StudyConfig",
     "ExportConfig",
     "load_config_file",
@@ -78,11 +82,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eagerly
-    from xrayssl.api import build_report, load_encoder, prepare, pretrain, probe, supervised
+    from xrayssl.api import build_report, gradcam, load_encoder, prepare, pretrain, probe, supervised
     from xrayssl.api import export as export_encoder
     from xrayssl.api import study as run_study
     from xrayssl.configfile import load_config_file
-    from xrayssl.evaluate.config import ProbeConfig
+    from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
     from xrayssl.export import ExportConfig
     from xrayssl.study.config import StudyConfig
     from xrayssl.train.config import PretrainConfig, SupervisedConfig

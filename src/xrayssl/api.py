@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xrayssl.evaluate.config import ProbeConfig
+from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
 from xrayssl.train.config import PretrainConfig, SupervisedConfig
 
 if TYPE_CHECKING:
@@ -70,6 +70,13 @@ def probe(config: ProbeConfig | str | Path, **settings: Any) -> dict[str, Any]:
     return run_probe(**config.to_dict())
 
 
+def gradcam(config: GradCamConfig) -> dict[str, Any]:
+    """Grad-CAM grids per body part and outcome, and a deletion-curve faithfulness score, in ``config.out``."""
+    from xrayssl.evaluate.gradcam import gradcam as run_gradcam
+
+    return run_gradcam(**config.to_dict())
+
+
 def study(
     config: StudyConfig | None,
     out: str | Path,
@@ -78,12 +85,13 @@ def study(
     shard: str | None = None,
     progress: bool = True,
     report: bool = True,
+    store: str | None = None,
 ) -> dict[str, int]:
     """Run (or, with ``config=None``, resume) an augmentation study in ``out``; returns the runs' status counts.
-    ``report`` writes OUT/report.html at the end."""
+    ``report`` writes OUT/report.html at the end; ``store`` a postgresql:// URL (default: OUT/study.sqlite)."""
     from xrayssl.study.runner import run_study
 
-    counts = run_study(config, out, workers=workers, shard=shard, progress=progress)
+    counts = run_study(config, out, workers=workers, shard=shard, progress=progress, store=store)
     if report:
         build_report(out)
     return counts

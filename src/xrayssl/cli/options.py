@@ -124,9 +124,9 @@ def add_fields(
         inner = optional_type(tp)[0]
         if inner is bool:
             actions.append(parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **common))
-        elif get_origin(inner) is dict:
+        elif get_origin(inner) is dict and get_args(inner) == (str, str):
             actions.append(parser.add_argument(*flags, action=KeyValue, metavar="NAME=VALUE", **common))
-        elif (convert := converter(tp)) is not None:
+        elif get_origin(inner) is not dict and (convert := converter(tp)) is not None:
             choices = list(get_args(inner)) if get_origin(inner) is Literal else None
             metavar = None if choices else metavar
             actions.append(parser.add_argument(*flags, type=convert, choices=choices, metavar=metavar, **common))

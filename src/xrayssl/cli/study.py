@@ -60,6 +60,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("execution")
     g.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default 1)")
     g.add_argument("--shard", help="i/n: this process takes every n-th run, for machines sharing the folder")
+    g.add_argument(
+        "--store",
+        help="postgresql://USER@HOST/DATABASE: keep the runs in PostgreSQL, for studies over many machines "
+        "(default: study.sqlite in --out; docs/studies.md)",
+    )
     g.add_argument("--status", action="store_true", help="print the study's progress and exit")
     g.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -121,25 +126,19 @@ def build_config(args: argparse.Namespace):
 
 def study_command(args: argparse.Namespace) -> int:
     from xrayssl import api
-    from xrayssl.study.runner import open_study
+    from xrayssl.study.runner import open_study, status
     from xrayssl.train.quiet import quiet_lightning
 
     if args.status:
-        _, store = open_study(None, args.out)
-        counts = store.counts()
-        print(f"{args.out}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-        for row in store.runs(status="running"):
-            print(f"  running {row['id']} on {row['host']} (pid {row['pid']})")
-        for row in store.runs(status="failed"):
-            print(f"  failed {row['id']}: {(row['error'] or '').strip().splitlines()[-1:]}")
+        print("\n".join(status(args.out, args.store)))
         return 0
     config = build_config(args)
     if args.print_config:
-        print_config(config or open_study(None, args.out)[0])
+        print_config(config or open_study(None, args.out, args.store)[0])
         return 0
     quiet_lightning()
     counts = api.study(config, args.out, workers=args.workers, shard=args.shard, progress=not args.quiet,
-                       report=not args.no_report)  # fmt: skip
+                       report=not args.no_report, store=args.store)  # fmt: skip
     if not args.no_report:
         print(f"report: {Path(args.out) / 'report.html'}")
     return 1 if counts.get("failed") else 0

@@ -109,22 +109,26 @@ def supervised_command(args: argparse.Namespace) -> int:
 
 
 def add_gradcam_parser(sub: argparse._SubParsersAction) -> None:
+    from xrayssl.evaluate.config import GradCamConfig
+
     p = sub.add_parser("gradcam", help="Grad-CAM overlays per body part and outcome, and a faithfulness score")
-    p.add_argument("run", help="a pretraining run (after 'xrayssl probe RUN') or a supervised run")
-    p.add_argument("--out", required=True, help="folder for the PNG grids and faithfulness.json")
-    p.add_argument("--n", type=int, default=16, help="images per body part and outcome (default 16)")
-    p.add_argument("--split", default="test", choices=["val", "test"])
-    p.add_argument("--seed", type=int, default=0)
+    add_positional(p, "run", help=field_help(GradCamConfig, "run"), optional=True)
+    add_fields(p, GradCamConfig, exclude=("run",))
+    add_config_options(p)
     p.set_defaults(func=gradcam_command)
 
 
 def gradcam_command(args: argparse.Namespace) -> int:
-    from xrayssl.evaluate.gradcam import gradcam
+    from xrayssl import api
+    from xrayssl.evaluate.config import GradCamConfig
 
-    result = gradcam(args.run, args.out, n=args.n, split=args.split, seed=args.seed)
+    config = build(GradCamConfig, args)
+    if config is None:
+        return 0
+    result = api.gradcam(config)
     f = result["faithfulness"]
     print(
-        f"{len(result['images'])} grids in {args.out} (Grad-CAM at {result['layer']}); faithfulness "
+        f"{len(result['images'])} grids in {config.out} (Grad-CAM at {result['layer']}); faithfulness "
         f"{f['score']:+.3f} (deletion AUC {f['deletion_auc_gradcam']:.3f} vs random {f['deletion_auc_random']:.3f})"
     )
     return 0

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from xrayssl.errors import XraySSLError
 
-ENCODERS = ("run", "random", "pixels", "imagenet")
-SPLITS = ("val", "test")  # the probe is fitted on train and its C chosen on val
+Encoder = Literal["run", "random", "pixels", "imagenet"]
+Split = Literal["val", "test"]  # the probe is fitted on train and its C chosen on val
+ENCODERS, SPLITS = get_args(Encoder), get_args(Split)
 
 
 @dataclass
 class ProbeConfig:
     source: str = field(metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels|imagenet"})
-    encoder: str = field(
+    encoder: Encoder = field(
         default="run",
         metadata={
             "help": "run: the run's encoder; random: an untrained backbone; pixels: raw pixels (floors); imagenet: "
@@ -26,7 +27,7 @@ class ProbeConfig:
         default=None,
         metadata={"help": "probe the run's encoder on this prepared cache instead of its own (transfer)"},
     )
-    split: str = field(default="test", metadata={"help": "split the metrics are reported on: val or test"})
+    split: Split = field(default="test", metadata={"help": "split the metrics are reported on"})
     label_fractions: list[float] | None = field(
         default=None, metadata={"help": "e.g. 0.01,0.1,1: also probe with these shares of the training patients"}
     )
@@ -88,6 +89,24 @@ class ProbeConfig:
             raise XraySSLError("--size must be >= 8 and --pixels-size >= 1")
         if not all(0 < f <= 1 for f in self.label_fractions or []):
             raise XraySSLError("label fractions must be in (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class GradCamConfig:
+    run: str = field(metadata={"help": "a pretraining run (after 'xrayssl probe RUN') or a supervised run"})
+    out: str = field(metadata={"help": "folder for the PNG grids and faithfulness.json"})
+    n: int = field(default=16, metadata={"help": "images per body part and outcome"})
+    split: Split = field(default="test", metadata={"help": "split the images come from"})
+    seed: int = field(default=0, metadata={"help": "seed of the image draw"})
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise XraySSLError(f"--split must be {' or '.join(SPLITS)}")
+        if self.n < 1:
+            raise XraySSLError("--n must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

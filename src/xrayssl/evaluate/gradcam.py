@@ -24,6 +24,7 @@ from xrayssl import runs
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
+from xrayssl.evaluate.config import GradCamConfig
 from xrayssl.models.backbones import pool_features
 from xrayssl.paths import safe_name
 
@@ -121,7 +122,13 @@ def deletion_auc(
     return np.trapezoid(np.stack(curve, 1), dx=1 / steps, axis=1)
 
 
-def gradcam(run: str | Path, out: str | Path, n: int = 16, split: str = "test", seed: int = 0) -> dict[str, Any]:
+def gradcam(
+    run: str | Path,
+    out: str | Path,
+    n: int = GradCamConfig.n,
+    split: str = GradCamConfig.split,
+    seed: int = GradCamConfig.seed,
+) -> dict[str, Any]:
     model, config, threshold = load_model(run)
     cache = PreparedCache(config["cache"])
     rows = labelled_splits(cache.manifest, config.get("body_part"), str(cache.path))[split]

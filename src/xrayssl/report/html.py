@@ -15,7 +15,7 @@ from xrayssl.errors import XraySSLError
 from xrayssl.report import plots
 from xrayssl.study import analysis
 from xrayssl.study.config import StudyConfig
-from xrayssl.study.store import DB_NAME, Store
+from xrayssl.study.store import Store
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222;
@@ -60,8 +60,6 @@ def _img(uri: str, alt: str) -> str:
 
 def build_report(study: str | Path, out: str | Path | None = None) -> Path:
     study = Path(study)
-    if not (study / DB_NAME).is_file():
-        raise XraySSLError(f"{study}: not a study folder (no {DB_NAME}); run `xrayssl study` first")
     store = Store(study)
     stored = store.get_meta("config")
     config = StudyConfig.from_dict({**stored, "out": str(study)})

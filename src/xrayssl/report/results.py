@@ -18,18 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xrayssl.errors import XraySSLError
 from xrayssl.study import analysis
 from xrayssl.study.config import StudyConfig
-from xrayssl.study.store import DB_NAME, Store
+from xrayssl.study.store import Store
 
 RESULTS_CSV = "results.csv"
 
 
 def open_store(study: str | Path) -> tuple[Store, StudyConfig]:
-    study = Path(study)
-    if not (study / DB_NAME).is_file():
-        raise XraySSLError(f"{study}: not a study folder (no {DB_NAME}); run `xrayssl study` first")
+    """The study's store (SQLite or PostgreSQL, as the folder says) and its config; not a study: one line."""
     store = Store(study)
     return store, StudyConfig.from_dict({**store.get_meta("config"), "out": str(study)})
 

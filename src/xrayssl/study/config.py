@@ -4,7 +4,7 @@ the study folder keeps the resolved config so that a resumed or sharded study is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +99,10 @@ class StudyConfig(Serialisable):
     def __post_init__(self) -> None:
         # imported here: the CLI reads this module's fields to build its flags, and torch takes seconds to load
         from xrayssl.augment.pipeline import parse_pipeline
+        from xrayssl.configfile import check_settings
         from xrayssl.models.methods import check_temperature, method_names
 
+        check_settings({f.name: getattr(self, f.name) for f in fields(self)}, StudyConfig, "study")
         valid = method_names()
         unknown = [m for m in self.methods if m not in valid]
         if unknown or not self.methods:
@@ -109,6 +111,9 @@ class StudyConfig(Serialisable):
             raise XraySSLError(f"unknown design '{self.design}'; valid: {', '.join(DESIGNS)}")
         if self.seeds < 1:
             raise XraySSLError("seeds must be >= 1")
+        for key in ("body_parts", "abnormal_fractions", "label_fractions"):
+            if not getattr(self, key):
+                raise XraySSLError(f"{key} is empty: give at least one value")
         for name, spec in {**self.augmentations, **self.recipes, "base": self.base}.items():
             try:
                 parse_pipeline(spec)
@@ -120,11 +125,34 @@ class StudyConfig(Serialisable):
         for key in SET_BY_STUDY:
             if key in self.pretrain:
                 raise XraySSLError(f"pretrain.{key} is set by the study, not shared by all runs")
-        shared = self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")  # fail now, not in run 37
-        self._check_references(shared)
+        if self.n_boot < 1 or self.gradcam_n < 0:
+            raise XraySSLError("n_boot must be >= 1 and gradcam_n >= 0")
+        # fail now, not in run 37: every pretraining and supervised run's config, and the design's recipes
+        for part in self.body_parts:
+            for fraction in self.abnormal_fractions:
+                self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-", body_part=part,
+                                     pretrain_abnormal_fraction=fraction)  # fmt: skip
+            if self.supervised is not None:
+                for fraction in self.label_fractions:
+                    self.supervised_config(out="-", label_fraction=fraction, body_part=part)
+        self._check_references(self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-"))
         if self.pretrain.get("temperature") is not None:
             for method in self.methods:
                 check_temperature(method, float(self.pretrain["temperature"]))
+        self.recipe_list()
+
+    def check_cache(self) -> None:
+        """The cache is a prepared cache and holds every body part asked for (before a study is created)."""
+        from xrayssl.data.cache import PreparedCache
+
+        parts = {str(p) for p in PreparedCache(self.cache).manifest["body_part"].unique() if str(p)}
+        known = {p.lower() for p in parts}  # training selects body parts case-insensitively
+        missing = [p for p in self.body_parts if p is not None and p.lower() not in known]
+        if missing:
+            raise XraySSLError(
+                f"{self.cache}: no images of body part(s) {', '.join(missing)}; "
+                f"the cache holds: {', '.join(sorted(parts)) or 'none named'}"
+            )
 
     def _check_references(self, shared: PretrainConfig) -> None:
         unknown = [r for r in self.references if r not in REFERENCES]

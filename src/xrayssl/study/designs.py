@@ -65,7 +65,9 @@ def build(design: str, factors: list[str], explicit: dict[str, str] | None = Non
         raise XraySSLError(f"augmentation names repeat: {factors}")
     if design == "list":
         if not explicit:
-            raise XraySSLError("design 'list' needs recipes (name: spec) in the study config or --recipes")
+            raise XraySSLError(
+                "design 'list' needs recipes: --recipe NAME=SPEC (repeatable), or 'recipes:' in the study YAML"
+            )
         return [Recipe(name, (name,)) for name in explicit]
     makers = {"full": full, "fractional": fractional, "one-at-a-time": one_at_a_time, "pairwise": pairwise}
     if design not in makers:

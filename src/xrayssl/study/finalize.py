@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from xrayssl.paths import safe_name
 from xrayssl.study.analysis import best_recipes, ssl_frame
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.store import Store
@@ -39,7 +40,7 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
             n_boot=config.n_boot,
             out=Path(run) / "probe-label-fractions.json",
         )["label_fractions"]
-        cams = gradcam(run, out / "gradcam" / f"{row.body_part}-{row.method}", n=config.gradcam_n)
+        cams = gradcam(run, out / "gradcam" / safe_name(f"{row.body_part}-{row.method}"), n=config.gradcam_n)
         chosen.append(
             {
                 "method": row.method,
@@ -60,7 +61,7 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
         part = r["params"]["body_part"] or "all"
         if progress:
             print(f"finalize: supervised ({part}): Grad-CAM", flush=True)
-        cams = gradcam(out / r["result"]["run"], out / "gradcam" / f"{part}-supervised", n=config.gradcam_n)
+        cams = gradcam(out / r["result"]["run"], out / "gradcam" / safe_name(f"{part}-supervised"), n=config.gradcam_n)
         sup_cams.append({"body_part": part, "run": r["result"]["run"], "gradcam": _relative(cams, out)})
     return {"best": chosen, "supervised": sup_cams}
 

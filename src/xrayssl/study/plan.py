@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -12,8 +13,12 @@ REFERENCE_KIND = "reference"  # a frozen-feature reference (config.REFERENCES), 
 
 
 def run_folder_name(run_id: str) -> str:
-    """A file-system-safe folder name for a run id (ids hold '/', '+' and '>')."""
-    return re.sub(r"[^A-Za-z0-9._+=-]", "_", run_id.replace("/", "__").replace(">", "-then-"))
+    """A file-system-safe folder name for a run id (ids hold '/', '+' and '>', and body parts from the data);
+    a long one is cut and keeps a hash of the whole id, so two ids never share a folder by truncation."""
+    name = re.sub(r"[^A-Za-z0-9._+=-]", "_", run_id.replace("/", "__").replace(">", "-then-")).lstrip(".")
+    if len(name) > 120:
+        name = f"{name[:100]}-{hashlib.sha256(run_id.encode()).hexdigest()[:12]}"
+    return name
 
 
 def plan(config: StudyConfig) -> list[tuple[str, str, dict[str, Any]]]:

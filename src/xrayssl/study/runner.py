@@ -1,9 +1,9 @@
-"""Execute a study: claim runs from the study database one at a time until none is left for this shard.
+"""Execute a study: claim runs from the study's store one at a time until none is left for this shard.
 
 Each run is pretrain + probe (or a floor, or the supervised baseline), in its own folder under ``runs/``;
 a run interrupted mid-way resumes from its last checkpoint. ``workers`` > 1 starts that many processes on
-this machine (one GPU each where there are several); ``shard`` i/n takes every n-th run so that machines
-sharing the folder split the study between them.
+this machine (one GPU each where there are several), which die with the process that started them;
+``shard`` i/n takes every n-th run so that machines sharing the study split it between them.
 """
 
 from __future__ import annotations
@@ -20,34 +20,52 @@ from pathlib import Path
 from typing import Any
 
 from xrayssl.errors import XraySSLError
+from xrayssl.study.backend import DB_NAME, LOCATION, network_filesystem
 from xrayssl.study.config import StudyConfig
+from xrayssl.study.lifeline import exit_with_parent
 from xrayssl.study.plan import REFERENCE_KIND, plan, run_folder_name
-from xrayssl.study.store import FINAL_KIND, Store
+from xrayssl.study.store import FINAL_KIND, Store, StoreConfig
 
 CONFIG_KEY = "config"
 _DURATIONS: list[float] = []  # this process's run times, for the time-left estimate
 
 
-def open_study(config: StudyConfig | None, out: str | Path) -> tuple[StudyConfig, Store]:
-    """Create the study (config + planned runs) or open an existing one; a different config is refused."""
-    out = Path(out)
-    store = Store(out)
-    stored = store.get_meta(CONFIG_KEY)
+def store_config(store: StoreConfig | str | None) -> StoreConfig:
+    return store if isinstance(store, StoreConfig) else StoreConfig(url=store or "")
+
+
+def open_study(
+    config: StudyConfig | None, out: str | Path, store: StoreConfig | str | None = None
+) -> tuple[StudyConfig, Store]:
+    """Create the study (config + planned runs) or open an existing one; a different config is refused.
+
+    A new study is checked in full (its cache, its body parts, its plan) before anything is written, so that
+    a mistyped command leaves no folder and no database behind.
+    """
+    out, store = Path(out), store_config(store)
     if config is None:
+        if not (out / DB_NAME).is_file() and not (out / LOCATION).is_file():
+            raise XraySSLError(f"{out}: no study here yet; give a cache (and options or --config) to start one")
+        opened = Store(out, store)
+        stored = opened.get_meta(CONFIG_KEY)
         if stored is None:
             raise XraySSLError(f"{out}: no study here yet; give a cache (and options or --config) to start one")
         config = StudyConfig.from_dict({**stored, "out": str(out)})
-    else:
-        wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
-        kept = store.set_meta_once(CONFIG_KEY, wanted)
-        if kept != wanted:
-            diff = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
-            raise XraySSLError(
-                f"{out} holds a study with other settings ({', '.join(diff)}); "
-                "rerun with only --out to resume it, or choose another --out"
-            )
-    store.add_runs(plan(config))
-    return config, store
+        opened.add_runs(plan(config))  # a study killed between writing its config and its runs
+        return config, opened
+    config.check_cache()
+    runs = plan(config)
+    opened = Store(out, store, create=True)
+    wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
+    kept = opened.set_meta_once(CONFIG_KEY, wanted)
+    if kept != wanted:
+        diff = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
+        raise XraySSLError(
+            f"{out} holds a study with other settings ({', '.join(diff)}); "
+            "rerun with only --out to resume it, or choose another --out"
+        )
+    opened.add_runs(runs)
+    return config, opened
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -69,32 +87,65 @@ def run_study(
     workers: int = 1,
     shard: str | None = None,
     progress: bool = True,
-    stale_seconds: float = 600.0,
+    store: StoreConfig | str | None = None,
 ) -> dict[str, int]:
-    config, store = open_study(config, out)
-    store.stale_seconds = stale_seconds
     i, n = parse_shard(shard)
-    retried = store.retry_failed()
-    counts = store.counts()
+    cfg = store_config(store)
+    config, opened = open_study(config, out, cfg)
+    _warn_network_sqlite(opened)
+    retried = opened.retry_failed()
+    counts = opened.counts()
     total = sum(counts.values())
     print(
         f"study {out}: {total} runs, {counts.get('done', 0)} done already"
         + (f", {retried} failed run(s) retried" if retried else "")
-        + (f"; shard {i}/{n}" if n > 1 else ""),
+        + (f"; shard {i}/{n}" if n > 1 else "")
+        + ("" if opened.location.sqlite else f"; runs in {opened.shown}"),
         flush=True,
     )
     if workers <= 1:
-        _work(str(out), i, n, progress, stale_seconds, None, None)
+        _work(str(out), i, n, progress, cfg, None, None)
     else:
-        _spawn(str(out), i, n, workers, stale_seconds)
-    counts = store.counts()
+        _spawn(str(out), i, n, workers, cfg, opened)
+    counts = opened.counts()
     print(f"study {out}: {counts.get('done', 0)}/{total} runs done, {counts.get('failed', 0)} failed", flush=True)
-    for row in store.runs(status="failed"):
+    for row in opened.runs(status="failed"):
         print(f"  failed {row['id']}: {(row['error'] or '').strip().splitlines()[-1:]}", flush=True)
     return counts
 
 
-def _spawn(out: str, shard: int, n_shards: int, workers: int, stale_seconds: float) -> None:
+def status(out: str | Path, store: StoreConfig | str | None = None) -> list[str]:
+    """``study --status``: counts, each running run with whether its worker is alive, then the failures."""
+    opened = Store(out, store_config(store))
+    now, counts = time.time(), opened.counts()
+    lines = []
+    for r in opened.runs(status="running"):
+        where = f"{r['id']} on {r['host']} (pid {r['pid']}"
+        dead = opened.owner_dead(r, now)
+        if dead:
+            counts["running"] -= 1
+            counts["dead"] = counts.get("dead", 0) + 1
+            lines.append(f"  dead     {where}: {dead}; it is handed out again at the next claim)")
+        else:
+            lines.append(f"  running  {where}, heartbeat {now - (r['heartbeat'] or now):.0f} s ago)")
+    for r in opened.runs(status="failed"):
+        lines.append(f"  failed   {r['id']}: {(r['error'] or '').strip().splitlines()[-1:]}")
+    return [f"{out}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if v), *lines]
+
+
+def _warn_network_sqlite(store: Store) -> None:
+    fstype = network_filesystem(store.folder) if store.location.sqlite else None
+    if fstype:
+        print(
+            f"note: {store.path} is on a network file system ({fstype}), where SQLite's file locks are often "
+            "broken: keep every worker on this machine, or use --store postgresql://... across machines "
+            "(docs/studies.md)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _spawn(out: str, shard: int, n_shards: int, workers: int, cfg: StoreConfig, store: Store) -> None:
     import torch
 
     gpus = torch.cuda.device_count()
@@ -106,11 +157,11 @@ def _spawn(out: str, shard: int, n_shards: int, workers: int, stale_seconds: flo
     for w in range(workers):
         device = str(w % gpus) if gpus > 1 else None
         log = str(logs / f"worker-{w}.log")
-        procs.append(ctx.Process(target=_work, args=(out, shard, n_shards, False, stale_seconds, device, threads, log)))
+        args = (out, shard, n_shards, False, cfg, device, threads, log, os.getpid())
+        procs.append(ctx.Process(target=_work, args=args, name=f"xrayssl-worker-{w}"))
     for p in procs:
         p.start()
     print(f"{workers} workers ({threads} CPU threads each; logs in {logs})", flush=True)
-    store = Store(out)
     seen = len(store.runs(status="done"))  # report only what finishes from now on
     while any(p.is_alive() for p in procs):
         time.sleep(2)
@@ -142,26 +193,25 @@ def _work(
     shard: int,
     n_shards: int,
     progress: bool,
-    stale_seconds: float,
+    cfg: StoreConfig,
     device: str | None,
     threads: int | None,
     log: str | None = None,
+    parent: int | None = None,
 ) -> None:
     """One worker: claim, execute, record, until nothing is left for it."""
+    if parent is not None:
+        exit_with_parent(parent)
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
     with open(log, "a") if log else contextlib.nullcontext() as sink:
         if sink is not None:
             sys.stdout = sys.stderr = sink
-        import torch
-
         if threads:
-            torch.set_num_threads(threads)
-        from xrayssl.train.quiet import quiet_lightning
+            import torch
 
-        quiet_lightning()
-        config, store = open_study(None, out)
-        store.stale_seconds = stale_seconds
+            torch.set_num_threads(threads)
+        config, store = open_study(None, out, cfg)
         while (claim := store.claim(shard, n_shards)) is not None:
             _execute(config, store, claim, progress)
 
@@ -171,15 +221,15 @@ def _execute(config: StudyConfig, store: Store, claim: dict[str, Any], progress:
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(30):
-            with contextlib.suppress(Exception):
+        while not stop.wait(store.config.heartbeat_seconds):
+            with contextlib.suppress(Exception):  # a missed beat is harmless; only a long silence frees the run
                 store.heartbeat(run_id)
 
-    threading.Thread(target=beat, daemon=True).start()
+    threading.Thread(target=beat, daemon=True, name="xrayssl-heartbeat").start()
     start = time.perf_counter()
     try:
         folder = Path(config.out) / "runs" / run_folder_name(run_id)
-        result = EXECUTORS[claim["kind"]](config, folder, claim["params"], progress)
+        result = EXECUTORS[claim["kind"]](config, store, folder, claim["params"], progress)
         result["run"] = folder.relative_to(config.out).as_posix()  # relative: the study folder may move
         result["seconds"] = round(time.perf_counter() - start, 1)
         store.finish(run_id, result)
@@ -195,6 +245,12 @@ def _execute(config: StudyConfig, store: Store, claim: dict[str, Any], progress:
         stop.set()
 
 
+def _quiet() -> None:
+    from xrayssl.train.quiet import quiet_lightning
+
+    quiet_lightning()
+
+
 def _summary(probe_result: dict[str, Any]) -> dict[str, Any]:
     overall = probe_result["overall"]
     return {
@@ -206,7 +262,8 @@ def _summary(probe_result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _ssl(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+def _ssl(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    _quiet()
     from xrayssl import runs
     from xrayssl.evaluate.run_probe import probe
     from xrayssl.train.pretrain import pretrain
@@ -239,7 +296,8 @@ def _ssl(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -
     }
 
 
-def _floor(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+def _floor(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    _quiet()
     from xrayssl.evaluate.run_probe import probe
 
     cfg = config.pretrain_config(method=config.methods[0], augs="", seed=0, out="-")
@@ -257,10 +315,11 @@ def _floor(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool)
     return {**_summary(result), "label_fractions": result.get("label_fractions")}
 
 
-def _reference(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+def _reference(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
     """A frozen-feature reference (ImageNet + logistic regression) at the study's backbone and size. Without
     network and without --imagenet-weights it is recorded as skipped, with the one-line reason: the study and its
     final step go on."""
+    _quiet()
     from xrayssl.evaluate.run_probe import probe
     from xrayssl.models.imagenet import WeightsUnavailable
     from xrayssl.study.config import REFERENCES
@@ -285,7 +344,8 @@ def _reference(config: StudyConfig, folder: Path, p: dict[str, Any], progress: b
     return {**_summary(result), "label_fractions": result.get("label_fractions"), "weights": result.get("weights")}
 
 
-def _supervised(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+def _supervised(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    _quiet()
     from xrayssl import runs
     from xrayssl.api import supervised as supervised_baseline
 
@@ -304,10 +364,11 @@ def _supervised(config: StudyConfig, folder: Path, p: dict[str, Any], progress: 
     }
 
 
-def _finalize(config: StudyConfig, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+def _finalize(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
     from xrayssl.study.finalize import finalize
 
-    return finalize(config, Store(config.out), progress)
+    _quiet()
+    return finalize(config, store, progress)
 
 
 EXECUTORS = {"ssl": _ssl, "floor": _floor, REFERENCE_KIND: _reference, "supervised": _supervised, FINAL_KIND: _finalize}

@@ -117,6 +117,8 @@ class TimedCheckpoints(Callback):
         start = time.perf_counter()
         path = self.folder / f"step-{trainer.global_step:08d}.ckpt"
         trainer.save_checkpoint(path)
+        for logger in trainer.loggers:
+            logger.save()  # the metrics history up to this checkpoint is on disk before a possible kill
         if trainer.is_global_zero:
             for old in checkpoints(self.folder)[KEEP_CHECKPOINTS:]:
                 old.unlink(missing_ok=True)
