@@ -32,11 +32,11 @@ class Serialisable:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-DEFAULT_BUDGET = "15m"
+DEFAULT_BUDGET = "15m"  # wall-clock budget of pretraining (when no epochs are given) and of the supervised baseline
 WEIGHTS_HELP = (
     "with --init imagenet: a local torchvision-format .pth or .safetensors file of the ImageNet weights (offline); "
     "none: torchvision's download, kept in its cache"
-)  # wall-clock budget of pretraining (when no epochs are given) and of the supervised baseline
+)
 
 
 @dataclass

@@ -4,17 +4,19 @@ the run's config records ``init`` (and ``weights``), its config.json the encoder
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
-from xrayssl import runs
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import build_backbone
+
+if TYPE_CHECKING:
+    from torch import nn
 
 IMAGENET = "imagenet"
 
 
 def check_init(cfg) -> None:
-    """Checks of ``init``/``weights`` that need no file (a resumed run need not find its start again)."""
+    """Checks of ``init``/``weights`` that need no file (a resumed run need not find its start again); config
+    objects call it, so it imports torch only for an ImageNet start."""
     init, weights = getattr(cfg, "init", None), getattr(cfg, "weights", None)
     if init == IMAGENET:
         from xrayssl.models.imagenet import check_imagenet, check_weights_path
@@ -30,6 +32,9 @@ def initial_backbone(cfg, norm: str | None = None) -> nn.Module:
     """The backbone a new run starts from (``cfg``: a PretrainConfig or SupervisedConfig). ``norm`` given: a
     resumed run's architecture with that input normalisation, without reading its start (its checkpoint holds
     the weights)."""
+    from xrayssl import runs
+    from xrayssl.models.backbones import build_backbone
+
     if norm is not None:
         return build_backbone(cfg.backbone, cfg.small_stem, cfg.size, norm)
     if cfg.init is None:
