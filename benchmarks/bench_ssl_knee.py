@@ -48,6 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budget", default="15m")
     ap.add_argument("--size", type=int, default=64, help="image side in px (cache, floors, SSL and supervised)")
+    ap.add_argument("--cache", default=None, help="an already prepared knee cache (e.g. carried to a GPU machine)")
     ap.add_argument("--supervised-budget", default="15m")
     ap.add_argument("--supervised-fractions", default="1,0.1", help="label shares of the supervised baseline")
     ap.add_argument("--supervised-init", default=None, metavar="RUN", help="fine-tune this run's encoder instead")
@@ -67,11 +68,16 @@ def main() -> None:
     from xrayssl.evaluate.run_probe import probe
     from xrayssl.train.config import PretrainConfig, SupervisedConfig
     from xrayssl.train.pretrain import pretrain
+    from xrayssl.train.quiet import quiet_lightning
 
+    quiet_lightning()
     out = Path(args.out)
     skip = set(args.skip.split(","))
     size = args.size
-    cache = prepare(KNEE, out / f"cache{size}", process=ProcessConfig(size=size, clahe=False), progress=False).cache
+    if args.cache:
+        cache = args.cache
+    else:
+        cache = prepare(KNEE, out / f"cache{size}", process=ProcessConfig(size=size, clahe=False), progress=False).cache
     tag_size = "" if size == 64 else f"-{size}px"
     rows = []
 

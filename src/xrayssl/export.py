@@ -175,6 +175,11 @@ def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
     from xrayssl.runs import load_encoder
 
     encoder, run_config = load_encoder(config.run)
+    if config.to != "onnx" and getattr(encoder, "kind", "resnet") != "resnet":
+        raise XraySSLError(
+            f"{config.run}: a {run_config['backbone']} encoder exports only --to onnx (state dicts are "
+            "written for torchvision/timm ResNets)"
+        )
     out = Path(config.out) if config.out else _default_out(config)
     out.parent.mkdir(parents=True, exist_ok=True)
     in_chans = 1 if config.to == "onnx" else config.in_chans
