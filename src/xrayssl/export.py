@@ -180,10 +180,10 @@ def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
             f"{config.run}: a {run_config['backbone']} encoder exports only --to onnx (state dicts are "
             "written for torchvision/timm ResNets)"
         )
-    out = Path(config.out) if config.out else _default_out(config)
-    out.parent.mkdir(parents=True, exist_ok=True)
     in_chans = 1 if config.to == "onnx" else config.in_chans
     norm = None if config.to == "onnx" else input_norm(encoder, in_chans)  # ONNX: normalisation inside
+    out = Path(config.out) if config.out else _default_out(config)
+    out.parent.mkdir(parents=True, exist_ok=True)
     meta = metadata(run_config, config.run, config.to, in_chans, norm)
     if config.to == "onnx":
         size = config.size or int(run_config["size"])
