@@ -72,7 +72,9 @@ class Clock(Callback):
         first = batch[0] if isinstance(batch, (tuple, list)) else batch
         self.items += len(first) * trainer.world_size
 
-    def on_train_end(self, trainer, pl_module) -> None:
+    def stop(self) -> None:
+        """End of the fit loop: called once ``trainer.fit`` returns, so the final checkpoint and monitor
+        reading (on_train_end hooks of other callbacks) are inside the measured time."""
         self.fit_seconds = time.perf_counter() - self._t0
 
     def summary(self, unit: str) -> dict[str, Any]:
@@ -237,8 +239,8 @@ def build_trainer(
     if checkpoint_every:
         all_callbacks.append(TimedCheckpoints(run / "checkpoints", parse_budget(checkpoint_every), clock))
     seconds = parse_budget(budget)
-    if seconds:
-        all_callbacks.append(Timer(duration={"seconds": seconds}, interval="step"))
+    # a Timer also without a budget: its clock (carried over by checkpoints) is the runs' 'seconds'
+    all_callbacks.append(Timer(duration={"seconds": seconds} if seconds else None, interval="step"))
     return L.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -271,9 +273,9 @@ def resume_point(run: Path, trainer: L.Trainer, say=print) -> Path | None:
 
 
 def elapsed(trainer: L.Trainer) -> float:
-    """Training seconds so far (the budget's clock, which a resumed run carries over)."""
-    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
-    return timer.time_elapsed("train") if timer else 0.0
+    """Training seconds so far (the Timer's clock, which a resumed run carries over)."""
+    timer = next(c for c in trainer.callbacks if isinstance(c, Timer))
+    return timer.time_elapsed("train")
 
 
 def write_record(run: Path, kind: str, trainer: L.Trainer, clock: Clock, unit: str, started: str, **extra) -> None:

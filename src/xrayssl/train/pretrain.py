@@ -165,6 +165,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
     ckpt = harness.resume_point(run, trainer, say=lambda s: print(s, flush=True)) if resume else None
     started = runs.now()
     trainer.fit(module, module.batches, ckpt_path=str(ckpt) if ckpt else None)
+    module.clock.stop()
     if trainer.global_rank == 0:
         backbone = module.method.backbone
         kept = {"keep": config.keep, "step": trainer.global_step}

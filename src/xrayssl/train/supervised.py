@@ -141,6 +141,7 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     )
     started = runs.now()
     trainer.fit(module, module.batches, val)
+    module.clock.stop()
     if best.state is not None:
         module.model.load_state_dict(best.state)
     model = module.model.cpu()
