@@ -50,7 +50,7 @@ def test_every_method_gives_a_finite_loss_and_gradients(name):
 def test_temperature_reaches_contrastive_losses_only():
     assert build_method("simclr", Backbone("resnet18"), temperature=0.5).criterion.temperature == 0.5
     assert build_method("moco", Backbone("resnet18")).criterion.temperature == 0.2
-    with pytest.raises(XraySSLError, match="applies to densecl, moco, simclr, not to byol"):
+    with pytest.raises(XraySSLError, match="applies to dcl, densecl, moco, simclr, not to byol"):
         build_method("byol", Backbone("resnet18"), temperature=0.5)
     with pytest.raises(XraySSLError, match="positive"):
         build_method("simclr", Backbone("resnet18"), temperature=0.0)

@@ -50,7 +50,7 @@ class PretrainConfig(Serialisable):
     # mild intensity jitter takes away the brightness/contrast shortcut between views (+0.01-0.02 test AUROC)
     method: str = field(
         default="simclr",
-        metadata={"help": "SSL method: simclr, byol, moco, simsiam, barlowtwins, vicreg, vicregl, densecl or mae"},
+        metadata={"help": "SSL method: simclr, dcl, byol, moco, simsiam, barlowtwins, vicreg, vicregl, densecl or mae"},
     )
     augs: str = field(
         default="crop(scale=0.8..1,ratio=1)+rotate(5)+flip+intensity",
