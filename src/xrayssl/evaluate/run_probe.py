@@ -22,6 +22,7 @@ from xrayssl.models.backbones import Backbone
 from xrayssl.runs import load_encoder
 
 ENCODERS = ("run", "random", "pixels")
+PREDICTION_COLUMNS = ["index", "patient_id", "label", "prob"]  # predictions*.csv: one row per image of the split
 
 
 def resolve_source(
@@ -138,6 +139,11 @@ def probe(
     target = Path(out) if out else (Path(src["run"]) / f"probe-{encoder}.json" if src["run"] else None)
     if target:
         target.parent.mkdir(parents=True, exist_ok=True)
+        # per-image test predictions beside the JSON, for ROC curves and paired comparisons between runs
+        result["predictions"] = "predictions.csv" if encoder == "run" else f"predictions-{encoder}.csv"
+        frame.assign(index=rows[split]["index"])[PREDICTION_COLUMNS].to_csv(
+            target.parent / result["predictions"], index=False
+        )
         target.write_text(json.dumps(result, indent=2))
         result["written_to"] = str(target)
     return result
