@@ -196,12 +196,12 @@ def render_view(part: str, anatomy: dict, finding: dict | None, rng: np.random.G
         t0, t1 = finding["t"], min(1.0, finding["t"] + finding["length"])
         p0 = (b.a[0] + t0 * (b.b[0] - b.a[0]) + nx, b.a[1] + t0 * (b.b[1] - b.a[1]) + ny)
         p1 = (b.a[0] + t1 * (b.b[0] - b.a[0]) + nx, b.a[1] + t1 * (b.b[1] - b.a[1]) + ny)
-        metal = np.clip((0.018 - pose.distance(Bone(p0, p1, 0))) / pose.px, 0, 1)
+        metal = np.clip((0.025 - pose.distance(Bone(p0, p1, 0))) / pose.px, 0, 1)
         for k in range(finding["screws"]):
             t = t0 + (t1 - t0) * (k + 0.5) / finding["screws"]
             cx, cy = b.a[0] + t * (b.b[0] - b.a[0]), b.a[1] + t * (b.b[1] - b.a[1])
             screw = Bone((cx + nx, cy + ny), (cx - 0.9 * nx, cy - 0.9 * ny), 0)
-            metal = np.maximum(metal, np.clip((0.009 - pose.distance(screw)) / pose.px, 0, 1))
+            metal = np.maximum(metal, np.clip((0.012 - pose.distance(screw)) / pose.px, 0, 1))
         extra += 1.6 * metal
     img = 0.04 + tissue + 0.75 * attenuation + extra
     yy = np.linspace(-1, 1, size, dtype=np.float32)[:, None]
@@ -234,7 +234,7 @@ def _finding(part: str, rng: np.random.Generator) -> dict:
     kinds = FINDINGS[part]
     weights = np.array([FINDING_WEIGHTS[k] for k in kinds])
     kind = str(rng.choice(kinds, p=weights / weights.sum()))
-    severity = rng.uniform(0.4, 1.0)
+    severity = rng.uniform(0.5, 1.0)
     f = {
         "kind": kind,
         "severity": round(float(severity), 3),
@@ -243,19 +243,19 @@ def _finding(part: str, rng: np.random.Generator) -> dict:
     f |= {"bone": bone, "t": float(rng.uniform(t_lo, t_hi))}
     if kind == "fracture":
         f |= {
-            "gap": 0.02 + 0.03 * severity,
-            "offset": float(rng.uniform(0.3, 1.0) * 0.05 * severity),
-            "tilt": float(rng.normal(0, 0.2) * severity),
+            "gap": 0.03 + 0.04 * severity,
+            "offset": float(rng.uniform(0.5, 1.0) * 0.07 * severity),
+            "tilt": float(rng.normal(0, 0.3) * severity),
         }
     elif kind == "lesion":
         f |= {
-            "radius": 0.8 + 0.5 * severity,
+            "radius": 1.0 + 0.6 * severity,
             "aspect": float(rng.uniform(0.7, 1.5)),
             "sign": float(rng.choice([-1.0, 1.0], p=[0.7, 0.3])),
-            "strength": 0.45 + 0.4 * severity,
+            "strength": 0.6 + 0.4 * severity,
         }
     elif kind == "narrowing":
-        spurs = rng.uniform(0.015, 0.035, 4) * (0.5 + 0.5 * severity)
+        spurs = rng.uniform(0.02, 0.045, 4) * (0.5 + 0.5 * severity)
         f |= {"narrowing": 0.5 - 0.45 * severity, "spurs": spurs.tolist()}
     else:
         f |= {"length": float(rng.uniform(0.15, 0.3)), "screws": int(rng.integers(2, 5)), "t": t_lo}

@@ -21,8 +21,6 @@ from xrayssl.study import analysis
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.store import DB_NAME, Store
 
-EXPECTED_KEY = "expected_effects"  # study meta: augmentation -> {sign, factor}, the planted truth (synthetic data)
-
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222;
  padding:0 1em;line-height:1.45}
@@ -112,7 +110,7 @@ def load_context(study: str | Path) -> Context:
         counts=store.counts(),
         effects=effects,
         effects_note=note,
-        expected=store.get_meta(EXPECTED_KEY),
+        expected=store.get_meta(analysis.EXPECTED_EFFECTS_KEY),
     )
 
 

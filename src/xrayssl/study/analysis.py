@@ -19,6 +19,9 @@ from xrayssl.metrics import auroc, mean_ci
 from xrayssl.study.store import Store
 
 GROUP = ["body_part", "abnormal_fraction", "method"]
+# study meta key: the known truth of a study's data (augmentation -> {"sign": +1/-1/0, "factor": why}), written by
+# whoever made the data (the demo, for its planted nuisance factors) and read by the report's planted_check
+EXPECTED_EFFECTS_KEY = "expected_effects"
 
 
 def ssl_frame(store: Store) -> pd.DataFrame:
