@@ -114,3 +114,15 @@ def test_demo_runs_end_to_end_small(tmp_path, capsys):
     assert store.get_meta("expected_effects") == {"flip": PLANTED_EFFECTS["flip"]}  # blur has no planted truth
     counts = store.counts()
     assert counts == {"done": 2 * 4 + 2 + 2 + 1}  # 2 methods x (none, flip, blur, both), floors, supervised, final
+
+
+def test_demo_flags_take_their_defaults_from_demo_config(tmp_path, capsys):
+    from xrayssl.cli.main import build_parser
+    from xrayssl.demo import DemoConfig
+
+    args = build_parser().parse_args(["demo"])
+    assert (args.patients, args.size, args.epochs) == (DemoConfig.n_patients, DemoConfig.train_size, DemoConfig.epochs)
+    assert args.augmentations == ",".join(DemoConfig.augmentations) and args.methods == ",".join(DemoConfig.methods)
+    assert main(["demo", "--out", str(tmp_path / "d"), "--augmentations", "flip,sharpen"]) == 2
+    assert "unknown demo augmentation(s) ['sharpen']" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()  # refused before anything is generated

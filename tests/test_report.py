@@ -159,6 +159,7 @@ def test_report_leads_with_the_answer_and_renders_in_headless_chromium(construct
     assert "For SimCLR on these images, intensity (+0." in answer and "helps;" in answer
     assert "flip (" in answer and "changed nothing beyond noise" in answer
     assert answer.count(">recovered") == 2  # intensity helps, flip does nothing: both as planted
+    assert "<td class='l'>exposure</td><td class='l'>helps</td>" in answer
     for section in ("ROC curves", "Training curves", "Augmentation effects", "Augmentations"):
         assert f"<h2>{section}</h2>" in text
     assert text.index("<h2>Answer</h2>") < text.index("<h2>Dataset</h2>")  # the answer comes first

@@ -150,49 +150,51 @@ def build_report(study: str | Path, out: str | Path | None = None) -> Path:
 
 
 def _answer(ctx: Context) -> str:
-    """The first screen: one sentence per method, the planted truth where there is one, the numbers behind it."""
+    """The first screen: one sentence per method, then the numbers behind it (against the planted truth where the
+    data has one) and the chosen recipes against the references."""
     sentences = analysis.headline(ctx.effects)
     if not sentences:
         sentences = ["No augmentation effect can be estimated yet (runs still to do, or a design without contrasts)."]
     out = ["<h2>Answer</h2>"] + [f"<p class='lead'>{html.escape(s)}</p>" for s in sentences]
+    out.append("<h3>The numbers behind it</h3>")
     if ctx.effects_note:
         out.append(f"<p class='note'>Effect: {html.escape(ctx.effects_note)}.</p>")
-    out.append(_planted(ctx))
-    out.append("<h3>The numbers behind it</h3>" + _effect_rows(ctx.effects) + _best_vs_references(ctx))
-    out.append(_study_line(ctx))
+    if ctx.expected:
+        out.append(
+            "<p class='note'>These images carry planted nuisance factors with a known cure (docs/augmentations.md): "
+            "the study is its own positive and negative control.</p>"
+        )
+    out.append(_effect_table(ctx) + _best_vs_references(ctx) + _study_line(ctx))
     return "".join(out)
 
 
-def _planted(ctx: Context) -> str:
-    if not ctx.expected or ctx.effects.empty:
-        return ""
-    check = analysis.planted_check(ctx.effects, {k: v["sign"] for k, v in ctx.expected.items()})
-    if check.empty:
-        return ""
-    rows = [
-        {"augmentation": html.escape(r.term), "planted nuisance": html.escape(ctx.expected[r.term]["factor"]),
-         "method": html.escape(r.method), "expected": {1: "helps", -1: "hurts", 0: "no effect"}[r.expected],
-         "found [95 % CI]": _signed_ci(r.effect, r.lo, r.hi),
-         "verdict": f"<span class='{'ok' if r.verdict.startswith('recovered') else 'bad'}'>{r.verdict}</span>"}
-        for r in check.itertuples()
-    ]  # fmt: skip
-    return (
-        "<h3>Against the planted truth</h3><p class='note'>These images carry nuisance factors with a known cure "
-        "(docs/augmentations.md): the study is a positive and a negative control for itself.</p>"
-        + _table(rows, left=("augmentation", "planted nuisance", "method", "expected", "verdict"))
-    )
-
-
-def _effect_rows(effects: pd.DataFrame) -> str:
+def _effect_table(ctx: Context) -> str:
+    effects = ctx.effects
     if effects.empty:
         return ""
     keys = [c for c in ("body_part", "abnormal_fraction") if c in effects and effects[c].nunique() > 1]
-    rows = [
-        {**{k.replace("_", " "): html.escape(str(getattr(r, k))) for k in keys}, "method": html.escape(r.method),
-         "augmentation": html.escape(r.term), "change in test AUROC [95 % CI]": _signed_ci(r.effect, r.lo, r.hi)}
-        for r in effects.itertuples()
-    ]  # fmt: skip
-    return _table(rows, left=(*[k.replace("_", " ") for k in keys], "method", "augmentation"))
+    truth: dict[tuple, Any] = {}
+    if ctx.expected:
+        check = analysis.planted_check(effects, {k: v["sign"] for k, v in ctx.expected.items()})
+        truth = {(r.method, r.term, *(getattr(r, k) for k in keys)): r for r in check.itertuples()}
+    rows = []
+    for r in effects.itertuples():
+        row = {k.replace("_", " "): html.escape(str(getattr(r, k))) for k in keys}
+        row |= {"method": html.escape(r.method), "augmentation": html.escape(r.term),
+                "change in test AUROC [95 % CI]": _signed_ci(r.effect, r.lo, r.hi)}  # fmt: skip
+        if ctx.expected:
+            t = truth.get((r.method, r.term, *(getattr(r, k) for k in keys)))
+            planted = ctx.expected.get(r.term, {})
+            row["planted nuisance"] = html.escape(planted.get("factor", "none"))
+            row["expected"] = EXPECTED_WORDS[t.expected] if t else "-"
+            cls = "ok" if t and t.verdict.startswith("recovered") else "bad"
+            row["verdict"] = f"<span class='{cls}'>{t.verdict}</span>" if t else "-"
+        rows.append(row)
+    left = (*[k.replace("_", " ") for k in keys], "method", "augmentation", "planted nuisance", "expected", "verdict")
+    return _table(rows, left=left)
+
+
+EXPECTED_WORDS = {1: "helps", -1: "hurts", 0: "no effect"}
 
 
 def _best_vs_references(ctx: Context) -> str:
