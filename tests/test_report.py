@@ -63,6 +63,21 @@ def test_planted_check_verdicts():
     ]) == ["wrong sign"]  # fmt: skip
 
 
+def test_versus_references_says_above_or_below_only_when_intervals_are_apart():
+    board = pd.DataFrame([{"method": "simclr", "recipe": "intensity", "body_part": "all", "rank": 1,
+                           "test_auroc": 0.74, "test_lo": 0.70, "test_hi": 0.77}])  # fmt: skip
+    refs = pd.DataFrame(
+        [("random floor", 0.62, 0.58, 0.66), ("pixels floor", 0.70, 0.65, 0.72), ("supervised", 0.9, 0.88, 0.92)],
+        columns=["model", "test_auroc", "test_lo", "test_hi"],
+    ).assign(body_part="all")
+    (sentence,) = analysis.versus_references(board, refs)
+    assert sentence == (
+        "SimCLR's recipe chosen on validation (intensity) reaches test AUROC 0.740 [0.700, 0.770]: "
+        "above random floor (0.620 [0.580, 0.660]); level with pixels floor (0.700 [0.650, 0.720]); "
+        "below supervised (0.900 [0.880, 0.920])."
+    )
+
+
 # --- a study with constructed predictions ------------------------------------------------------------------------
 PLANTED = {"intensity": 0.12, "flip": 0.0}  # AUROC each augmentation adds in the constructed study
 

@@ -2,18 +2,20 @@
 
 Bones are drawn as capsules with a bright cortex, a textured medulla and soft tissue around them; X-ray
 attenuation adds where bones overlap. Each patient has stable anatomy (bone size, density, tissue
-thickness) across 1-3 studies, each study 1-3 views at different poses and exposures. Abnormal studies
-show one finding: a fracture (a thin gap, sometimes displaced), a lytic or sclerotic lesion, joint-space
-narrowing with osteophytes (knee), or a metal implant. Findings vary in severity and are not visible in
-every view, so the task is learnable but not trivial.
+thickness) across 1-3 studies, each study 1-3 views at different poses. Abnormal studies show one finding:
+a fracture (a gap, displaced and angulated with severity), a lytic or sclerotic lesion, joint-space
+narrowing with osteophytes (knee), or a metal plate with screws. Findings are drawn large enough to be
+seen at 48 px, vary in severity and are not visible in every view, so the task is learnable but not trivial.
 
 Planted nuisance factors, each with a known cure (a positive and a negative control for a whole study; see
 docs/augmentations.md). Neither depends on the label:
 
 - **exposure**: each patient's films are developed with their own brightness offset, contrast and gamma
-  (``EXPOSURE`` at ``exposure=1``). Two views of one image then share an exposure that tells images apart,
-  a shortcut self-supervised learning takes instead of the anatomy. Jittering intensity in every view
-  (``intensity``) takes the shortcut away: the expected effect of ``intensity`` is **positive**.
+  (``EXPOSURE`` at ``exposure=1``): the SD of an image's mean grey level between patients rises from about
+  7 to about 28 (of 255) while a patient's views stay within about 4. Two views of one image then share an
+  exposure that tells images apart, a shortcut self-supervised learning takes instead of the anatomy.
+  Jittering intensity in every view (``intensity``) takes the shortcut away: the expected effect of
+  ``intensity`` is **positive**.
 - **side**: a share ``mirror`` of patients are the other side (the anatomy mirrored), with a lead L/R marker
   at a corner that stays the same for the patient. Being left or right says nothing about the finding, so
   the expected effect of ``flip`` is **none**: an instrument that reports one is reading noise.

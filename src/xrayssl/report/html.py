@@ -156,6 +156,7 @@ def _answer(ctx: Context) -> str:
     if not sentences:
         sentences = ["No augmentation effect can be estimated yet (runs still to do, or a design without contrasts)."]
     out = ["<h2>Answer</h2>"] + [f"<p class='lead'>{html.escape(s)}</p>" for s in sentences]
+    out += [f"<p>{html.escape(s)}</p>" for s in analysis.versus_references(ctx.board, ctx.refs)]
     out.append("<h3>The numbers behind it</h3>")
     if ctx.effects_note:
         out.append(f"<p class='note'>Effect: {html.escape(ctx.effects_note)}.</p>")

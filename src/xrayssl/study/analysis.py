@@ -529,3 +529,44 @@ def answer_effects(
         effects = effects[effects["kind"] == "main"] if len(effects) else effects
         return effects, "main effect (on minus off), regression with seed blocks; 95 % interval from its residuals"
     return pd.DataFrame(), ""
+
+
+def versus_references(board: pd.DataFrame, refs: pd.DataFrame) -> list[str]:
+    """One sentence per method: its recipe chosen on validation against the floors and the supervised models,
+    'above' or 'below' a reference only where the two 95 % intervals are apart, else 'level with' it."""
+    if board.empty or refs.empty:
+        return []
+    out = []
+    for r in board[board["rank"] == 1].itertuples():
+        others = refs[refs["body_part"] == r.body_part]
+        if others.empty:
+            continue
+        groups: dict[str, list[str]] = {"above": [], "level with": [], "below": []}
+        for ref in others.itertuples():
+            groups[_compare(r, ref)].append(f"{ref.model} ({ref.test_auroc:.3f}{_ci_text(ref.test_lo, ref.test_hi)})")
+        clauses = [f"{k} {_join(v)}" for k, v in groups.items() if v]
+        where = f" on {r.body_part}" if board["body_part"].nunique() > 1 else ""
+        out.append(
+            f"{METHOD_NAMES.get(r.method, r.method)}'s recipe chosen on validation ({r.recipe}){where} reaches test "
+            f"AUROC {r.test_auroc:.3f}{_ci_text(r.test_lo, r.test_hi)}: " + "; ".join(clauses) + "."
+        )
+    return out
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _ci_text(lo: Any, hi: Any) -> str:
+    return "" if lo is None or hi is None or pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]"
+
+
+def _compare(a: Any, b: Any) -> str:
+    """'above' or 'below' when the intervals are apart; 'level with' when they overlap (or one is missing)."""
+    if any(v is None or pd.isna(v) for v in (a.test_lo, a.test_hi, b.test_lo, b.test_hi)):
+        return "level with"
+    if a.test_lo > b.test_hi:
+        return "above"
+    if a.test_hi < b.test_lo:
+        return "below"
+    return "level with"
