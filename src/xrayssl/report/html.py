@@ -165,11 +165,11 @@ def _answer(ctx: Context) -> str:
             "<p class='note'>These images carry planted nuisance factors with a known cure (docs/augmentations.md): "
             "the study is its own positive and negative control.</p>"
         )
-    out.append(_effect_table(ctx) + _best_vs_references(ctx) + _study_line(ctx))
+    out.append(_answer_table(ctx) + _best_vs_references(ctx) + _study_line(ctx))
     return "".join(out)
 
 
-def _effect_table(ctx: Context) -> str:
+def _answer_table(ctx: Context) -> str:
     effects = ctx.effects
     if effects.empty:
         return ""
