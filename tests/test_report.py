@@ -231,3 +231,16 @@ def test_label_efficiency_ticks_are_plain_percents():
         plt.close = close
     assert captured["ticks"] == ["1 %", "10 %", "100 %"]
     assert io.BytesIO(base64.b64decode(uri.split(",", 1)[1])).read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_probe_keeps_its_test_predictions_beside_its_json(tiny_cache, tmp_path):
+    from xrayssl.evaluate.run_probe import probe
+
+    result = probe(tiny_cache, encoder="random", size=32, n_boot=20, out=tmp_path / "floor" / "probe.json")
+    pred = pd.read_csv(tmp_path / "floor" / result["predictions"])
+    assert result["predictions"] == "predictions-random.csv"
+    assert list(pred.columns) == ["index", "patient_id", "label", "prob"] and len(pred) == result["n"]["test"]
+    manifest = pd.read_csv(tiny_cache / "manifest.csv")
+    assert (manifest.loc[pred["index"], "split"] == "test").all()  # index: the image's row in the cache
+    score = analysis.auroc(pred["label"].to_numpy(), pred["prob"].to_numpy())
+    assert score == pytest.approx(result["overall"]["auroc"])
