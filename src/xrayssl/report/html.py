@@ -162,8 +162,8 @@ def _answer(ctx: Context) -> str:
         out.append(f"<p class='note'>Effect: {html.escape(ctx.effects_note)}.</p>")
     if ctx.expected:
         out.append(
-            "<p class='note'>These images carry planted nuisance factors with a known cure (docs/augmentations.md): "
-            "the study is its own positive and negative control.</p>"
+            "<p class='note'>These images carry planted nuisance factors whose effect is known in advance "
+            "(docs/augmentations.md): the verdict says whether the study found it.</p>"
         )
     out.append(_answer_table(ctx) + _best_vs_references(ctx) + _study_line(ctx))
     return "".join(out)

@@ -104,8 +104,10 @@ def label_efficiency_plot(curves: list[dict]) -> str:
         x, y = np.asarray(c["fractions"]), np.asarray(c["auroc"], float)
         line = ax.plot(x * 100, y, styles.get(c["kind"], "-"), marker="o", label=c["name"])[0]
         lo, hi = np.asarray(c["lo"], float), np.asarray(c["hi"], float)
-        if np.isfinite(lo).any():
-            ax.fill_between(x * 100, lo, hi, color=line.get_color(), alpha=0.15)
+        ok = np.isfinite(lo) & np.isfinite(hi)  # a single fit (all labels) has no interval: a bar where there is one
+        if ok.any():
+            err = np.vstack([y[ok] - lo[ok], hi[ok] - y[ok]]).clip(min=0)
+            ax.errorbar(x[ok] * 100, y[ok], yerr=err, fmt="none", color=line.get_color(), capsize=3, alpha=0.7)
     ax.set_xscale("log")  # fractions are spread by factors (1 %, 10 %, 100 %), but the ticks say plain percents
     percents = sorted({100 * f for c in curves for f in c["fractions"]})
     ax.set_xticks(percents)
