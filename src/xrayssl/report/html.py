@@ -21,6 +21,7 @@ from xrayssl.study import analysis
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.store import DB_NAME, Store
 
+EXPECTED_WORDS = {1: "helps", -1: "hurts", 0: "no effect"}  # a planted truth's sign, as the answer's table says it
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222;
  padding:0 1em;line-height:1.45}
@@ -193,9 +194,6 @@ def _answer_table(ctx: Context) -> str:
         rows.append(row)
     left = (*[k.replace("_", " ") for k in keys], "method", "augmentation", "planted nuisance", "expected", "verdict")
     return _table(rows, left=left)
-
-
-EXPECTED_WORDS = {1: "helps", -1: "hurts", 0: "no effect"}
 
 
 def _best_vs_references(ctx: Context) -> str:
