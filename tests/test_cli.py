@@ -97,16 +97,32 @@ def test_synth_mura_layout_reads_back_as_mura(tmp_path, capsys):
 def test_demo_runs_end_to_end_small(tmp_path, capsys):
     """The README's main command in a reduced size: data, cache, study, references, Grad-CAM and report."""
     args = ["demo", "--out", str(tmp_path / "demo"), "--patients", "40", "--size", "32", "--epochs", "1"]
-    args += ["--augmentations", "flip,blur", "--batch-size", "16", "--workers", "2", "--quiet"]
-    assert main(args) == 0
+    args += ["--methods", "simclr,byol", "--augmentations", "flip,blur", "--batch-size", "16", "--workers", "2"]
+    assert main([*args, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "report:" in out and "13/13 runs done, 0 failed" in out
     assert (tmp_path / "demo" / "cache" / "images.npy").is_file()
-    assert (tmp_path / "demo" / "augmentations_seed.png").stat().st_size > 10_000
     html = (tmp_path / "demo" / "report.html").read_text()
-    for section in ("Leaderboard", "Augmentation effects", "Label efficiency", "Grad-CAM", "Runs"):
+    for section in ("Answer", "Augmentations", "Leaderboard", "Augmentation effects", "ROC curves", "Training curves",
+                    "Label efficiency", "Grad-CAM", "Runs"):  # fmt: skip
         assert f"<h2>{section}" in html
+    assert "For SimCLR on these images" in html and "For BYOL on these images" in html
+    from xrayssl.data.synthetic import PLANTED_EFFECTS
     from xrayssl.study.store import Store
 
-    counts = Store(tmp_path / "demo" / "study").counts()
+    store = Store(tmp_path / "demo" / "study")
+    assert store.get_meta("expected_effects") == {"flip": PLANTED_EFFECTS["flip"]}  # blur has no planted truth
+    counts = store.counts()
     assert counts == {"done": 2 * 4 + 2 + 2 + 1}  # 2 methods x (none, flip, blur, both), floors, supervised, final
+
+
+def test_demo_flags_take_their_defaults_from_demo_config(tmp_path, capsys):
+    from xrayssl.cli.main import build_parser
+    from xrayssl.demo import DemoConfig
+
+    args = build_parser().parse_args(["demo"])
+    assert (args.patients, args.size, args.epochs) == (DemoConfig.n_patients, DemoConfig.train_size, DemoConfig.epochs)
+    assert args.augmentations == ",".join(DemoConfig.augmentations) and args.methods == ",".join(DemoConfig.methods)
+    assert main(["demo", "--out", str(tmp_path / "d"), "--augmentations", "flip,sharpen"]) == 2
+    assert "unknown demo augmentation(s) ['sharpen']" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()  # refused before anything is generated

@@ -57,3 +57,45 @@ def test_raw_pixel_logistic_regression_is_not_perfect():
 def test_bad_config_is_a_user_error():
     with pytest.raises(XraySSLError, match="unknown synthetic body part"):
         SynthConfig(body_parts=("skull",))
+
+
+def _means(exposure: float) -> pd.DataFrame:
+    pairs = generate(SynthConfig(n_patients=60, size=48, seed=3, exposure=exposure))
+    return pd.DataFrame([{"patient": r["patient_id"], "mean": img.mean(), **r} for img, r in pairs])
+
+
+def test_planted_exposure_differs_between_patients_by_the_documented_amount():
+    """docs/augmentations.md: exposure raises the between-patient SD of an image's mean grey level from about 7 to
+    about 28 (of 255), while the views of one patient stay within about 4 of each other."""
+    plain, exposed = _means(0.0), _means(1.0)
+    between = {k: d.groupby("patient")["mean"].mean().std() for k, d in (("plain", plain), ("exposed", exposed))}
+    assert between["plain"] < 12 and between["exposed"] > 20 and between["exposed"] > 2.5 * between["plain"]
+    assert exposed.groupby("patient")["mean"].std().mean() < 8  # a patient's own views share the exposure
+    params = exposed.groupby("patient")[["exposure_gamma", "exposure_contrast", "exposure_brightness"]]
+    assert (params.nunique() == 1).all().all()  # one exposure per patient
+    first = params.first()
+    assert first["exposure_gamma"].between(np.exp(-0.5), np.exp(0.5)).all() and first["exposure_gamma"].std() > 0.2
+    assert first["exposure_brightness"].between(-0.05, 0.2).all()
+    assert (plain[["exposure_gamma", "exposure_contrast"]] == 1).all().all()
+    assert (plain["exposure_brightness"] == 0).all()
+
+
+def test_exposure_and_side_change_nothing_else():
+    """The nuisance has its own random stream: the same patient with and without it has the same anatomy,
+    finding and noise; exposure is the documented curve, the other side is the mirror image."""
+    from xrayssl.data.synthetic import expose
+
+    base = SynthConfig(n_patients=1, size=64, seed=7, exposure=0.0, mirror=0.0)
+    plain = patient_images(base, 0)
+    exposed = patient_images(SynthConfig(n_patients=1, size=64, seed=7, exposure=1.0, mirror=0.0), 0)
+    mirrored = patient_images(SynthConfig(n_patients=1, size=64, seed=7, exposure=0.0, mirror=1.0), 0)
+    below_marker = slice(20, None)  # the L/R marker sits in the top fifth
+    for (a, ra), (b, rb), (c, rc) in zip(plain, exposed, mirrored, strict=True):
+        assert ra["finding"] == rb["finding"] == rc["finding"] and (ra["side"], rc["side"]) == ("L", "R")
+        params = {k: rb[f"exposure_{k}"] for k in ("gamma", "contrast", "brightness")}
+        want = expose(a[below_marker].astype(float) / 255, params) * 255
+        bright = a[below_marker] > 30  # uint8 rounding is magnified where a gamma < 1 is steep, near black
+        assert np.abs(b[below_marker].astype(float) - want)[bright].max() <= 3
+        assert np.array_equal(c[below_marker], a[below_marker][:, ::-1])
+    sides = pd.DataFrame([r for _, r in generate(SynthConfig(n_patients=80, size=32, seed=1))]).groupby("patient_id")
+    assert (sides["side"].nunique() == 1).all() and 0.3 < (sides["side"].first() == "R").mean() < 0.7

@@ -2,10 +2,23 @@
 
 Bones are drawn as capsules with a bright cortex, a textured medulla and soft tissue around them; X-ray
 attenuation adds where bones overlap. Each patient has stable anatomy (bone size, density, tissue
-thickness) across 1-3 studies, each study 1-3 views at different poses and exposures. Abnormal studies
-show one finding: a fracture (a thin gap, sometimes displaced), a lytic or sclerotic lesion, joint-space
-narrowing with osteophytes (knee), or a metal implant. Findings vary in severity and are not visible in
-every view, so the task is learnable but not trivial.
+thickness) across 1-3 studies, each study 1-3 views at different poses. Abnormal studies show one finding:
+a fracture (a gap, displaced and angulated with severity), a lytic or sclerotic lesion, joint-space
+narrowing with osteophytes (knee), or a metal plate with screws. Findings are drawn large enough to be
+seen at 48 px, vary in severity and are not visible in every view, so the task is learnable but not trivial.
+
+Planted nuisance factors, each with a known cure (a positive and a negative control for a whole study; see
+docs/augmentations.md). Neither depends on the label:
+
+- **exposure**: each patient's films are developed with their own brightness offset, contrast and gamma
+  (``EXPOSURE`` at ``exposure=1``): the SD of an image's mean grey level between patients rises from about
+  7 to about 28 (of 255) while a patient's views stay within about 4. Two views of one image then share an
+  exposure that tells images apart, a shortcut self-supervised learning takes instead of the anatomy.
+  Jittering intensity in every view (``intensity``) takes the shortcut away: the expected effect of
+  ``intensity`` is **positive**.
+- **side**: a share ``mirror`` of patients are the other side (the anatomy mirrored), with a lead L/R marker
+  at a corner that stays the same for the patient. Being left or right says nothing about the finding, so
+  the expected effect of ``flip`` is **none**: an instrument that reports one is reading noise.
 """
 
 from __future__ import annotations
@@ -33,6 +46,14 @@ TARGETS = {
     "hand": [(4 * k + j, 0.2, 0.8) for k in range(4) for j in (1, 2)],
 }
 FINDING_WEIGHTS = {"narrowing": 3.0, "fracture": 3.0, "lesion": 2.0, "implant": 1.0}
+# per-patient exposure at exposure=1: gamma = exp(u), contrast = exp(v), brightness = w, with u, v, w uniform in
+# these ranges, scaled by SynthConfig.exposure; applied to the film image in [0, 1] as contrast * x**gamma + brightness
+EXPOSURE = {"log_gamma": (-0.5, 0.5), "log_contrast": (-0.35, 0.1), "brightness": (-0.05, 0.2)}
+# the augmentation each planted factor calls for, and the sign of the effect it should have on a probe's AUROC
+PLANTED_EFFECTS = {
+    "intensity": {"sign": 1, "factor": "per-patient exposure (brightness, contrast, gamma)"},
+    "flip": {"sign": 0, "factor": "mirrored anatomy (left and right sides, with L/R markers)"},
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,8 @@ class SynthConfig:
     max_studies: int = 3
     max_views: int = 3
     visible_probability: float = 0.85  # chance that a view of an abnormal study shows its finding
+    exposure: float = 1.0  # strength of the planted per-patient exposure nuisance (0: none; 1: EXPOSURE)
+    mirror: float = 0.5  # share of patients whose anatomy is mirrored (the other side)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -52,6 +75,8 @@ class SynthConfig:
             raise XraySSLError(f"unknown synthetic body part(s) {sorted(unknown)}; valid: {list(BODY_PARTS)}")
         if not 0 <= self.abnormal_fraction <= 1 or self.n_patients < 1:
             raise XraySSLError("need n_patients >= 1 and 0 <= abnormal_fraction <= 1")
+        if self.exposure < 0 or not 0 <= self.mirror <= 1:
+            raise XraySSLError("need exposure >= 0 and 0 <= mirror <= 1")
 
 
 @dataclass
@@ -173,12 +198,12 @@ def render_view(part: str, anatomy: dict, finding: dict | None, rng: np.random.G
         t0, t1 = finding["t"], min(1.0, finding["t"] + finding["length"])
         p0 = (b.a[0] + t0 * (b.b[0] - b.a[0]) + nx, b.a[1] + t0 * (b.b[1] - b.a[1]) + ny)
         p1 = (b.a[0] + t1 * (b.b[0] - b.a[0]) + nx, b.a[1] + t1 * (b.b[1] - b.a[1]) + ny)
-        metal = np.clip((0.012 - pose.distance(Bone(p0, p1, 0))) / pose.px, 0, 1)
+        metal = np.clip((0.025 - pose.distance(Bone(p0, p1, 0))) / pose.px, 0, 1)
         for k in range(finding["screws"]):
             t = t0 + (t1 - t0) * (k + 0.5) / finding["screws"]
             cx, cy = b.a[0] + t * (b.b[0] - b.a[0]), b.a[1] + t * (b.b[1] - b.a[1])
             screw = Bone((cx + nx, cy + ny), (cx - 0.9 * nx, cy - 0.9 * ny), 0)
-            metal = np.maximum(metal, np.clip((0.006 - pose.distance(screw)) / pose.px, 0, 1))
+            metal = np.maximum(metal, np.clip((0.012 - pose.distance(screw)) / pose.px, 0, 1))
         extra += 1.6 * metal
     img = 0.04 + tissue + 0.75 * attenuation + extra
     yy = np.linspace(-1, 1, size, dtype=np.float32)[:, None]
@@ -186,18 +211,32 @@ def render_view(part: str, anatomy: dict, finding: dict | None, rng: np.random.G
     img = 1 - np.exp(-img * rng.uniform(1.6, 2.4))  # film response: compresses dense regions
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.5, 1.1))
     img += rng.normal(0, rng.uniform(0.012, 0.03), img.shape).astype(np.float32)
-    out = np.clip(img / max(float(np.percentile(img, 99.7)), 1e-3) * 235, 0, 255).astype(np.uint8)
-    if rng.random() < 0.6:  # side marker, present regardless of label, as on real films
-        corner = (int(size * rng.choice([0.05, 0.85])), int(size * 0.12))
-        cv2.putText(out, str(rng.choice(["L", "R"])), corner, cv2.FONT_HERSHEY_SIMPLEX, size / 400, 250, 2)
+    if anatomy["side"] == "R":  # the other side: the canonical drawing is a left limb
+        img = img[:, ::-1]
+    film = np.clip(img / max(float(np.percentile(img, 99.7)), 1e-3) * (235 / 255), 0, 1)
+    out = (expose(film, anatomy["exposure"]) * 255).astype(np.uint8)
+    if anatomy["marker"] is not None:  # lead side marker, burnt in at full brightness whatever the exposure
+        corner = (int(size * anatomy["marker"]), int(size * 0.12))
+        cv2.putText(out, anatomy["side"], corner, cv2.FONT_HERSHEY_SIMPLEX, size / 400, 250, 2)
     return out
+
+
+def expose(film: np.ndarray, exposure: dict[str, float]) -> np.ndarray:
+    """A film image in [0, 1] as the patient's exposure renders it: contrast * film**gamma + brightness."""
+    return np.clip(exposure["contrast"] * film ** exposure["gamma"] + exposure["brightness"], 0, 1)
+
+
+def draw_exposure(rng: np.random.Generator, strength: float) -> dict[str, float]:
+    """One patient's exposure (``EXPOSURE`` scaled by ``strength``; 0 gives the identity)."""
+    u, v, w = (rng.uniform(*EXPOSURE[k]) * strength for k in ("log_gamma", "log_contrast", "brightness"))
+    return {"gamma": round(float(np.exp(u)), 4), "contrast": round(float(np.exp(v)), 4), "brightness": round(w, 4)}
 
 
 def _finding(part: str, rng: np.random.Generator) -> dict:
     kinds = FINDINGS[part]
     weights = np.array([FINDING_WEIGHTS[k] for k in kinds])
     kind = str(rng.choice(kinds, p=weights / weights.sum()))
-    severity = rng.uniform(0.3, 1.0)
+    severity = rng.uniform(0.5, 1.0)
     f = {
         "kind": kind,
         "severity": round(float(severity), 3),
@@ -206,20 +245,20 @@ def _finding(part: str, rng: np.random.Generator) -> dict:
     f |= {"bone": bone, "t": float(rng.uniform(t_lo, t_hi))}
     if kind == "fracture":
         f |= {
-            "gap": 0.012 + 0.02 * severity,
-            "offset": float(rng.uniform(0.3, 1.0) * 0.03 * severity),
-            "tilt": float(rng.normal(0, 0.12) * severity),
+            "gap": 0.03 + 0.04 * severity,
+            "offset": float(rng.uniform(0.5, 1.0) * 0.07 * severity),
+            "tilt": float(rng.normal(0, 0.3) * severity),
         }
     elif kind == "lesion":
         f |= {
-            "radius": 0.6 + 0.35 * severity,
+            "radius": 1.0 + 0.6 * severity,
             "aspect": float(rng.uniform(0.7, 1.5)),
             "sign": float(rng.choice([-1.0, 1.0], p=[0.7, 0.3])),
-            "strength": 0.35 + 0.35 * severity,
+            "strength": 0.6 + 0.4 * severity,
         }
     elif kind == "narrowing":
-        spurs = rng.uniform(0.01, 0.025, 4) * (0.5 + 0.5 * severity)
-        f |= {"narrowing": 0.55 - 0.45 * severity, "spurs": spurs.tolist()}
+        spurs = rng.uniform(0.02, 0.045, 4) * (0.5 + 0.5 * severity)
+        f |= {"narrowing": 0.5 - 0.45 * severity, "spurs": spurs.tolist()}
     else:
         f |= {"length": float(rng.uniform(0.15, 0.3)), "screws": int(rng.integers(2, 5)), "t": t_lo}
     return f
@@ -237,6 +276,12 @@ def patient_images(config: SynthConfig, p: int) -> list[tuple[np.ndarray, dict]]
         "heel": float(rng.uniform(-0.15, 0.15)),
         "layout_seed": int(rng.integers(1 << 31)),
     }
+    # planted nuisance factors, drawn from their own stream so that the anatomy and findings of a patient stay
+    # the same whatever their strength
+    nuisance = np.random.default_rng([config.seed, p, 1])
+    anatomy["exposure"] = draw_exposure(nuisance, config.exposure)
+    anatomy["side"] = "R" if nuisance.random() < config.mirror else "L"
+    anatomy["marker"] = float(nuisance.choice([0.05, 0.85])) if nuisance.random() < 0.6 else None
     out = []
     for s in range(int(rng.integers(1, config.max_studies + 1))):
         abnormal = rng.random() < config.abnormal_fraction
@@ -256,6 +301,8 @@ def patient_images(config: SynthConfig, p: int) -> list[tuple[np.ndarray, dict]]
                         "finding": finding["kind"] if finding else "none",
                         "severity": finding["severity"] if finding else 0.0,
                         "visible": visible is not None,
+                        "side": anatomy["side"],
+                        **{f"exposure_{k}": v for k, v in anatomy["exposure"].items()},
                     },
                 )
             )

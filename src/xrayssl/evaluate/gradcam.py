@@ -156,7 +156,7 @@ def gradcam(
             if len(pool):
                 pick = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
                 chosen.append((part, kind, pick))
-    files, all_idx = [], np.unique(np.concatenate([c[2] for c in chosen]))
+    files, panels, all_idx = [], [], np.unique(np.concatenate([c[2] for c in chosen]))
     maps = dict(zip(all_idx.tolist(), grad_cam_maps(model, layer, x[all_idx]), strict=True))
     for part, kind, pick in chosen:
         path = out / f"{safe_name(part) if part else 'all'}_{kind}.png"  # body parts come from the data
@@ -168,6 +168,7 @@ def gradcam(
             f"{part or 'all'} - {kind.replace('_', ' ')} (threshold {threshold:.2f})",
         )
         files.append(str(path))
+        panels.append({"file": str(path), "body_part": part or "all", "outcome": kind.replace("_", " ")})
     # faithfulness on up to 64 of the shown images
     idx = all_idx[:64]
     cam_order = np.argsort(-np.stack([maps[i] for i in idx]).reshape(len(idx), -1), axis=1, kind="stable")
@@ -180,6 +181,7 @@ def gradcam(
         "layer": layer_name,
         "threshold": threshold,
         "images": files,
+        "panels": panels,  # what each image shows: the report's headings come from here, not from file names
         "faithfulness": {
             "deletion_auc_gradcam": float(cam_auc.mean()),
             "deletion_auc_random": float(rand_auc.mean()),

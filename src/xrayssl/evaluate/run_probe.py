@@ -24,6 +24,7 @@ from xrayssl.models.backbones import POOLS, build_backbone
 from xrayssl.runs import load_encoder
 
 _D = ProbeConfig  # the probe's defaults are ProbeConfig's, written once there
+PREDICTION_COLUMNS = ["index", "patient_id", "label", "prob"]  # predictions*.csv: one row per image of the split
 
 
 def resolve_source(
@@ -193,6 +194,14 @@ def probe(
     target = Path(out) if out else default_output(src, encoder)
     if target:
         target.parent.mkdir(parents=True, exist_ok=True)
+        # per-image test predictions beside the JSON, for ROC curves and paired comparisons between runs
+        # named after the JSON (probe-run.json -> predictions-run.csv): other encoders or poolings keep their own
+        stem = target.stem
+        stem = stem.replace("probe", "predictions", 1) if "probe" in stem else f"{stem}-predictions"
+        result["predictions"] = f"{stem}.csv"
+        frame.assign(index=rows[split]["index"])[PREDICTION_COLUMNS].to_csv(
+            target.parent / result["predictions"], index=False
+        )
         target.write_text(json.dumps(result, indent=2))
         result["written_to"] = str(target)
     return result

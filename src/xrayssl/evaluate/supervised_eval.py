@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.evaluate.evaluation import report
+from xrayssl.evaluate.run_probe import PREDICTION_COLUMNS
 from xrayssl.metrics import youden_threshold
 from xrayssl.models.classifier import Classifier
 from xrayssl.runs import load_classifier
@@ -48,5 +49,7 @@ def evaluate_supervised(run: str | Path, split: str = "test", n_boot: int = 1000
         "threshold": threshold,
         **report(frame, threshold, n_boot=n_boot),
     }
+    result["predictions"] = "predictions.csv"  # per-image predictions beside the JSON, as the probe writes them
+    frame.assign(index=rows[split]["index"])[PREDICTION_COLUMNS].to_csv(Path(run) / "predictions.csv", index=False)
     (Path(run) / "evaluation.json").write_text(json.dumps(result, indent=2))
     return result

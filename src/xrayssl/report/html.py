@@ -6,17 +6,22 @@ import html
 import json
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from xrayssl.data.summary import LABEL_NAMES
 from xrayssl.errors import XraySSLError
 from xrayssl.report import plots
 from xrayssl.study import analysis
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.store import Store
 
+EXPECTED_WORDS = {1: "helps", -1: "hurts", 0: "no effect"}  # a planted truth's sign, as the answer's table says it
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222;
  padding:0 1em;line-height:1.45}
@@ -25,7 +30,7 @@ table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px so
  text-align:right}th{background:#f4f4f4}td.l,th.l{text-align:left}img{max-width:100%}
 .note{color:#555;font-size:.9em}.ok{color:#17692b;font-weight:600}.bad{color:#a11;font-weight:600}
 .gallery{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1em}.gallery figure{margin:0}
-figcaption{font-size:.85em;color:#444}
+figcaption{font-size:.85em;color:#444}p.lead{font-size:1.15em;margin:.5em 0}
 """
 
 
@@ -54,78 +59,202 @@ def _table(rows: list[dict[str, Any]], left: tuple[str, ...] = ()) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _signed_ci(m: Any, lo: Any, hi: Any) -> str:
+    if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
+        return f"{m:+.3f}"
+    return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
 def _img(uri: str, alt: str) -> str:
     return f"<img src='{uri}' alt='{html.escape(alt)}'>"
 
 
-def build_report(study: str | Path, out: str | Path | None = None) -> Path:
+@dataclass
+class Context:
+    """What every section reads: the study's stored config, runs and results, analysed once."""
+
+    study: Path
+    store: Store
+    config: StudyConfig
+    frame: pd.DataFrame  # finished SSL runs (analysis.ssl_frame)
+    board: pd.DataFrame  # leaderboard
+    refs: pd.DataFrame  # floors and supervised baselines
+    final: dict[str, Any] | None  # the finalize step's result
+    counts: dict[str, int]
+    effects: pd.DataFrame  # the effects the answer is built from
+    effects_note: str
+    expected: dict[str, Any] | None  # planted truth (synthetic data): augmentation -> {sign, factor}
+
+    @property
+    def factors(self) -> list[str]:
+        return list(self.config.augmentations)
+
+
+def load_context(study: str | Path) -> Context:
     study = Path(study)
     store = Store(study)
-    stored = store.get_meta("config")
-    config = StudyConfig.from_dict({**stored, "out": str(study)})
+    config = StudyConfig.from_dict({**store.get_meta("config"), "out": str(study)})
     frame = analysis.ssl_frame(store)
-    board = analysis.leaderboard(frame)
-    refs = analysis.references(store)
-    final = next((r["result"] for r in store.runs(kind="finalize", status="done")), None)
-    counts = store.counts()
-    factors = list(config.augmentations)
-    sections = [
-        _overview(config, counts, board, refs),
-        _dataset(config),
-        _leaderboard(board),
-        _effects(config, frame, factors),
-        _stability(frame),
-        _claims(frame),
-        _comparison(board, refs),
-        _per_part(study, analysis.per_part_table(board, refs, config.methods), analysis.skipped_references(store)),
-        _label_efficiency(final, store),
-        _gradcam(final, study),
-        _runs(store),
+    effects, note = analysis.answer_effects(
+        config.design, frame, analysis.ssl_predictions(study, store), list(config.augmentations), config.n_boot
+    )
+    return Context(
+        study=study,
+        store=store,
+        config=config,
+        frame=frame,
+        board=analysis.leaderboard(frame),
+        refs=analysis.references(store),
+        final=next((r["result"] for r in store.runs(kind="finalize", status="done")), None),
+        counts=store.counts(),
+        effects=effects,
+        effects_note=note,
+        expected=store.get_meta(analysis.EXPECTED_EFFECTS_KEY),
+    )
+
+
+# the report's sections in order; each takes the context and returns HTML (a section to add is one function here)
+def sections() -> list[Callable[[Context], str]]:
+    return [
+        _answer,
+        _augmentations,
+        _dataset,
+        _leaderboard,
+        _effects,
+        _roc,
+        _training,
+        _stability,
+        _claims,
+        _comparison,
+        _per_part,
+        _label_efficiency,
+        _gradcam,
+        _runs,
     ]
+
+
+def build_report(study: str | Path, out: str | Path | None = None) -> Path:
+    ctx = load_context(study)
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>xrayssl study report: {html.escape(study.name)}</title><style>{CSS}</style></head><body>"
-        f"<h1>xrayssl study report: {html.escape(study.name)}</h1>"
-        f"<p class='note'>generated {time.strftime('%Y-%m-%d %H:%M')} from {html.escape(str(study.resolve()))}</p>"
-        + "".join(sections)
-        + "</body></html>"
+        f"<title>xrayssl study report: {html.escape(ctx.study.name)}</title><style>{CSS}</style></head><body>"
+        f"<h1>xrayssl study report: {html.escape(ctx.study.name)}</h1>"
+        + "".join(section(ctx) for section in sections())
+        + f"<p class='note'>generated {time.strftime('%Y-%m-%d %H:%M')} from "
+        f"{html.escape(str(ctx.study.resolve()))}</p></body></html>"
     )
-    target = Path(out) if out else study / "report.html"
+    target = Path(out) if out else ctx.study / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")
     return target
 
 
-def _overview(config: StudyConfig, counts: dict[str, int], board: pd.DataFrame, refs: pd.DataFrame) -> str:
-    shared = config.shared_pretrain()  # the study's run length rule, not a copy of its default
-    budget = " or ".join(x for x in (f"{shared['epochs']} epochs" if shared["epochs"] else "", shared["budget"]) if x)
-    items = [
-        f"<b>methods</b> {', '.join(config.methods)}; <b>design</b> {config.design} over "
-        f"{', '.join(config.augmentations)}; <b>seeds</b> {config.seeds}; <b>pretraining budget</b> {budget} per run",
-        f"<b>runs</b> {counts.get('done', 0)} done, {counts.get('pending', 0) + counts.get('running', 0)} to do, "
-        f"{counts.get('failed', 0)} failed",
-    ]
-    best = board[board["rank"] == 1] if len(board) else board
-    for r in best.itertuples():
-        items.append(
-            f"<b>{html.escape(r.method)}</b> ({html.escape(str(r.body_part))}, pool {r.abnormal_fraction}): "
-            f"best recipe on validation <b>{html.escape(r.recipe)}</b>, "
-            f"test AUROC {_ci(r.test_auroc, r.test_lo, r.test_hi)} over {r.n_seeds} seed(s)"
+def _answer(ctx: Context) -> str:
+    """The first screen: one sentence per method, then the numbers behind it (against the planted truth where the
+    data has one) and the chosen recipes against the references."""
+    sentences = analysis.headline(ctx.effects)
+    if not sentences:
+        sentences = ["No augmentation effect can be estimated yet (runs still to do, or a design without contrasts)."]
+    out = ["<h2>Answer</h2>"] + [f"<p class='lead'>{html.escape(s)}</p>" for s in sentences]
+    out += [f"<p>{html.escape(s)}</p>" for s in analysis.versus_references(ctx.board, ctx.refs)]
+    out.append("<h3>The numbers behind it</h3>")
+    if ctx.effects_note:
+        out.append(f"<p class='note'>Effect: {html.escape(ctx.effects_note)}.</p>")
+    if ctx.expected:
+        out.append(
+            "<p class='note'>These images carry planted nuisance factors whose effect is known in advance "
+            "(docs/augmentations.md): the verdict says whether the study found it.</p>"
         )
-    for r in refs.itertuples():
-        items.append(f"{html.escape(r.model)} ({r.body_part}): test AUROC {_ci(r.test_auroc, r.test_lo, r.test_hi)}")
+    out.append(_answer_table(ctx) + _best_vs_references(ctx) + _study_line(ctx))
+    return "".join(out)
+
+
+def _answer_table(ctx: Context) -> str:
+    effects = ctx.effects
+    if effects.empty:
+        return ""
+    keys = [c for c in ("body_part", "abnormal_fraction") if c in effects and effects[c].nunique() > 1]
+    truth: dict[tuple, Any] = {}
+    if ctx.expected:
+        check = analysis.planted_check(effects, {k: v["sign"] for k, v in ctx.expected.items()})
+        truth = {(r.method, r.term, *(getattr(r, k) for k in keys)): r for r in check.itertuples()}
+    rows = []
+    for r in effects.itertuples():
+        row = {k.replace("_", " "): html.escape(str(getattr(r, k))) for k in keys}
+        row |= {"method": html.escape(r.method), "augmentation": html.escape(r.term),
+                "change in test AUROC [95 % CI]": _signed_ci(r.effect, r.lo, r.hi)}  # fmt: skip
+        if ctx.expected:
+            t = truth.get((r.method, r.term, *(getattr(r, k) for k in keys)))
+            planted = ctx.expected.get(r.term, {})
+            row["planted nuisance"] = html.escape(planted.get("factor", "none"))
+            row["expected"] = EXPECTED_WORDS[t.expected] if t else "-"
+            cls = "ok" if t and t.verdict.startswith("recovered") else "bad"
+            row["verdict"] = f"<span class='{cls}'>{t.verdict}</span>" if t else "-"
+        rows.append(row)
+    left = (*[k.replace("_", " ") for k in keys], "method", "augmentation", "planted nuisance", "expected", "verdict")
+    return _table(rows, left=left)
+
+
+def _best_vs_references(ctx: Context) -> str:
+    rows = []
+    best = ctx.board[ctx.board["rank"] == 1] if len(ctx.board) else ctx.board
+    for r in best.itertuples():
+        rows.append({"model": f"{html.escape(r.method)}, best recipe on validation: <b>{html.escape(r.recipe)}</b>",
+                     "body part": html.escape(str(r.body_part)), "test AUROC [95 % CI]":
+                     _ci(r.test_auroc, r.test_lo, r.test_hi)})  # fmt: skip
+    for r in ctx.refs.itertuples():
+        rows.append({"model": html.escape(r.model), "body part": html.escape(str(r.body_part)),
+                     "test AUROC [95 % CI]": _ci(r.test_auroc, r.test_lo, r.test_hi)})  # fmt: skip
+    return _table(rows, left=("model", "body part"))
+
+
+def _study_line(ctx: Context) -> str:
+    c, n = ctx.config, ctx.counts
+    shared = c.shared_pretrain()  # the study's run length rule, not a copy of its default
+    budget = " or ".join(x for x in (f"{shared['epochs']} epochs" if shared["epochs"] else "", shared["budget"]) if x)
     return (
-        "<h2>Answer</h2><ul>"
-        + "".join(f"<li>{i}</li>" for i in items)
-        + "</ul><p class='note'>Recipes are chosen on the validation split; the test split is only reported. "
-        "Intervals are 95 %: t over seeds for recipes, patient bootstrap for single runs.</p>"
+        f"<p class='note'><b>methods</b> {html.escape(', '.join(c.methods))}; <b>design</b> {c.design} over "
+        f"{html.escape(', '.join(c.augmentations))}"
+        + (f" (after <code>{html.escape(c.base)}</code>)" if c.base else "")
+        + f"; <b>seeds</b> {c.seeds}; <b>pretraining</b> {budget} per run; <b>runs</b> {n.get('done', 0)} done, "
+        f"{n.get('pending', 0) + n.get('running', 0)} to do, {n.get('failed', 0)} failed. Recipes are chosen on the "
+        "validation split; the test split is only reported.</p>"
     )
 
 
-def _dataset(config: StudyConfig) -> str:
-    from xrayssl.data.cache import PreparedCache
-    from xrayssl.data.summary import LABEL_NAMES
+def _augmentations(ctx: Context) -> str:
+    """What each of the study's augmentations does to a few of its images (after the base, if any)."""
+    import torch
 
+    from xrayssl.augment.pipeline import parse_pipeline
+    from xrayssl.data.sample import sample_images
+
+    try:
+        images, rows = sample_images(ctx.config.cache, 6, seed=0, split="train")
+    except (XraySSLError, OSError) as exc:
+        return f"<h2>Augmentations</h2><p class='bad'>{html.escape(str(exc))}</p>"
+    batch = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+    recipes = {"original": ""} | ({"base": ctx.config.base} if ctx.config.base else {})
+    recipes |= {name: "+".join(x for x in (ctx.config.base, spec) if x) for name, spec in ctx.config.specs().items()}
+    grid = {
+        name: parse_pipeline(spec)(batch, torch.Generator().manual_seed(i))[:, 0].numpy() if spec else images
+        for i, (name, spec) in enumerate(recipes.items())
+    }
+    captions = [f"{LABEL_NAMES.get(int(r.label), r.label)} {r.body_part or ''}".strip() for r in rows.itertuples()]
+    specs = "".join(
+        f"<li><b>{html.escape(k)}</b> <code>{html.escape(v or 'nothing')}</code></li>" for k, v in recipes.items()
+    )
+    return (
+        "<h2>Augmentations</h2><p class='note'>One random draw of each of the study's augmentations on six training "
+        f"images (each row on the same images).</p><ul class='note'>{specs}</ul>"
+        + _img(plots.augmentation_grid(grid, captions), "augmentation preview")
+    )
+
+
+def _dataset(ctx: Context) -> str:
+    from xrayssl.data.cache import PreparedCache
+
+    config = ctx.config
     try:
         manifest = PreparedCache(config.cache).manifest
     except XraySSLError as exc:
@@ -147,7 +276,8 @@ def _dataset(config: StudyConfig) -> str:
     )
 
 
-def _leaderboard(board: pd.DataFrame) -> str:
+def _leaderboard(ctx: Context) -> str:
+    board = ctx.board
     if board.empty:
         return "<h2>Leaderboard</h2><p class='note'>no finished SSL run yet</p>"
     rows = [
@@ -163,10 +293,16 @@ def _leaderboard(board: pd.DataFrame) -> str:
     )
 
 
-def _effects(config: StudyConfig, frame: pd.DataFrame, factors: list[str]) -> str:
+def _effects(ctx: Context) -> str:
+    config, frame, factors = ctx.config, ctx.frame, ctx.factors
     if frame.empty:
         return ""
     out = ["<h2>Augmentation effects</h2>"]
+    if len(ctx.effects):
+        out.append(f"<p class='note'>As in the answer: {html.escape(ctx.effects_note)}.</p>")
+        out.append(_img(plots.effects_plot(ctx.effects.assign(label=ctx.effects["term"]), "change in test AUROC"),
+                        "effects behind the answer"))  # fmt: skip
+        out.append(f"<h3>The {html.escape(config.design)} design's own contrasts</h3>")
     if config.design in ("full", "fractional", "one-at-a-time"):
         if config.design == "one-at-a-time":
             eff = analysis.one_at_a_time_effects(frame, factors)
@@ -208,7 +344,78 @@ def _effect_table(eff: pd.DataFrame) -> str:
     return _table(rows, left=("body part", "pool", "method", "term"))
 
 
-def _stability(frame: pd.DataFrame) -> str:
+def _roc(ctx: Context) -> str:
+    """ROC curves on the test images: each method's recipe chosen on validation, the supervised models, floors."""
+    results = {r["id"]: r["result"] for r in ctx.store.runs(status="done")}
+    curves: dict[str, list[dict[str, Any]]] = {}
+    best = ctx.board[ctx.board["rank"] == 1] if len(ctx.board) else ctx.board
+    for r in best.itertuples():
+        runs = ctx.frame[
+            (ctx.frame["method"] == r.method)
+            & (ctx.frame["recipe"] == r.recipe)
+            & (ctx.frame["body_part"] == r.body_part)
+            & (ctx.frame["abnormal_fraction"] == r.abnormal_fraction)
+        ].sort_values("seed")
+        pool = "" if ctx.frame["abnormal_fraction"].nunique() < 2 else f", pool {r.abnormal_fraction}"
+        result = results.get(runs["run_id"].iloc[0])
+        _add_curve(curves, ctx, result, f"{r.method}: {r.recipe}{pool}", "ssl", r.body_part)
+    for r in ctx.refs.itertuples():
+        _add_curve(curves, ctx, results.get(r.run_id), r.model, r.kind, r.body_part)
+    if not curves:
+        return ""
+    return (
+        "<h2>ROC curves</h2><p class='note'>Test images; SSL: the first seed of the recipe chosen on validation, "
+        "frozen encoder + probe. Runs from before predictions were stored are left out.</p><div class='gallery'>"
+        + "".join(
+            f"<figure>{_img(plots.roc_plot(c), f'ROC {part}')}<figcaption>body part: {html.escape(str(part))}"
+            "</figcaption></figure>"
+            for part, c in curves.items()
+        )
+        + "</div>"
+    )
+
+
+def _add_curve(curves: dict, ctx: Context, result: dict | None, name: str, kind: str, part: Any) -> None:
+    pred = analysis.run_predictions(ctx.study, result)
+    if pred is not None and pred["label"].nunique() == 2:
+        curves.setdefault(part, []).append({"name": name, "kind": kind, "label": pred["label"], "prob": pred["prob"]})
+
+
+def training_log(run: Path) -> pd.DataFrame | None:
+    """A run's training log: metrics.csv (step, epoch, seconds, loss, lr, knn_val_auroc, embedding_std) where the
+    run recorded one, else loss.csv (step, epoch, seconds, loss); None when it has neither."""
+    for name in ("metrics.csv", "loss.csv"):
+        path = run / name
+        if path.is_file():
+            log = pd.read_csv(path)
+            if {"step", "loss"} <= set(log.columns) and len(log):
+                return log
+    return None
+
+
+def _training(ctx: Context) -> str:
+    if ctx.frame.empty:
+        return ""
+    first = ctx.frame.sort_values("seed").drop_duplicates(["method", "recipe", "body_part", "abnormal_fraction"])
+    several = [c for c in ("body_part", "abnormal_fraction") if first[c].nunique() > 1]
+    logs: dict[str, dict[str, pd.DataFrame]] = {}
+    for r in first.itertuples():
+        log = training_log(ctx.study / r.run) if r.run else None
+        if log is not None:
+            label = r.recipe + "".join(f", {getattr(r, c)}" for c in several)
+            logs.setdefault(r.method, {})[label] = log
+    if not logs:
+        return ""
+    return (
+        "<h2>Training curves</h2><p class='note'>Each recipe's first seed: the self-supervised loss per step "
+        "(moving average over 5 steps) and, where the run watched itself, the validation kNN AUROC. A loss that "
+        "falls fast and low can mean a shortcut: views that are easy to match for reasons that say nothing about the "
+        "anatomy.</p>" + _img(plots.training_plot(logs), "training curves")
+    )
+
+
+def _stability(ctx: Context) -> str:
+    frame = ctx.frame
     if frame.empty:
         return ""
     stab = analysis.ranking_stability(frame)
@@ -233,7 +440,8 @@ def _stability(frame: pd.DataFrame) -> str:
     )
 
 
-def _claims(frame: pd.DataFrame) -> str:
+def _claims(ctx: Context) -> str:
+    frame = ctx.frame
     found = analysis.claims(frame)
     imb = analysis.imbalance_effect(frame) if len(frame) else pd.DataFrame()
     out = ["<h2>The original study's claims, as numbers</h2>"]
@@ -257,7 +465,8 @@ def _claims(frame: pd.DataFrame) -> str:
     return "".join(out)
 
 
-def _comparison(board: pd.DataFrame, refs: pd.DataFrame) -> str:
+def _comparison(ctx: Context) -> str:
+    board, refs = ctx.board, ctx.refs
     rows = []
     best = board[board["rank"] == 1] if len(board) else board
     for r in best.itertuples():
@@ -280,13 +489,14 @@ PER_PART_HEADS = {"imagenet": "ImageNet features + LR", "supervised": "supervise
                   "pixels_floor": "pixel floor"}  # fmt: skip
 
 
-def _per_part(study: Path, table: pd.DataFrame, skipped: list[dict[str, Any]]) -> str:
+def _per_part(ctx: Context) -> str:
     """The seed study's table, one row per body part (the same table as STUDY/results.csv and report --json)."""
     from xrayssl.report.results import write_results_csv
 
+    table = analysis.per_part_table(ctx.board, ctx.refs, ctx.config.methods)
     if table.empty:
         return ""
-    csv = write_results_csv(table, study)
+    csv = write_results_csv(table, ctx.study)
     methods = [c[: -len("_recipe")] for c in table.columns if c.endswith("_recipe")]
     rows = []
     for r in table.to_dict(orient="records"):
@@ -300,7 +510,7 @@ def _per_part(study: Path, table: pd.DataFrame, skipped: list[dict[str, Any]]) -
     notes = "".join(
         f"<p class='note'>{html.escape(s['reference'])} ({html.escape(s['body_part'])}) skipped: "
         f"{html.escape(s['reason'])}</p>"
-        for s in skipped
+        for s in analysis.skipped_references(ctx.store)
     )
     return (
         "<h2>Per body part</h2><p class='note'>Test AUROC [95 % CI] per body part, as the seed study reported it: "
@@ -313,7 +523,8 @@ def _per_part(study: Path, table: pd.DataFrame, skipped: list[dict[str, Any]]) -
     )
 
 
-def _label_efficiency(final: dict[str, Any] | None, store: Store) -> str:
+def _label_efficiency(ctx: Context) -> str:
+    final, store = ctx.final, ctx.store
     curves = []
     for b in (final or {}).get("best", []):
         lf = b["label_fractions"]
@@ -352,7 +563,8 @@ def _curve(name: str, kind: str, lf: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _gradcam(final: dict[str, Any] | None, study: Path) -> str:
+def _gradcam(ctx: Context) -> str:
+    final, study = ctx.final, ctx.study
     if not final:
         return "<h2>Grad-CAM</h2><p class='note'>drawn when the study has finished</p>"
     columns = [(f"{b['method']}: {b['recipe']}", b["gradcam"], b["body_part"]) for b in final["best"]]
@@ -370,24 +582,25 @@ def _gradcam(final: dict[str, Any] | None, study: Path) -> str:
         for name, g, part in columns
     ]  # fmt: skip
     out.append(_table(rows, left=("model", "body part")))
-    names = sorted({Path(p).name for _, g, _ in columns for p in g["images"]})
-    for name in names:
-        figs = []
-        for title, g, _ in columns:
-            match = [p for p in g["images"] if Path(p).name == name]
-            if match and (study / match[0]).is_file():
-                figs.append(
-                    f"<figure>{_img(plots.file_uri(study / match[0]), title)}<figcaption>{html.escape(title)}"
-                    "</figcaption></figure>"
-                )
+    # one heading per (body part, outcome) as Grad-CAM recorded them; older studies only have file names
+    panels: dict[str, dict[str, str]] = {}  # heading -> model title -> image
+    for title, g, _ in columns:
+        for p in g.get("panels") or [{"file": f, "heading": Path(f).stem.replace("_", " ")} for f in g["images"]]:
+            heading = p.get("heading") or f"{p['body_part']}: {p['outcome']}"
+            panels.setdefault(heading, {})[title] = p["file"]
+    for heading, by_model in panels.items():
+        figs = [
+            f"<figure>{_img(plots.file_uri(study / f), title)}<figcaption>{html.escape(title)}</figcaption></figure>"
+            for title, f in by_model.items()
+            if (study / f).is_file()
+        ]
         if figs:
-            out.append(
-                f"<h3>{html.escape(Path(name).stem.replace('_', ' '))}</h3><div class='gallery'>{''.join(figs)}</div>"
-            )
+            out.append(f"<h3>{html.escape(heading)}</h3><div class='gallery'>{''.join(figs)}</div>")
     return "".join(out)
 
 
-def _runs(store: Store) -> str:
+def _runs(ctx: Context) -> str:
+    store = ctx.store
     rows, envs = [], {}
     for r in store.runs():
         res = r["result"] or {}

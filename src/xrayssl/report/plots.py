@@ -104,13 +104,96 @@ def label_efficiency_plot(curves: list[dict]) -> str:
         x, y = np.asarray(c["fractions"]), np.asarray(c["auroc"], float)
         line = ax.plot(x * 100, y, styles.get(c["kind"], "-"), marker="o", label=c["name"])[0]
         lo, hi = np.asarray(c["lo"], float), np.asarray(c["hi"], float)
-        if np.isfinite(lo).any():
-            ax.fill_between(x * 100, lo, hi, color=line.get_color(), alpha=0.15)
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled training patients (%)")
+        ok = np.isfinite(lo) & np.isfinite(hi)  # a single fit (all labels) has no interval: a bar where there is one
+        if ok.any():
+            err = np.vstack([y[ok] - lo[ok], hi[ok] - y[ok]]).clip(min=0)
+            ax.errorbar(x[ok] * 100, y[ok], yerr=err, fmt="none", color=line.get_color(), capsize=3, alpha=0.7)
+    ax.set_xscale("log")  # fractions are spread by factors (1 %, 10 %, 100 %), but the ticks say plain percents
+    percents = sorted({100 * f for c in curves for f in c["fractions"]})
+    ax.set_xticks(percents)
+    ax.xaxis.set_major_formatter(_percent_formatter())
+    ax.xaxis.set_minor_locator(_null_locator())
+    ax.set_xlabel("labelled training patients")
     ax.set_ylabel("test AUROC")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return data_uri(fig)
+
+
+def _percent_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:.3g} %")
+
+
+def _null_locator():
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
+
+
+def roc_plot(curves: list[dict]) -> str:
+    """curves: {name, kind, label, prob}; ROC of each model on the test images, AUROC in the legend."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _plt()
+    styles = {"ssl": "-", "supervised": "--", "floor": ":"}
+    fig, ax = plt.subplots(figsize=(5.4, 4.6))
+    ax.plot([0, 1], [0, 1], color="#bbb", lw=1)
+    for c in curves:
+        fpr, tpr, _ = roc_curve(c["label"], c["prob"])
+        auc = roc_auc_score(c["label"], c["prob"])
+        ax.plot(fpr, tpr, styles.get(c["kind"], "-"), lw=1.6, label=f"{c['name']} ({auc:.3f})")
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", title="test AUROC", title_fontsize=7)
+    return data_uri(fig)
+
+
+def training_plot(logs: dict[str, dict[str, pd.DataFrame]]) -> str:
+    """logs: method -> {recipe: log with step, loss and, where recorded, knn_val_auroc}. Top row: the loss
+    (a moving average over 5 steps); bottom row, when any run recorded one: the validation kNN AUROC."""
+    plt = _plt()
+    methods = list(logs)
+    with_val = any("knn_val_auroc" in g and g["knn_val_auroc"].notna().any() for m in logs.values() for g in m.values())
+    rows = 2 if with_val else 1
+    fig, axes = plt.subplots(rows, len(methods), figsize=(5.2 * len(methods), 3.2 * rows), squeeze=False)
+    for j, method in enumerate(methods):
+        for recipe, log in logs[method].items():
+            loss = log["loss"].rolling(5, min_periods=1).mean()
+            line = axes[0, j].plot(log["step"], loss, lw=1.2, label=recipe)[0]
+            if with_val and "knn_val_auroc" in log:
+                val = log.dropna(subset=["knn_val_auroc"])
+                axes[1, j].plot(val["step"], val["knn_val_auroc"], "o-", ms=3, lw=1.2, color=line.get_color())
+        axes[0, j].set_title(method, fontsize=10)
+        axes[0, j].set_ylabel("training loss")
+        axes[0, j].legend(fontsize=7)
+        if with_val:
+            axes[1, j].set_ylabel("validation kNN AUROC")
+        for ax in axes[:, j]:
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return data_uri(fig)
+
+
+def augmentation_grid(rows: dict[str, np.ndarray], captions: list[str]) -> str:
+    """rows: row title -> (n, H, W) uint8 images (the originals, then each augmentation applied to them)."""
+    plt = _plt()
+    n = len(captions)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.3 * len(rows) + 0.3), squeeze=False)
+    for r, (title, images) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(captions[c], fontsize=7)
+        axes[r, 0].set_ylabel(title, fontsize=8)
+    fig.tight_layout()
     return data_uri(fig)
 
 

@@ -8,16 +8,20 @@ factorial effects, and from resampling seeds for sensitivity.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from xrayssl.metrics import mean_ci
+from xrayssl.metrics import auroc, mean_ci
 from xrayssl.study.store import Store
 
 GROUP = ["body_part", "abnormal_fraction", "method"]
+# study meta key: the known truth of a study's data (augmentation -> {"sign": +1/-1/0, "factor": why}), written by
+# whoever made the data (the demo, for its planted nuisance factors) and read by the report's planted_check
+EXPECTED_EFFECTS_KEY = "expected_effects"
 
 
 def ssl_frame(store: Store) -> pd.DataFrame:
@@ -416,3 +420,226 @@ def per_part_table(board: pd.DataFrame, refs: pd.DataFrame, methods: list[str] |
 def _cells(key: str, row: Any, names: tuple[str, str, str]) -> dict[str, float]:
     values = [np.nan if row is None or row[n] is None else float(row[n]) for n in names]
     return dict(zip((f"{key}_auroc", f"{key}_lo", f"{key}_hi"), values))
+
+
+# --- effects from stored test predictions, and the headline they give -------------------------------------------
+def run_predictions(study: str | Path, result: dict[str, Any] | None) -> pd.DataFrame | None:
+    """A finished run's per-image test predictions (index, patient_id, label, prob), or None where the run
+    stored none (studies from before predictions were kept)."""
+    name = (result or {}).get("predictions")
+    if not name or not result.get("run"):
+        return None
+    path = Path(study) / result["run"] / name
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def ssl_predictions(study: str | Path, store: Store) -> dict[str, pd.DataFrame]:
+    """Stored test predictions of every finished SSL run, keyed by run id."""
+    out = {}
+    for r in store.runs(kind="ssl", status="done"):
+        pred = run_predictions(study, r["result"])
+        if pred is not None:
+            out[r["id"]] = pred
+    return out
+
+
+def paired_effects(
+    frame: pd.DataFrame, predictions: dict[str, pd.DataFrame], factors: list[str], n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """What adding each augmentation does to test AUROC, from every pair of runs that differ by it alone (same
+    seed, same method): the mean change over the pairs, with a 95 % percentile interval from resampling test
+    patients (one draw shared by every run, so each pair stays paired) and, with several seeds, seeds as well.
+
+    Unlike the t-interval over seeds this gives an interval from a single seed; it then covers the test
+    sample's noise but not the seed-to-seed spread of training."""
+    out = []
+    rng = np.random.default_rng(seed)
+    for key, g in frame[frame["run_id"].isin(predictions)].groupby(GROUP, sort=False):
+        runs = {(frozenset(p), s): rid for p, s, rid in zip(g["parts"], g["seed"], g["run_id"])}
+        pairs = {f: _pairs(runs, f) for f in factors}
+        used = sorted({rid for ps in pairs.values() for pair in ps for rid in pair[:2]})
+        if not used:
+            continue
+        y, probs, members = _aligned(predictions, used)
+        col = {rid: i for i, rid in enumerate(used)}
+        seeds = sorted(set(g["seed"]))
+        draws = []
+        for _ in range(n_boot):
+            idx = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+            picked = rng.choice(seeds, len(seeds)) if len(seeds) > 1 else seeds
+            if len(np.unique(y[idx])) == 2:
+                draws.append((np.array([auroc(y[idx], probs[idx, c]) for c in range(len(used))]), picked))
+        full = np.array([auroc(y, probs[:, c]) for c in range(len(used))])
+        for f, ps in pairs.items():
+            if not ps:
+                continue
+            effect = float(np.mean([full[col[a]] - full[col[b]] for a, b, _ in ps]))
+            boot = [_pair_mean(scores, ps, col, picked) for scores, picked in draws]
+            boot = np.array([b for b in boot if np.isfinite(b)])
+            lo, hi = (float(np.quantile(boot, q)) for q in (0.025, 0.975)) if len(boot) else (None, None)
+            out.append(
+                {**dict(zip(GROUP, key)), "term": f, "effect": effect, "lo": lo, "hi": hi, "n_pairs": len(ps),
+                 "n_seeds": len({s for _, _, s in ps})}
+            )  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def _pairs(runs: dict[tuple[frozenset, int], str], factor: str) -> list[tuple[str, str, int]]:
+    """(run with the factor, the same recipe and seed without it, seed) for every such pair in a study."""
+    return [
+        (rid, runs[(parts - {factor}, s)], s)
+        for (parts, s), rid in runs.items()
+        if factor in parts and (parts - {factor}, s) in runs
+    ]
+
+
+def _aligned(predictions: dict[str, pd.DataFrame], runs: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
+    """Labels, an (images x runs) probability matrix and each patient's rows, over the images all runs share."""
+    first = predictions[runs[0]].set_index("index")
+    common = first.index
+    for rid in runs[1:]:
+        common = common.intersection(predictions[rid]["index"])
+    base = first.loc[common]
+    probs = np.column_stack([predictions[rid].set_index("index").loc[common, "prob"].to_numpy(float) for rid in runs])
+    codes, uniq = pd.factorize(base["patient_id"])
+    return base["label"].to_numpy(int), probs, [np.flatnonzero(codes == i) for i in range(len(uniq))]
+
+
+def _pair_mean(scores: np.ndarray, pairs: list, col: dict[str, int], seeds) -> float:
+    diffs = [scores[col[a]] - scores[col[b]] for s in seeds for a, b, ps in pairs if ps == s]
+    return float(np.mean(diffs)) if diffs else float("nan")
+
+
+def _signed(v: float) -> str:
+    return f"{v:+.2f}"
+
+
+def _interval(r: Any) -> str:
+    if r.lo is None or r.hi is None or pd.isna(r.lo):
+        return f"{_signed(r.effect)}, no interval"
+    return f"{_signed(r.effect)} [{_signed(r.lo)}, {_signed(r.hi)}]"
+
+
+def _names(rows: pd.DataFrame) -> str:
+    terms = [f"{r.term} ({_interval(r)})" for r in rows.itertuples()]
+    return terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " and " + terms[-1]
+
+
+METHOD_NAMES = {"simclr": "SimCLR", "byol": "BYOL", "moco": "MoCo", "simsiam": "SimSiam", "barlowtwins": "Barlow Twins",
+                "vicreg": "VICReg", "vicregl": "VICRegL", "densecl": "DenseCL", "mae": "MAE", "dcl": "DCL"}  # fmt: skip
+
+
+def headline(effects: pd.DataFrame, images: str = "these images") -> list[str]:
+    """The study's answer, one sentence per method (and body part or pool where there are several): the
+    augmentations whose 95 % interval lies above zero help, those below hurt, the rest did nothing beyond
+    noise. ``effects`` has method, term, effect, lo, hi (body_part and abnormal_fraction optional)."""
+    if effects.empty:
+        return []
+    keys = [c for c in GROUP if c in effects and effects[c].nunique() > 1 and c != "method"]
+    out = []
+    for key, g in effects.groupby([*keys, "method"], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        method = METHOD_NAMES.get(key[-1], key[-1])
+        where = "".join(f", {c.replace('_', ' ')} {v}" for c, v in zip(keys, key[:-1]))
+        sure = g["lo"].notna() & g["hi"].notna()
+        helps = g[sure & (g["lo"] > 0)].sort_values("effect", ascending=False)
+        hurts = g[sure & (g["hi"] < 0)].sort_values("effect")
+        rest = g.drop(helps.index.union(hurts.index))
+        parts = []
+        if len(helps):
+            parts.append(f"{_names(helps)} {'helps' if len(helps) == 1 else 'help'}")
+        if len(hurts):
+            parts.append(f"{_names(hurts)} {'hurts' if len(hurts) == 1 else 'hurt'}")
+        if not parts:
+            out.append(
+                f"For {method} on {images}{where}, no augmentation changed the result beyond noise ({_names(g)})."
+            )
+            continue
+        if len(rest):
+            parts.append(f"{_names(rest)} changed nothing beyond noise")
+        out.append(f"For {method} on {images}{where}, " + "; ".join(parts) + ".")
+    return out
+
+
+def planted_check(effects: pd.DataFrame, expected: dict[str, int]) -> pd.DataFrame:
+    """Effects set against a known truth (``expected``: augmentation -> +1, -1 or 0 for no effect), e.g. the
+    synthetic radiographs' planted nuisance factors: recovered, missed, wrong sign or a false alarm."""
+    rows = []
+    for r in effects[effects["term"].isin(expected)].itertuples():
+        sign = expected[r.term]
+        if r.lo is None or r.hi is None or pd.isna(r.lo):
+            verdict = "no interval"
+        elif r.lo > 0 or r.hi < 0:
+            found = 1 if r.lo > 0 else -1
+            verdict = "recovered" if found == sign else ("false alarm" if sign == 0 else "wrong sign")
+        else:
+            verdict = "recovered (no effect)" if sign == 0 else "missed"
+        rows.append({**{c: getattr(r, c) for c in GROUP if c in effects}, "term": r.term, "expected": sign,
+                     "effect": r.effect, "lo": r.lo, "hi": r.hi, "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def answer_effects(
+    design: str, frame: pd.DataFrame, predictions: dict[str, pd.DataFrame], factors: list[str], n_boot: int = 1000
+) -> tuple[pd.DataFrame, str]:
+    """The effects a study's answer is built from, and how their intervals were made: paired runs with a
+    patient (and seed) bootstrap where the runs kept their predictions, else the design's own analysis."""
+    if frame.empty:
+        return pd.DataFrame(), ""
+    effects = paired_effects(frame, predictions, factors, n_boot=n_boot) if predictions else pd.DataFrame()
+    if len(effects):
+        return effects, (
+            "change in test AUROC when the augmentation is added to a recipe, averaged over every pair of runs that "
+            "differ by it alone; 95 % interval from resampling test patients"
+            + (" and seeds" if effects["n_seeds"].max() > 1 else " (one seed: the seed-to-seed spread is not in it)")
+        )
+    if design == "one-at-a-time":
+        effects = one_at_a_time_effects(frame, factors)
+        effects = effects[effects["contrast"] == "alone"] if len(effects) else effects
+        return effects, "the augmentation alone minus none, paired by seed; 95 % t-interval over seeds"
+    if design in ("full", "fractional"):
+        effects = factorial_effects(frame, factors)
+        effects = effects[effects["kind"] == "main"] if len(effects) else effects
+        return effects, "main effect (on minus off), regression with seed blocks; 95 % interval from its residuals"
+    return pd.DataFrame(), ""
+
+
+def versus_references(board: pd.DataFrame, refs: pd.DataFrame) -> list[str]:
+    """One sentence per method: its recipe chosen on validation against the floors and the supervised models,
+    'above' or 'below' a reference only where the two 95 % intervals are apart, else 'level with' it."""
+    if board.empty or refs.empty:
+        return []
+    out = []
+    for r in board[board["rank"] == 1].itertuples():
+        others = refs[refs["body_part"] == r.body_part]
+        if others.empty:
+            continue
+        groups: dict[str, list[str]] = {"above": [], "level with": [], "below": []}
+        for ref in others.itertuples():
+            groups[_compare(r, ref)].append(f"{ref.model} ({ref.test_auroc:.3f}{_ci_text(ref.test_lo, ref.test_hi)})")
+        clauses = [f"{k} {_join(v)}" for k, v in groups.items() if v]
+        where = f" on {r.body_part}" if board["body_part"].nunique() > 1 else ""
+        out.append(
+            f"{METHOD_NAMES.get(r.method, r.method)}'s recipe chosen on validation ({r.recipe}){where} reaches test "
+            f"AUROC {r.test_auroc:.3f}{_ci_text(r.test_lo, r.test_hi)}: " + "; ".join(clauses) + "."
+        )
+    return out
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _ci_text(lo: Any, hi: Any) -> str:
+    return "" if lo is None or hi is None or pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]"
+
+
+def _compare(a: Any, b: Any) -> str:
+    """'above' or 'below' when the intervals are apart; 'level with' when they overlap (or one is missing)."""
+    if any(v is None or pd.isna(v) for v in (a.test_lo, a.test_hi, b.test_lo, b.test_hi)):
+        return "level with"
+    if a.test_lo > b.test_hi:
+        return "above"
+    if a.test_hi < b.test_lo:
+        return "below"
+    return "level with"

@@ -68,8 +68,13 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
 
 def _relative(cams: dict[str, Any], root: Path) -> dict[str, Any]:
     """Grad-CAM image paths relative to the study folder, so that the folder can move."""
+
+    def rel(p: str) -> str:
+        return str(Path(p).resolve().relative_to(root.resolve()))
+
     return {
-        "images": [str(Path(p).resolve().relative_to(root.resolve())) for p in cams["images"]],
+        "images": [rel(p) for p in cams["images"]],
+        "panels": [{**p, "file": rel(p["file"])} for p in cams.get("panels", [])],
         "faithfulness": cams["faithfulness"],
         "layer": cams["layer"],
     }

@@ -259,6 +259,7 @@ def _summary(probe_result: dict[str, Any]) -> dict[str, Any]:
         "val_auroc": probe_result.get("probe", {}).get("val_auroc", probe_result.get("val_auroc")),
         "overall": overall,
         "per_body_part": probe_result.get("per_body_part", {}),
+        "predictions": probe_result.get("predictions"),  # file name in the run folder: ROC curves, paired effects
     }
 
 
