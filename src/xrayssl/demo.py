@@ -48,6 +48,7 @@ class DemoConfig:
     epochs: int = 8
     lr: float = 2e-3
     seeds: int = 1
+    monitor_images: int = 500  # the kNN monitor's training images: at 2,000 its readings took 20 % of a run
     supervised_epochs: int = 10  # 5 (90 steps) left one of two runs at chance
     batch_size: int = 64
     workers: int = 2  # two single-threaded runs at once beat one two-threaded run on small images
@@ -132,7 +133,13 @@ def _study_config(config: DemoConfig, cache: Path, out: Path):
         augmentations={k: DEMO_AUGMENTATIONS[k] for k in config.augmentations},
         base=config.base,
         seeds=config.seeds,
-        pretrain={"epochs": config.epochs, "size": config.train_size, "batch_size": config.batch_size, "lr": config.lr},
+        pretrain={
+            "epochs": config.epochs,
+            "size": config.train_size,
+            "batch_size": config.batch_size,
+            "lr": config.lr,
+            "monitor_images": config.monitor_images,
+        },
         supervised={"epochs": config.supervised_epochs, "batch_size": config.batch_size, "budget": None, "patience": 4},
         label_fractions=[0.25, 1.0],
         n_boot=500,
