@@ -154,6 +154,19 @@ def test_knn_monitor_scores_separable_features_high_and_noise_near_half():
     assert embedding_std(rng.normal(size=(2000, 64))) == pytest.approx(1 / 8, rel=0.1)
 
 
+@pytest.mark.parametrize("name", ["vicregl", "densecl", "mae", "dcl"])
+def test_new_methods_run_through_pretrain(name, tiny_cache, tmp_path):
+    """The training harness, not only the loss: each method's loss goes through the step, the NaN check and the
+    record (VICRegL's lightly loss once came back with shape [1] and stopped the first real run)."""
+    backbone = {"backbone": "vit-tiny"} if name == "mae" else {}
+    config = PretrainConfig(cache=str(tiny_cache), out=str(tmp_path / name), method=name, epochs=1, **backbone, **TINY)
+    run = pretrain(config, progress_bar=False)
+    record = json.loads((run / "record.json").read_text())
+    assert record["steps"] > 0 and (run / "encoder.pt").is_file()
+    loss = pd.read_csv(run / "metrics.csv")["loss"].dropna()
+    assert len(loss) and np.isfinite(loss).all()
+
+
 def test_patient_positives_run_without_labels_and_record_the_crossed_share(tiny_cache, tmp_path, monkeypatch):
     import xrayssl.data.cache as cache_module
 

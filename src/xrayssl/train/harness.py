@@ -153,6 +153,8 @@ class HarnessModule(L.LightningModule):
         self._loss_sum, self._finite = self._loss_sum.to(self.device), self._finite.to(self.device)
 
     def track_loss(self, loss: torch.Tensor) -> None:
+        if loss.dim():
+            raise ValueError(f"a training loss must be a scalar, got shape {tuple(loss.shape)}")
         self._finite &= torch.isfinite(loss.detach())
         self._loss_sum += loss.detach().float()
 
