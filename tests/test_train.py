@@ -272,3 +272,7 @@ def test_supervised_baseline_and_gradcam(tiny_cache, tiny_run, tmp_path, capsys)
         faith = json.loads((tmp_path / f"cam-{run.name}" / "faithfulness.json").read_text())
         assert faith["images"] and all(p.endswith(".png") for p in faith["images"])
         assert np.isfinite(faith["faithfulness"]["score"])
+        # what each image shows is recorded, so the report's headings never parse file names
+        outcomes = {"true positive", "false positive", "false negative", "true negative"}
+        assert [p["file"] for p in faith["panels"]] == faith["images"]
+        assert all(p["outcome"] in outcomes and p["body_part"] for p in faith["panels"])
