@@ -197,7 +197,7 @@ def _answer_table(ctx: Context) -> str:
 
 def _best_vs_references(ctx: Context) -> str:
     rows = []
-    best = ctx.board[ctx.board["rank"] == 1] if len(ctx.board) else ctx.board
+    best = analysis.chosen(ctx.board)
     for r in best.itertuples():
         rows.append({"model": f"{html.escape(r.method)}, best recipe on validation: <b>{html.escape(r.recipe)}</b>",
                      "body part": html.escape(str(r.body_part)), "test AUROC [95 % CI]":
@@ -348,7 +348,7 @@ def _roc(ctx: Context) -> str:
     """ROC curves on the test images: each method's recipe chosen on validation, the supervised models, floors."""
     results = {r["id"]: r["result"] for r in ctx.store.runs(status="done")}
     curves: dict[str, list[dict[str, Any]]] = {}
-    best = ctx.board[ctx.board["rank"] == 1] if len(ctx.board) else ctx.board
+    best = analysis.chosen(ctx.board)
     for r in best.itertuples():
         runs = ctx.frame[
             (ctx.frame["method"] == r.method)
@@ -466,13 +466,11 @@ def _claims(ctx: Context) -> str:
 
 
 def _comparison(ctx: Context) -> str:
-    board, refs = ctx.board, ctx.refs
     rows = []
-    best = board[board["rank"] == 1] if len(board) else board
-    for r in best.itertuples():
+    for r in analysis.chosen(ctx.board).itertuples():
         rows.append({"name": f"{r.method}: {r.recipe} ({r.body_part}, pool {r.abnormal_fraction})", "kind": "ssl",
                      "test_auroc": r.test_auroc, "test_lo": r.test_lo, "test_hi": r.test_hi})  # fmt: skip
-    for r in refs.itertuples():
+    for r in ctx.refs.itertuples():
         rows.append({"name": f"{r.model} ({r.body_part})", "kind": r.kind, "test_auroc": r.test_auroc,
                      "test_lo": r.test_lo, "test_hi": r.test_hi})  # fmt: skip
     if not rows:

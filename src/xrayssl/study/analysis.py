@@ -75,10 +75,14 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     return board.reset_index(drop=True)
 
 
+def chosen(board: pd.DataFrame) -> pd.DataFrame:
+    """A leaderboard's rows chosen on validation: rank 1 per (body part, abnormal fraction, method)."""
+    return board[board["rank"] == 1].reset_index(drop=True) if len(board) else board
+
+
 def best_recipes(frame: pd.DataFrame) -> pd.DataFrame:
     """The recipe chosen on validation per (body part, abnormal fraction, method)."""
-    board = leaderboard(frame)
-    return board[board["rank"] == 1].reset_index(drop=True) if len(board) else board
+    return chosen(leaderboard(frame))
 
 
 def factorial_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
@@ -610,7 +614,7 @@ def versus_references(board: pd.DataFrame, refs: pd.DataFrame) -> list[str]:
     if board.empty or refs.empty:
         return []
     out = []
-    for r in board[board["rank"] == 1].itertuples():
+    for r in chosen(board).itertuples():
         others = refs[refs["body_part"] == r.body_part]
         if others.empty:
             continue
