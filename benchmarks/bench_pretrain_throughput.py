@@ -136,12 +136,17 @@ def reference_rate(images: np.ndarray, size: int, batch: int, steps: int) -> flo
     """lightly's reference example, CPU, fp32."""
     loader = reference_loader(images, size, batch)
     net = make_net("cpu")
-    it = iter(loader)
+    it = _endless(loader)  # any --steps: epochs follow one another, as in a real run
     step(*net, *next(it))
     start = time.perf_counter()
     for _ in range(steps):
         step(*net, *next(it))
     return steps * batch / (time.perf_counter() - start)
+
+
+def _endless(loader: torch.utils.data.DataLoader):
+    while True:
+        yield from loader
 
 
 def main() -> None:

@@ -276,3 +276,32 @@ def test_supervised_baseline_and_gradcam(tiny_cache, tiny_run, tmp_path, capsys)
         outcomes = {"true positive", "false positive", "false negative", "true negative"}
         assert [p["file"] for p in faith["panels"]] == faith["images"]
         assert all(p["outcome"] in outcomes and p["body_part"] for p in faith["panels"])
+
+
+def test_views_under_bf16_autocast_match_fp32():
+    """bf16-mixed (the GPU default, and CPU autocast here) must not touch view geometry: same views, fp32 matrices."""
+    from xrayssl.augment import parse_pipeline
+
+    aug = parse_pipeline("flip+rotate(15)+crop(scale=0.6..1)+chessboard(cell=0.1,shift=0.02,p=0.5)+erase(p=0.5)")
+    x = torch.rand(8, 1, 32, 32)
+    plain, m_plain = aug.with_geometry(x, torch.Generator().manual_seed(4))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed, m_mixed = aug.with_geometry(x, torch.Generator().manual_seed(4))
+    assert mixed.dtype == m_mixed.dtype == torch.float32
+    assert torch.equal(plain, mixed) and torch.equal(m_plain, m_mixed)
+
+
+@pytest.mark.slow
+def test_bf16_mixed_pretrain_supervised_and_gradcam_on_cpu(tiny_cache, tmp_path):
+    """CPU autocast is the nearest CI comes to the GPU's default precision: every training step runs under it."""
+    common = ["--size", "32", "--batch-size", "16", "--epochs", "1", "--precision", "bf16-mixed"]
+    assert main(["pretrain", str(tiny_cache), "--out", str(tmp_path / "ssl"), "--method", "byol", *common]) == 0
+    assert main(["supervised", str(tiny_cache), "--out", str(tmp_path / "sup"), *common]) == 0
+    for run in ("ssl", "sup"):
+        record = json.loads((tmp_path / run / "record.json").read_text())
+        assert record["precision"] == "bf16-mixed" and record["steps"] > 0
+    assert main(["probe", str(tmp_path / "ssl"), "--bootstrap", "20"]) == 0
+    for run in ("ssl", "sup"):
+        assert main(["gradcam", str(tmp_path / run), "--out", str(tmp_path / f"cam-{run}"), "--n", "2"]) == 0
+        faith = json.loads((tmp_path / f"cam-{run}" / "faithfulness.json").read_text())
+        assert faith["images"] and np.isfinite(faith["faithfulness"]["score"])

@@ -10,6 +10,8 @@ that no geometric op touched are not resampled at all.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -42,6 +44,12 @@ class Pipeline:
         if x.ndim != 4:
             raise XraySSLError(f"augmentations take a (B, C, H, W) batch, got shape {tuple(x.shape)}")
         gen = generator or torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,))))
+        # Geometry (matrices, grids, masks) must stay fp32: under autocast (bf16-mixed) mixed-dtype
+        # comparisons fail and bf16 grids misplace pixels. The model casts the finished views itself.
+        with _no_autocast(x.device):
+            return self._with_geometry(x, gen)
+
+    def _with_geometry(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         was_uint8 = x.dtype == torch.uint8
         y = x.float().div_(255) if was_uint8 else x.clone()  # the pipeline's own copy: ops work in place
         n, _, h, w = y.shape
@@ -85,6 +93,14 @@ class Pipeline:
             idx = torch.nonzero(warp).flatten().to(y.device)
             y[idx] = F.grid_sample(y[idx], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return y
+
+
+def _no_autocast(device: torch.device) -> contextlib.ExitStack:
+    """Autocast off for the CPU (where the matrices live) and for the batch's device."""
+    stack = contextlib.ExitStack()
+    for kind in dict.fromkeys(("cpu", device.type)):
+        stack.enter_context(torch.autocast(device_type=kind, enabled=False))
+    return stack
 
 
 def _compose(start: torch.Tensor | None, matrices: list[torch.Tensor]) -> torch.Tensor:
