@@ -6,7 +6,9 @@ Every failure raises ``ImageError`` with a one-line reason, so that readers can 
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 import struct
 from pathlib import Path
 
@@ -36,9 +38,19 @@ def is_resource_fork(path: Path) -> bool:
     return path.name.startswith("._")
 
 
+def is_regular_file(path: Path) -> bool:
+    """A regular file (symlinks followed): opening a FIFO blocks forever, a device reads without end."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def is_dicom_file(path: Path) -> bool:
     if path.suffix.lower() in DICOM_SUFFIXES:
         return True
+    if not is_regular_file(path):
+        return False
     try:
         with open(path, "rb") as f:
             f.seek(128)

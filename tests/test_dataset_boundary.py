@@ -1,0 +1,85 @@
+"""The dataset root is a boundary: label files that point outside it, links to the same file, and files that
+are not regular files (a FIFO would block a reader forever) are reported, never silently followed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import write_png
+
+from xrayssl.data.formats import ReadOptions, read_dataset
+from xrayssl.data.synthetic import SynthConfig, write_dataset
+
+
+def _problems(scan) -> str:
+    return "\n".join(f"{p.path}: {p.problem}" for p in scan.problems)
+
+
+def test_aihub_filepath_outside_the_root_is_not_followed(tmp_path, radiographs):
+    from test_formats_aihub import LAB, SRC
+
+    outside = write_png(tmp_path / "elsewhere" / "secret.png", radiographs[0])
+    root = tmp_path / "aihub"
+    for split in ("Train", "Validation"):
+        for cls in ("Foot_Normal", "Foot_Abnormal"):
+            name = f"{cls}_{split}"
+            write_png(root / split / SRC / cls / f"{name}.png", radiographs[1])
+            info = {"filename": f"{name}.png", "label": cls.split("_")[1]}
+            if (split, cls) == ("Train", "Foot_Normal"):
+                info = {"filepath": str(outside.parent), "filename": outside.name, "label": "Normal"}
+            (root / split / LAB / cls).mkdir(parents=True)
+            (root / split / LAB / cls / f"{name}.json").write_text(json.dumps(info))
+    scan = read_dataset(root, "aihub")
+    assert str(outside) not in set(scan.manifest["path"])
+    assert "outside the dataset root" in _problems(scan)
+    allowed = read_dataset(root, "aihub", ReadOptions(allow_outside_root=True))
+    assert str(outside) in set(allowed.manifest["path"])
+
+
+def _csv_dataset(tmp_path, radiographs, rows: list[str]):
+    root = tmp_path / "csvset"
+    for i in range(4):
+        write_png(root / f"img{i}.png", radiographs[i])
+    write_png(tmp_path / "outside.png", radiographs[5])
+    (root / "labels.csv").write_text("path,label,patient_id\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def test_csv_rows_outside_the_folder_are_skipped_unless_allowed(tmp_path, radiographs):
+    rows = [f"img{i}.png,{i % 2},p{i}" for i in range(4)] + ["../outside.png,1,p9", f"{tmp_path}/outside.png,0,p8"]
+    root = _csv_dataset(tmp_path, radiographs, rows)
+    scan = read_dataset(root, "csv")
+    assert len(scan.manifest) == 4
+    assert _problems(scan).count("outside the dataset folder") == 2
+    allowed = read_dataset(root, "csv", ReadOptions(allow_outside_root=True))
+    # both rows name the same file with different labels: dropped, as any file labelled two ways
+    assert len(allowed.manifest) == 4 and "labels this file two ways" in _problems(allowed)
+
+
+def test_a_link_to_a_listed_file_is_the_same_file(tmp_path, radiographs):
+    root = _csv_dataset(tmp_path, radiographs, [f"img{i}.png,{i % 2},p{i}" for i in range(4)] + ["link.png,1,p0"])
+    os.symlink(root / "img0.png", root / "link.png")  # img0 is labelled normal, the link abnormal
+    scan = read_dataset(root, "csv")
+    assert not scan.manifest["path"].str.endswith(("img0.png", "link.png")).any()
+    assert "labels this file two ways" in _problems(scan)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_a_named_pipe_is_skipped_by_inspect_and_prepare(tmp_path):
+    root = write_dataset(tmp_path / "syn", SynthConfig(n_patients=12, size=32, seed=1), layout="mura", workers=1)
+    folder = next(p.parent for p in root.rglob("*.png"))
+    os.mkfifo(folder / "pipe.png")
+    os.mkfifo(folder / "pipe.dcm")
+    for args in (["inspect", str(root)], ["prepare", str(root), "--out", str(tmp_path / "c"), "--size", "16"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "xrayssl", "data", *args, "--workers", "1", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "not a regular file" in done.stdout + done.stderr
