@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 from conftest import write_png
 
@@ -83,3 +85,49 @@ def test_a_named_pipe_is_skipped_by_inspect_and_prepare(tmp_path):
         )
         assert done.returncode == 0, done.stderr
         assert "not a regular file" in done.stdout + done.stderr
+
+
+def test_npz_images_are_sized_from_their_header_before_decompressing(tmp_path):
+    """A small .npz of two 20000x20000 zero images must be refused by --max-pixels without being unpacked."""
+    import resource
+    import zipfile
+
+    from xrayssl.data.imageio import ImageError, npz_shapes, read_gray
+
+    big = tmp_path / "bomb.npz"
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1, 1), np.uint8))
+    header["shape"] = (2, 20000, 20000)
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("train_images.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            chunk = bytes(1 << 24)
+            for _ in range(2 * 20000 * 20000 // len(chunk) + 1):
+                f.write(chunk)
+        with z.open("train_labels.npy", "w") as f:
+            np.lib.format.write_array(f, np.zeros((2, 1), np.uint8))
+    assert big.stat().st_size < 5_000_000
+    assert npz_shapes(big)["train_images"] == (2, 20000, 20000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scan = read_dataset(big, "medmnist")
+    assert len(scan.manifest) == 2
+    with pytest.raises(ImageError, match="too large"):
+        read_gray(scan.manifest["path"].iat[0], max_pixels=50_000_000)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: far below 1.2 GB
+
+
+def test_a_huge_sparse_png_is_refused_from_its_first_bytes(tmp_path, radiographs):
+    import resource
+
+    from xrayssl.data.imageio import ImageError, read_gray
+
+    buf = cv2.imencode(".png", np.zeros((1, 600), np.uint8))[1]
+    path = tmp_path / "huge.png"
+    data = bytearray(buf.tobytes())
+    data[16:24] = (60000).to_bytes(4, "big") * 2  # IHDR says 60000 x 60000
+    path.write_bytes(bytes(data))
+    with open(path, "r+b") as f:
+        f.truncate(3 * 1024**3)  # sparse: 3 GB on paper, nothing on disk
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ImageError, match="too large"):
+        read_gray(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000
