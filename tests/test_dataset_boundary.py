@@ -131,3 +131,28 @@ def test_a_huge_sparse_png_is_refused_from_its_first_bytes(tmp_path, radiographs
     with pytest.raises(ImageError, match="too large"):
         read_gray(path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000
+
+
+def test_a_dicom_header_that_disagrees_with_its_pixels_is_refused(tmp_path):
+    import pydicom
+    from test_formats_medmnist_dicom import write_dicom
+
+    from xrayssl.data.imageio import ImageError, read_gray
+
+    path = write_dicom(tmp_path / "a.dcm", np.random.default_rng(0).integers(0, 4095, (64, 64)))
+    assert read_gray(path).shape == (64, 64)
+    ds = pydicom.dcmread(path)
+    ds.Rows, ds.Columns = 32, 32  # pydicom would read a quarter of the pixels as the image
+    ds.save_as(path)
+    with pytest.raises(ImageError, match="does not describe its pixels"):
+        read_gray(path)
+
+
+def test_a_latin1_csv_names_its_encoding(tmp_path, radiographs):
+    from xrayssl.errors import XraySSLError
+
+    root = tmp_path / "set"
+    write_png(root / "caf\u00e9.png", radiographs[0])
+    (root / "labels.csv").write_bytes("path,label\ncaf\u00e9.png,normal\n".encode("latin-1"))
+    with pytest.raises(XraySSLError, match="not UTF-8"):
+        read_dataset(root)

@@ -259,6 +259,7 @@ def _read_dicom(path: Path, max_pixels: int) -> np.ndarray:
     frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     width, height = int(getattr(ds, "Columns", 0) or 0), int(getattr(ds, "Rows", 0) or 0)
     check_pixels(width, height * frames, max_pixels)  # every frame is decoded, so every frame counts
+    _check_dicom_length(ds, width, height, frames)
     try:
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for bad or compressed data
@@ -306,6 +307,22 @@ def _check_npz_entry(file: str, key: str, max_pixels: int) -> None:
         raise ImageError(f"cannot read array entry: {exc}") from exc
     if len(shape) >= 3:
         check_pixels(shape[2], shape[1], max_pixels)
+
+
+def _check_dicom_length(ds, width: int, height: int, frames: int) -> None:
+    """Uncompressed pixel data must be exactly what Rows x Columns x frames say: when they disagree, pydicom
+    reads a part of it as the image (or pads it), and neither the header nor the data can be trusted."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_compressed or "PixelData" not in ds:
+        return
+    samples, bits = int(getattr(ds, "SamplesPerPixel", 1) or 1), int(getattr(ds, "BitsAllocated", 8) or 8)
+    expected = width * height * frames * samples * bits // 8
+    actual = len(ds.PixelData)
+    if actual not in (expected, expected + 1):  # DICOM pads odd lengths with one byte
+        raise ImageError(
+            f"DICOM pixel data holds {actual} bytes but Rows x Columns x frames ({height}x{width}x{frames}, "
+            f"{bits} bits) need {expected}: the header does not describe its pixels"
+        )
 
 
 @functools.lru_cache(maxsize=4)

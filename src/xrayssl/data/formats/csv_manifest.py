@@ -52,11 +52,20 @@ def find_csv(root: Path) -> Path | None:
     for csv in sorted(root.glob("*.csv")):
         try:
             head = pd.read_csv(csv, nrows=2)
+        except UnicodeDecodeError as exc:
+            raise XraySSLError(_not_utf8(csv, exc)) from None
         except Exception:
             continue
         if "path" in _columns(head):
             return csv
     return None
+
+
+def _not_utf8(csv: Path, exc: UnicodeDecodeError) -> str:
+    return (
+        f"{csv}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+        "save it as UTF-8 (e.g. from latin-1: iconv -f latin1 -t utf-8)"
+    )
 
 
 def _detect(root: Path) -> bool:
@@ -70,6 +79,8 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
         raise XraySSLError(f"{root}: no CSV manifest with a path column found")
     try:
         df = pd.read_csv(csv, sep="\t" if csv.suffix.lower() == ".tsv" else ",", dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise XraySSLError(_not_utf8(csv, exc)) from None
     except Exception as exc:
         raise XraySSLError(f"{csv}: cannot read CSV: {exc}") from exc
     cols = _columns(df)
