@@ -94,6 +94,26 @@ def check_value(value: Any, tp: Any, where: str) -> Any:
     return _scalar(value, inner, where)
 
 
+def check_bounds(config: Any) -> None:
+    """Every number of a config dataclass is finite and inside its field's ``metadata["range"]`` (lo, hi),
+    either end None for open: NaN and inf are refused everywhere, since no setting means them. Lists of numbers
+    are checked item by item. Called from each config's ``__post_init__``."""
+    import math
+
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        items = value if isinstance(value, list | tuple) else [value]
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                raise XraySSLError(f"{f.name}: {v} is not a number this setting can take (it must be finite)")
+            lo, hi = f.metadata.get("range", (None, None))
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                bounds = f"at least {lo}" if hi is None else f"at most {hi}" if lo is None else f"from {lo} to {hi}"
+                raise XraySSLError(f"{f.name}: {shown_value(v)} is out of range ({bounds})")
+
+
 def check_settings(data: dict[str, Any], cls: type, where: str) -> dict[str, Any]:
     """Keys (with _ or -) of ``cls``'s fields, values of their types; a field whose metadata names
     ``fields_of`` (the study's ``pretrain``) holds that class's settings and is checked the same way."""
