@@ -100,3 +100,10 @@ def _compare(a: Any, b: Any) -> str:
     if a.test_hi < b.test_lo:
         return "below"
     return "level with"
+
+
+NO_EFFECT_YET = "No augmentation effect can be estimated yet (runs still to do, or a design without contrasts)."
+PLANTED_NOTE = (
+    "These images carry planted nuisance factors whose effect is known in advance (docs/augmentations.md): the "
+    "verdict says whether the study found it."
+)
