@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ def _plt():
     return plt
 
 
-def png_bytes(fig) -> bytes:
+def png_bytes(fig: Any) -> bytes:
     """The figure as PNG bytes (closed after), for a file a study keeps."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -30,7 +31,7 @@ def png_bytes(fig) -> bytes:
     return buf.getvalue()
 
 
-def data_uri(fig) -> str:
+def data_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode()
 
 
