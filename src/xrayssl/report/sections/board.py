@@ -8,12 +8,6 @@ from xrayssl.report import plots
 from xrayssl.report.markup import ci, esc, fmt, img, table
 from xrayssl.report.results import StudyResults
 
-XLABELS = {
-    "one-at-a-time": "change in test AUROC",
-    "full": "effect on test AUROC",
-    "fractional": "effect on test AUROC",
-}
-
 
 def leaderboard(res: StudyResults) -> str:
     board = res.board
@@ -54,7 +48,7 @@ def design_contrasts(res: StudyResults) -> str:
             img(plots.heatmap(m, f"{method}: test AUROC, first then second"), f"{method} pairwise")
             for method, m in own.matrices.items()
         )
-    if own.design not in XLABELS:
+    if not own.xlabel:  # a design with no contrasts of its own (study.analysis.DESIGNS)
         return f"<p class='note'>design '{esc(own.design)}': see the leaderboard.</p>"
     eff = own.table
     if eff.empty:
@@ -64,7 +58,7 @@ def design_contrasts(res: StudyResults) -> str:
     eff = eff.assign(label=labels)
     return (
         f"<p class='note'>{esc(own.note)}</p>"
-        + img(plots.effects_plot(eff, XLABELS[own.design]), f"{own.design} effects")
+        + img(plots.effects_plot(eff, own.xlabel), f"{own.design} effects")
         + _effect_table(eff)
     )
 

@@ -110,6 +110,7 @@ class DesignEffects:
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     matrices: dict[str, pd.DataFrame] = field(default_factory=dict)
     note: str = ""  # how the contrasts were made, for the report
+    xlabel: str = ""  # what the table's effects measure, for a plot's axis
     answer: pd.DataFrame = field(default_factory=pd.DataFrame)
     answer_note: str = ""
 
@@ -125,6 +126,7 @@ def _one_at_a_time(design: str, frame: pd.DataFrame, factors: list[str], methods
     return DesignEffects(
         design,
         table=eff,
+        xlabel="change in test AUROC",
         note="alone: the augmentation alone minus none; dropped: all minus all but it. "
         "Paired by seed; 95 % t-interval over seeds.",
         answer=eff[eff["contrast"] == "alone"].reset_index(drop=True) if len(eff) else eff,
@@ -137,6 +139,7 @@ def _factorial(design: str, frame: pd.DataFrame, factors: list[str], methods: li
     return DesignEffects(
         design,
         table=eff,
+        xlabel="effect on test AUROC",
         note="Effect = mean test AUROC with the augmentation on minus off (interactions: the usual +-1 contrast), "
         "from a regression with seed blocks; 95 % CI from its residuals.",
         answer=eff[eff["kind"] == "main"].reset_index(drop=True) if len(eff) else eff,
