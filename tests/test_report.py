@@ -295,3 +295,26 @@ def test_probe_keeps_its_test_predictions_beside_its_json(tiny_cache, tmp_path):
     assert (manifest.loc[pred["index"], "split"] == "test").all()  # index: the image's row in the cache
     score = analysis.auroc(pred["label"].to_numpy(), pred["prob"].to_numpy())
     assert score == pytest.approx(result["overall"]["auroc"])
+
+
+def test_the_final_step_stores_the_preview_and_the_dataset_summary(tiny_cache, tmp_path):
+    """study.finalize writes STUDY/preview/ first (here with no finished run to analyse); the report reads it."""
+    import json
+
+    from xrayssl.study.finalize import finalize
+    from xrayssl.study.preview import DATASET_JSON
+
+    config = StudyConfig(cache=str(tiny_cache), out=str(tmp_path / "s"), methods=["simclr"],
+                         augmentations={"flip": "flip", "blur": "blur"}, seeds=1, pretrain={"size": 32})  # fmt: skip
+    config, store = open_study(config, config.out)
+    assert finalize(config, store, progress=False) == {"best": [], "supervised": []}
+    preview = json.loads((tmp_path / "s" / AUGMENTATIONS_JSON).read_text())
+    assert preview["file"] == AUGMENTATIONS_PNG and (tmp_path / "s" / AUGMENTATIONS_PNG).stat().st_size > 1000
+    assert list(preview["recipes"]) == ["original", "flip", "blur"] and preview["split"] == "train"
+    manifest = pd.read_csv(tiny_cache / "manifest.csv")
+    train = manifest[manifest["split"] == "train"].astype({"patient_id": str})
+    for shown in preview["images"]:  # six training images, each captioned with what it is
+        assert shown["patient_id"] in set(train["patient_id"]) and shown["caption"].split()[0] in ("normal", "abnormal")
+    assert len(preview["images"]) == 6
+    summary = json.loads((tmp_path / "s" / DATASET_JSON).read_text())
+    assert summary["images"] == len(manifest) == sum(r["images"] for r in summary["counts"])

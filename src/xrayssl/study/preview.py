@@ -3,7 +3,7 @@ that the report reads the study folder only and still works when the cache has m
 
     STUDY/preview/augmentations.png   one random draw of each augmentation on six training images
     STUDY/preview/augmentations.json  what it shows: {"file", "split", "seed", "recipes": {row: spec},
-                                      "images": [{"index", "patient_id", "label", "body_part", "caption"}]}
+                                      "images": [{"patient_id", "label", "body_part", "caption"}]}
     STUDY/preview/dataset.json        the cache's images per split: {"cache", "images", "patients",
                                       "counts": [{"split", "body_part", "label", "images", "patients"}]}
 """
@@ -60,9 +60,9 @@ def _store_augmentations(config: StudyConfig, n: int, seed: int) -> dict[str, An
         for i, (name, spec) in enumerate(recipes.items())
     }
     shown = [
-        {"index": int(i), "patient_id": str(r.patient_id), "label": int(r.label), "body_part": r.body_part or "",
+        {"patient_id": str(r.patient_id), "label": int(r.label), "body_part": r.body_part or "",
          "caption": f"{LABEL_NAMES.get(int(r.label), r.label)} {r.body_part or ''}".strip()}
-        for i, r in zip(rows.index, rows.itertuples())
+        for r in rows.itertuples()
     ]  # fmt: skip
     png = Path(config.out) / AUGMENTATIONS_PNG
     png.parent.mkdir(parents=True, exist_ok=True)
