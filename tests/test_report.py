@@ -14,6 +14,7 @@ from browser import check_page, find_chromium
 from xrayssl.study import analysis
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.plan import run_folder_name
+from xrayssl.study.preview import AUGMENTATIONS_JSON, AUGMENTATIONS_PNG, store_preview
 from xrayssl.study.runner import open_study
 from xrayssl.study.store import Store
 
@@ -125,6 +126,7 @@ def build_constructed_study(root: Path, cache: Path, seeds: int = 1) -> Path:
         elif run["kind"] in ("floor", "supervised"):
             result["predictions"] = _write_predictions(folder, rows, 0.5 if run["kind"] == "floor" else 3.0, seed=i)
         if run["kind"] == "finalize":
+            store_preview(config)  # what the real final step stores first: the preview, while the cache is there
             result = {"best": [], "supervised": []}
         else:
             pred = pd.read_csv(folder / result["predictions"])
@@ -192,6 +194,55 @@ def test_report_leads_with_the_answer_and_renders_in_headless_chromium(construct
     (artifacts / "report-constructed.png").write_bytes(page.screenshot)
 
 
+def test_every_effect_of_the_html_answer_is_in_the_json_with_its_interval(constructed, tmp_path):
+    """One computation (report.results.StudyResults) behind both: the answer's effects, estimate and interval,
+    are report --json's effects, and none of them lacks its interval."""
+    import json
+
+    from xrayssl.report.html import build_report
+    from xrayssl.report.results import study_results
+
+    data = json.loads(json.dumps(study_results(constructed)))
+    text = build_report(constructed, tmp_path / "report.html").read_text()
+    answer = text[text.index("<h2>Answer</h2>") : text.index("<h2>Augmentations</h2>")]
+    effect_table = answer[answer.index("<table>") : answer.index("</table>")]  # the first table: the effects
+    assert len(data["effects"]) == effect_table.count("<tr>") - 1 == 2  # intensity and flip, below the heads
+    for e in data["effects"]:
+        assert e["lo"] is not None and e["hi"] is not None
+        cell = f"<td class='l'>{e['method']}</td><td class='l'>{e['term']}</td>"
+        cell += f"<td class=''>{e['effect']:+.3f} [{e['lo']:+.3f}, {e['hi']:+.3f}]</td>"
+        assert cell in answer
+        assert f"{e['term']} ({e['effect']:+.2f} [{e['lo']:+.2f}, {e['hi']:+.2f}])" in answer  # the sentence too
+    assert data["effects_note"] in answer
+    assert {r["term"] for r in data["design_effects"]} >= {"intensity", "flip"}  # the design's own, as before
+
+
+def test_report_reads_only_the_study_folder_the_cache_deleted(constructed, tmp_path):
+    """The final step stored the preview; the report shows it without the cache (and reruns no augmentation)."""
+    import json
+    import shutil
+
+    from xrayssl.report.html import build_report
+
+    config = json.loads((constructed / AUGMENTATIONS_JSON).read_text())
+    assert (constructed / AUGMENTATIONS_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(config["recipes"]) == ["original", "base", "intensity", "flip"] and len(config["images"]) == 6
+    cache = Path(Store(constructed).get_meta("config")["cache"])
+    study = tmp_path / "moved"
+    shutil.copytree(constructed, study)
+    kept = tmp_path / "cache-away"
+    shutil.move(cache, kept)  # the cache gone for the report's sake, back after for the module's other tests
+    try:
+        text = build_report(study, tmp_path / "report.html").read_text()
+    finally:
+        shutil.move(kept, cache)
+    section = text[text.index("<h2>Augmentations</h2>") : text.index("<h2>Dataset</h2>")]
+    assert "alt='augmentation preview'" in section and "data:image/png;base64," in section
+    assert "<code>rotate(5)+intensity(p=1)</code>" in section
+    dataset = text[text.index("<h2>Dataset</h2>") : text.index("<h2>Leaderboard</h2>")]
+    assert "patients, cache" in dataset and "class='bad'" not in dataset
+
+
 def test_training_log_prefers_metrics_csv(tmp_path):
     from xrayssl.report.html import training_log
 
@@ -244,3 +295,26 @@ def test_probe_keeps_its_test_predictions_beside_its_json(tiny_cache, tmp_path):
     assert (manifest.loc[pred["index"], "split"] == "test").all()  # index: the image's row in the cache
     score = analysis.auroc(pred["label"].to_numpy(), pred["prob"].to_numpy())
     assert score == pytest.approx(result["overall"]["auroc"])
+
+
+def test_the_final_step_stores_the_preview_and_the_dataset_summary(tiny_cache, tmp_path):
+    """study.finalize writes STUDY/preview/ first (here with no finished run to analyse); the report reads it."""
+    import json
+
+    from xrayssl.study.finalize import finalize
+    from xrayssl.study.preview import DATASET_JSON
+
+    config = StudyConfig(cache=str(tiny_cache), out=str(tmp_path / "s"), methods=["simclr"],
+                         augmentations={"flip": "flip", "blur": "blur"}, seeds=1, pretrain={"size": 32})  # fmt: skip
+    config, store = open_study(config, config.out)
+    assert finalize(config, store, progress=False) == {"best": [], "supervised": []}
+    preview = json.loads((tmp_path / "s" / AUGMENTATIONS_JSON).read_text())
+    assert preview["file"] == AUGMENTATIONS_PNG and (tmp_path / "s" / AUGMENTATIONS_PNG).stat().st_size > 1000
+    assert list(preview["recipes"]) == ["original", "flip", "blur"] and preview["split"] == "train"
+    manifest = pd.read_csv(tiny_cache / "manifest.csv")
+    train = manifest[manifest["split"] == "train"].astype({"patient_id": str})
+    for shown in preview["images"]:  # six training images, each captioned with what it is
+        assert shown["patient_id"] in set(train["patient_id"]) and shown["caption"].split()[0] in ("normal", "abnormal")
+    assert len(preview["images"]) == 6
+    summary = json.loads((tmp_path / "s" / DATASET_JSON).read_text())
+    assert summary["images"] == len(manifest) == sum(r["images"] for r in summary["counts"])

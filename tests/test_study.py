@@ -305,6 +305,7 @@ def test_killed_study_resumes_without_repeating_finished_runs(resumed_study):
     final = Store(out).runs(kind="finalize")[0]["result"]
     assert {b["method"] for b in final["best"]} == {"simclr", "byol"}
     assert all((out / p).is_file() for b in final["best"] for p in b["gradcam"]["images"])
+    assert (out / "preview" / "augmentations.png").is_file() and (out / "preview" / "dataset.json").is_file()
     ssl_dirs = [out / r["result"]["run"] for r in runs.values() if r["kind"] == "ssl"]
     assert all((d / "encoder.pt").is_file() and not (d / "checkpoints").exists() for d in ssl_dirs)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,11 +23,16 @@ def _plt():
     return plt
 
 
-def data_uri(fig) -> str:
+def png_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes (closed after), for a file a study keeps."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     _plt().close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
+
+
+def data_uri(fig: Any) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode()
 
 
 def file_uri(path: Path) -> str:
@@ -181,6 +187,11 @@ def training_plot(logs: dict[str, dict[str, pd.DataFrame]]) -> str:
 
 def augmentation_grid(rows: dict[str, np.ndarray], captions: list[str]) -> str:
     """rows: row title -> (n, H, W) uint8 images (the originals, then each augmentation applied to them)."""
+    return "data:image/png;base64," + base64.b64encode(augmentation_grid_png(rows, captions)).decode()
+
+
+def augmentation_grid_png(rows: dict[str, np.ndarray], captions: list[str]) -> bytes:
+    """augmentation_grid as PNG bytes: the study's final step stores it in the study folder."""
     plt = _plt()
     n = len(captions)
     fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.3 * len(rows) + 0.3), squeeze=False)
@@ -194,7 +205,7 @@ def augmentation_grid(rows: dict[str, np.ndarray], captions: list[str]) -> str:
                 ax.set_title(captions[c], fontsize=7)
         axes[r, 0].set_ylabel(title, fontsize=8)
     fig.tight_layout()
-    return data_uri(fig)
+    return png_bytes(fig)
 
 
 def comparison_plot(rows: pd.DataFrame) -> str:

@@ -1,17 +1,19 @@
-"""A study's whole analysis as plain data, from its stored results only: ``xrayssl report STUDY --json`` prints it,
-STUDY/results.csv holds its per-body-part table (the seed study's table), and the HTML report's per-part section
-renders the same table, so the three carry the same numbers.
+"""A study's whole analysis, computed once from its stored results (the study folder's store and files only):
+``StudyResults``. The HTML report renders it, ``xrayssl report STUDY --json`` prints it (``to_json``) and
+STUDY/results.csv holds its per-body-part table (the seed study's table), so the three cannot disagree.
 
-    {"study", "config", "counts", "leaderboard", "effects", "stability", "sensitivity", "claims", "imbalance",
-     "references", "skipped_references", "per_part", "final"}
+    {"study", "config", "counts", "leaderboard", "effects", "effects_note", "design_effects", "stability",
+     "sensitivity", "claims", "imbalance", "references", "skipped_references", "per_part", "final"}
 
-Tables are lists of row objects; a missing number is null.
+``effects`` are the effects the report's answer states (with their intervals), ``design_effects`` the design's own
+contrasts. Tables are lists of row objects; a missing number is null.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,118 @@ import numpy as np
 import pandas as pd
 
 from xrayssl.study import analysis
+from xrayssl.study.analysis import DesignEffects
 from xrayssl.study.config import StudyConfig
-from xrayssl.study.store import Store
+from xrayssl.study.preview import AUGMENTATIONS_JSON, DATASET_JSON, read_stored
+from xrayssl.study.store import FINAL_KIND, Store
 
 RESULTS_CSV = "results.csv"
 
 
 def open_store(study: str | Path) -> tuple[Store, StudyConfig]:
-    """The study's store (SQLite or PostgreSQL, as the folder says) and its config; not a study: one line."""
+    """The study's store (SQLite or PostgreSQL, as the folder says) and its config, read here only; not a study:
+    one line."""
     store = Store(study)
     return store, StudyConfig.from_dict({**store.get_meta("config"), "out": str(study)})
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """Everything the report says about a study, analysed once."""
+
+    study: Path
+    config: StudyConfig
+    runs: list[dict[str, Any]]  # every run in the store, in plan order
+    counts: dict[str, int]
+    frame: pd.DataFrame  # finished SSL runs (analysis.ssl_frame)
+    board: pd.DataFrame  # leaderboard
+    refs: pd.DataFrame  # floors, supervised baselines, ImageNet features
+    skipped: list[dict[str, Any]]  # references skipped, with their reason
+    effects: pd.DataFrame  # the effects the answer is built from
+    effects_note: str  # how their intervals were made
+    design: DesignEffects  # the design's own contrasts
+    stability: pd.DataFrame
+    sensitivity: pd.DataFrame
+    claims: list[dict[str, Any]]
+    imbalance: pd.DataFrame
+    per_part: pd.DataFrame  # the seed study's table
+    final: dict[str, Any] | None  # the final step's result
+    expected: dict[str, Any] | None  # planted truth (synthetic data): augmentation -> {sign, factor}
+    preview: dict[str, Any] | None  # the stored augmentation preview's record (study.preview)
+    dataset: dict[str, Any] | None  # the stored dataset summary
+
+    @property
+    def factors(self) -> list[str]:
+        return list(self.config.augmentations)
+
+    def done(self, kind: str) -> list[dict[str, Any]]:
+        """The finished runs of one kind."""
+        return [r for r in self.runs if r["kind"] == kind and r["status"] == "done"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready object ``report --json`` prints (keys as the module's docstring lists them)."""
+        out = {
+            "study": str(self.study.resolve()),
+            "config": {k: v for k, v in self.config.to_dict().items() if k != "out"},
+            "counts": self.counts,
+            "leaderboard": self.board,
+            "effects": self.effects,
+            "effects_note": self.effects_note,
+            "design_effects": self.design.plain(),
+            "stability": self.stability,
+            "sensitivity": self.sensitivity,
+            "claims": self.claims,
+            "imbalance": self.imbalance,
+            "references": self.refs,
+            "skipped_references": self.skipped,
+            "per_part": self.per_part,
+            "final": self.final,
+        }
+        result = plain(out)
+        json.dumps(result, allow_nan=False)  # fails here, not in the reader's parser
+        return result
+
+
+def load_results(study: str | Path) -> StudyResults:
+    """Read the study's store and stored files once and analyse them."""
+    study = Path(study)
+    store, config = open_store(study)
+    runs = store.runs()
+    frame = analysis.ssl_frame_of(runs)
+    board = analysis.leaderboard(frame)
+    refs = analysis.references_of(runs)
+    factors = list(config.augmentations)
+    design = analysis.design_effects(config.design, frame, factors, config.methods)
+    predictions = analysis.ssl_predictions_of(study, runs)
+    effects, note = analysis.answer_effects(config.design, frame, predictions, factors, config.n_boot, own=design)
+    some = len(frame) > 0
+    return StudyResults(
+        study=study,
+        config=config,
+        runs=runs,
+        counts=store.counts(),
+        frame=frame,
+        board=board,
+        refs=refs,
+        skipped=analysis.skipped_references_of(runs),
+        effects=effects,
+        effects_note=note,
+        design=design,
+        stability=analysis.ranking_stability(frame) if some else pd.DataFrame(),
+        sensitivity=analysis.sensitivity(frame, n_boot=config.n_boot) if some else pd.DataFrame(),
+        claims=analysis.claims(frame, n_boot=config.n_boot) if some else [],
+        imbalance=analysis.imbalance_effect(frame) if some else pd.DataFrame(),
+        per_part=analysis.per_part_table(board, refs, config.methods),
+        final=next((r["result"] for r in runs if r["kind"] == FINAL_KIND and r["status"] == "done"), None),
+        expected=store.get_meta(analysis.EXPECTED_EFFECTS_KEY),
+        preview=read_stored(study, AUGMENTATIONS_JSON),
+        dataset=read_stored(study, DATASET_JSON),
+    )
+
+
+def study_results(study: str | Path) -> dict[str, Any]:
+    """Everything the report says about a study, as one JSON-ready object."""
+    return load_results(study).to_json()
 
 
 def per_part(store: Store, config: StudyConfig) -> pd.DataFrame:
@@ -57,44 +161,3 @@ def plain(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
-
-
-def _effects(config: StudyConfig, frame: pd.DataFrame) -> Any:
-    """The design's effect estimates, as the HTML report shows them."""
-    factors = list(config.augmentations)
-    if frame.empty:
-        return []
-    if config.design == "one-at-a-time":
-        return analysis.one_at_a_time_effects(frame, factors)
-    if config.design in ("full", "fractional"):
-        return analysis.factorial_effects(frame, factors)
-    if config.design == "pairwise":
-        return {m: analysis.pairwise_matrix(frame, factors, m).to_dict(orient="index") for m in config.methods}
-    return []
-
-
-def study_results(study: str | Path) -> dict[str, Any]:
-    """Everything the report says about a study, as one JSON-ready object."""
-    store, config = open_store(study)
-    frame = analysis.ssl_frame(store)
-    board = analysis.leaderboard(frame)
-    refs = analysis.references(store)
-    final = next((r["result"] for r in store.runs(kind="finalize", status="done")), None)
-    out = {
-        "study": str(Path(study).resolve()),
-        "config": {k: v for k, v in config.to_dict().items() if k != "out"},
-        "counts": store.counts(),
-        "leaderboard": board,
-        "effects": _effects(config, frame),
-        "stability": analysis.ranking_stability(frame) if len(frame) else [],
-        "sensitivity": analysis.sensitivity(frame) if len(frame) else [],
-        "claims": analysis.claims(frame) if len(frame) else [],
-        "imbalance": analysis.imbalance_effect(frame) if len(frame) else [],
-        "references": refs,
-        "skipped_references": analysis.skipped_references(store),
-        "per_part": analysis.per_part_table(board, refs, config.methods),
-        "final": final,
-    }
-    result = plain(out)
-    json.dumps(result, allow_nan=False)  # fails here, not in the reader's parser
-    return result

@@ -1,5 +1,6 @@
 """The study's last step, once every run is done: for the recipe chosen on validation per method, the probe's
-label-efficiency curve and Grad-CAM next to the supervised model's."""
+label-efficiency curve and Grad-CAM next to the supervised model's; and the augmentation preview and dataset
+summary (study.preview), stored so that the report needs the study folder only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from xrayssl.paths import safe_name
 from xrayssl.study.analysis import best_recipes, ssl_frame
 from xrayssl.study.config import StudyConfig
+from xrayssl.study.preview import store_preview
 from xrayssl.study.store import Store
 
 
@@ -17,6 +19,7 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
     from xrayssl.evaluate.run_probe import probe
 
     out = Path(config.out)
+    store_preview(config)  # first: it needs only the cache, and a report can show it while the rest runs
     frame = ssl_frame(store)
     best = best_recipes(frame)
     first_fraction = frame["abnormal_fraction"].iloc[0] if len(frame) else None

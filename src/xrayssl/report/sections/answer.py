@@ -1,0 +1,84 @@
+"""The report's first screen: the answer in sentences, the effects behind it and the chosen recipes against the
+references."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xrayssl.report.markup import ci, esc, signed_ci, table
+from xrayssl.report.results import StudyResults
+from xrayssl.study.analysis import chosen, planted_check
+from xrayssl.study.analysis.prose import NO_EFFECT_YET, PLANTED_NOTE, headline, versus_references
+
+EXPECTED_WORDS = {1: "helps", -1: "hurts", 0: "no effect"}  # a planted truth's sign, as the answer's table says it
+EFFECT_HEAD = "change in test AUROC [95 % CI]"  # the answer table's effect column (tests read it)
+
+
+def answer(res: StudyResults) -> str:
+    """One sentence per method, then the numbers behind it (against the planted truth where the data has one)
+    and the chosen recipes against the references."""
+    sentences = headline(res.effects) or [NO_EFFECT_YET]
+    out = ["<h2>Answer</h2>"] + [f"<p class='lead'>{esc(s)}</p>" for s in sentences]
+    out += [f"<p>{esc(s)}</p>" for s in versus_references(res.board, res.refs)]
+    out.append("<h3>The numbers behind it</h3>")
+    if res.effects_note:
+        out.append(f"<p class='note'>Effect: {esc(res.effects_note)}.</p>")
+    if res.expected:
+        out.append(f"<p class='note'>{esc(PLANTED_NOTE)}</p>")
+    out.append(answer_table(res) + _best_vs_references(res) + _study_line(res))
+    return "".join(out)
+
+
+def answer_table(res: StudyResults) -> str:
+    """One row per effect of the answer: where, method, augmentation, the change with its interval (and the
+    planted truth with the verdict where the data has one)."""
+    effects = res.effects
+    if effects.empty:
+        return ""
+    keys = [c for c in ("body_part", "abnormal_fraction") if c in effects and effects[c].nunique() > 1]
+    truth: dict[tuple, Any] = {}
+    if res.expected:
+        check = planted_check(effects, {k: v["sign"] for k, v in res.expected.items()})
+        truth = {(r.method, r.term, *(getattr(r, k) for k in keys)): r for r in check.itertuples()}
+    rows = []
+    for r in effects.itertuples():
+        row = {k.replace("_", " "): esc(getattr(r, k)) for k in keys}
+        row |= {"method": esc(r.method), "augmentation": esc(r.term), EFFECT_HEAD: signed_ci(r.effect, r.lo, r.hi)}
+        if res.expected:
+            t = truth.get((r.method, r.term, *(getattr(r, k) for k in keys)))
+            planted = res.expected.get(r.term, {})
+            row["planted nuisance"] = esc(planted.get("factor", "none"))
+            row["expected"] = EXPECTED_WORDS[t.expected] if t else "-"
+            cls = "ok" if t and t.verdict.startswith("recovered") else "bad"
+            row["verdict"] = f"<span class='{cls}'>{esc(t.verdict)}</span>" if t else "-"
+        rows.append(row)
+    left = (*[k.replace("_", " ") for k in keys], "method", "augmentation", "planted nuisance", "expected", "verdict")
+    return table(rows, left=left)
+
+
+def _best_vs_references(res: StudyResults) -> str:
+    head = "test AUROC [95 % CI]"
+    rows = [
+        {"model": f"{esc(r.method)}, best recipe on validation: <b>{esc(r.recipe)}</b>", "body part": esc(r.body_part),
+         head: ci(r.test_auroc, r.test_lo, r.test_hi)}
+        for r in chosen(res.board).itertuples()
+    ]  # fmt: skip
+    rows += [
+        {"model": esc(r.model), "body part": esc(r.body_part), head: ci(r.test_auroc, r.test_lo, r.test_hi)}
+        for r in res.refs.itertuples()
+    ]
+    return table(rows, left=("model", "body part"))
+
+
+def _study_line(res: StudyResults) -> str:
+    c, n = res.config, res.counts
+    shared = c.shared_pretrain()  # the study's run length rule, not a copy of its default
+    budget = " or ".join(x for x in (f"{shared['epochs']} epochs" if shared["epochs"] else "", shared["budget"]) if x)
+    return (
+        f"<p class='note'><b>methods</b> {esc(', '.join(c.methods))}; <b>design</b> {esc(c.design)} over "
+        f"{esc(', '.join(c.augmentations))}"
+        + (f" (after <code>{esc(c.base)}</code>)" if c.base else "")
+        + f"; <b>seeds</b> {c.seeds}; <b>pretraining</b> {esc(budget)} per run; <b>runs</b> {n.get('done', 0)} "
+        f"done, {n.get('pending', 0) + n.get('running', 0)} to do, {n.get('failed', 0)} failed. Recipes are chosen "
+        "on the validation split; the test split is only reported.</p>"
+    )

@@ -1,0 +1,46 @@
+"""A study's finished SSL runs as one frame: the table every other analysis reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from xrayssl.study.store import Store
+
+GROUP = ["body_part", "abnormal_fraction", "method"]
+# study meta key: the known truth of a study's data (augmentation -> {"sign": +1/-1/0, "factor": why}), written by
+# whoever made the data (the demo, for its planted nuisance factors) and read by the report's planted_check
+EXPECTED_EFFECTS_KEY = "expected_effects"
+
+
+def ssl_frame(store: Store) -> pd.DataFrame:
+    """One row per finished SSL run: its method, recipe, seed, pool and scores."""
+    return ssl_frame_of(store.runs(kind="ssl", status="done"))
+
+
+def ssl_frame_of(runs: list[dict]) -> pd.DataFrame:
+    """ssl_frame from runs already read from the store (the report reads the store once)."""
+    rows = []
+    for r in runs:
+        if r["kind"] != "ssl" or r["status"] != "done":
+            continue
+        p, res = r["params"], r["result"]
+        pool = (res.get("pretrain") or {}).get("pool") or {}
+        rows.append(
+            {
+                "run_id": r["id"],
+                "method": p["method"],
+                "recipe": p["recipe"],
+                "parts": tuple(p["parts"]),
+                "seed": p["seed"],
+                "abnormal_fraction": "as is" if p["abnormal_fraction"] is None else f"{p['abnormal_fraction']:g}",
+                "abnormal_share": pool.get("abnormal_share_used", np.nan),
+                "body_part": p["body_part"] or "all",
+                "val_auroc": res["val_auroc"],
+                "test_auroc": res["test_auroc"],
+                "test_auroc_ci": res["test_auroc_ci"],
+                "seconds": res.get("seconds"),
+                "run": res.get("run"),
+            }
+        )
+    return pd.DataFrame(rows)
