@@ -104,6 +104,7 @@ def test_small_stem_exports_with_its_surgery_written_down(tmp_path):
         torch.testing.assert_close(model.eval()(_prepared(x, meta)), _reference(run, x), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_onnx_export_runs_in_onnxruntime_with_matching_outputs(run, tmp_path, capsys):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra: pip install 'xrayssl[export]'")
     pytest.importorskip("onnxscript", reason="torch's ONNX exporter needs onnxscript (xrayssl[export])")
@@ -142,6 +143,7 @@ def other_cache(tmp_path_factory) -> Path:
     return prepare(root, out, process=ProcessConfig(size=32), workers=1, progress=False).cache
 
 
+@pytest.mark.slow
 def test_probe_transfers_a_run_to_another_cache(tiny_cache, other_cache, tmp_path, capsys):
     import pandas as pd
 

@@ -1,6 +1,6 @@
 """A study whose runs only sleep: the real runner, store, claims, heartbeats and worker processes, no training.
 
-    python tests/study_fake.py OUT [--start] [--workers N] [--shard i/n] [--store URL] [--heartbeat S]
+    python tests/study/study_fake.py OUT [--start] [--workers N] [--shard i/n] [--store URL] [--heartbeat S]
 
 ``--start`` creates the study (two methods x four recipes x three seeds, floors, supervised, finalize: 29 runs;
 the cache is not read). Each run sleeps ``XRAYSSL_FAKE_SECONDS`` (default 0.05) and returns its pid. Spawned

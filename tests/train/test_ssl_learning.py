@@ -32,6 +32,7 @@ def images(tiny_cache) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", ["vicregl", "densecl", "mae"])
+@pytest.mark.slow
 def test_new_methods_learn_on_a_tiny_batch(name, images):
     torch.manual_seed(0)
     backbone = build_backbone("vit-tiny" if name == "mae" else "resnet18", image_size=32)
@@ -155,6 +156,7 @@ def test_knn_monitor_scores_separable_features_high_and_noise_near_half():
 
 
 @pytest.mark.parametrize("name", ["vicregl", "densecl", "mae", "dcl"])
+@pytest.mark.slow
 def test_new_methods_run_through_pretrain(name, tiny_cache, tmp_path):
     """The training harness, not only the loss: each method's loss goes through the step, the NaN check and the
     record (VICRegL's lightly loss once came back with shape [1] and stopped the first real run)."""
@@ -167,6 +169,7 @@ def test_new_methods_run_through_pretrain(name, tiny_cache, tmp_path):
     assert len(loss) and np.isfinite(loss).all()
 
 
+@pytest.mark.slow
 def test_patient_positives_run_without_labels_and_record_the_crossed_share(tiny_cache, tmp_path, monkeypatch):
     import xrayssl.data.cache as cache_module
 
@@ -180,6 +183,7 @@ def test_patient_positives_run_without_labels_and_record_the_crossed_share(tiny_
     assert record["monitor"] is None
 
 
+@pytest.mark.slow
 def test_best_knn_encoder_is_kept_and_a_failing_monitor_does_not_stop_the_run(tiny_cache, tmp_path, monkeypatch):
     import xrayssl.train.monitor as monitor
 
@@ -204,6 +208,7 @@ def test_best_knn_encoder_is_kept_and_a_failing_monitor_does_not_stop_the_run(ti
     assert knn.isna().all() and (run / "encoder.pt").is_file()
 
 
+@pytest.mark.slow
 def test_floors_and_runs_share_the_pooled_feature_function(tiny_run_for_pool):
     from xrayssl.evaluate.run_probe import probe
 

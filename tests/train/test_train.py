@@ -56,6 +56,7 @@ def test_temperature_reaches_contrastive_losses_only():
         build_method("simclr", Backbone("resnet18"), temperature=0.0)
 
 
+@pytest.mark.slow
 def test_supervised_fine_tunes_from_an_ssl_encoder(tiny_cache, tiny_run, tmp_path, capsys):
     from xrayssl.runs import load_encoder
     from xrayssl.train.supervised import initial_backbone
@@ -79,6 +80,7 @@ def test_small_stem_keeps_resolution():
     assert Backbone("resnet50").dim == 2048
 
 
+@pytest.mark.slow
 def test_run_folder_records_and_loss_decreases(tiny_run):
     record = json.loads((tiny_run / "record.json").read_text())
     t = record["throughput"]
@@ -103,6 +105,7 @@ def test_run_folder_records_and_loss_decreases(tiny_run):
     assert all(isinstance(v, torch.Tensor) for v in state.values())
 
 
+@pytest.mark.slow
 def test_existing_run_needs_resume_and_missing_run_is_clear(tiny_cache, tiny_run, tmp_path):
     with pytest.raises(XraySSLError, match="use --resume"):
         pretrain(PretrainConfig(cache=str(tiny_cache), out=str(tiny_run), epochs=1, **TINY), progress_bar=False)
@@ -111,6 +114,7 @@ def test_existing_run_needs_resume_and_missing_run_is_clear(tiny_cache, tiny_run
     assert main(["probe", str(tmp_path / "missing")]) == 2
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_step(tiny_cache, tmp_path, monkeypatch):
     from xrayssl.models.methods.simclr import SimCLR
 
@@ -127,6 +131,7 @@ def _pretrain_cmd(cache, out, *extra):
             "--batch-size", "16", "--quiet", *extra]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_newest_checkpoint(tiny_cache, tmp_path):
     from xrayssl.train.harness import checkpoints
 
@@ -152,6 +157,7 @@ def test_killed_run_resumes_from_its_newest_checkpoint(tiny_cache, tmp_path):
     assert logged.max() == record["steps"] and not logged.duplicated().any()  # history kept, no step twice
 
 
+@pytest.mark.slow
 def test_resume_skips_a_cut_short_checkpoint_and_leftovers(tiny_cache, tmp_path):
     from xrayssl.train.harness import checkpoints
 
@@ -201,6 +207,7 @@ def test_budget_parsing():
         parse_budget("soon")
 
 
+@pytest.mark.slow
 def test_probe_json_and_floors(tiny_run, tiny_cache, capsys):
     assert (
         main(["probe", str(tiny_run), "--json", "--bootstrap", "100", "--label-fractions", "0.2,1", "--seeds", "2"])
@@ -237,6 +244,7 @@ def test_probe_json_and_floors(tiny_run, tiny_cache, capsys):
     assert main(["probe", str(tiny_cache)]) == 2  # a cache needs --encoder random|pixels
 
 
+@pytest.mark.slow
 def test_supervised_baseline_and_gradcam(tiny_cache, tiny_run, tmp_path, capsys):
     from xrayssl.api import supervised as supervised_baseline
     from xrayssl.evaluate.gradcam import cam_layer, grad_cam_maps, load_model

@@ -85,6 +85,7 @@ WORKER = textwrap.dedent(
 
 
 @pytest.mark.parametrize("n_shards", [1, 2])
+@pytest.mark.slow
 def test_concurrent_claims_lose_and_duplicate_nothing(tmp_path, store_url, n_shards):
     store = Store(tmp_path / "s", StoreConfig(url=store_url), create=True)
     store.add_runs([(f"r{i:03d}", "ssl", {"i": i}) for i in range(240)] + [("finalize", "finalize", {})])
@@ -156,6 +157,7 @@ def test_status_tells_dead_workers_from_live_ones(tmp_path, store_url, capsys):
 
 
 # --- a study over two shard processes, with the real runner and heartbeats ---------------------------------
+@pytest.mark.slow
 def test_two_shard_processes_run_every_run_exactly_once(tmp_path, store_url):
     out = tmp_path / "s"
     env = {"XRAYSSL_FAKE_SECONDS": "0.15"}
@@ -208,6 +210,7 @@ def _gone(pid: int) -> bool:
     return not pid_alive(pid)
 
 
+@pytest.mark.slow
 def test_workers_stop_when_the_study_process_is_killed(tmp_path):
     out = tmp_path / "s"
     parent = _python(FAKE, str(out), "--start", "--workers", "2", env={"XRAYSSL_FAKE_SECONDS": "120"},

@@ -199,6 +199,7 @@ def test_init_mistakes_are_one_line(tiny_cache, tmp_path, capsys):
         assert not (tmp_path / "r").exists()  # nothing written before the start was found
 
 
+@pytest.mark.slow
 def test_imagenet_started_runs_load_probe_gradcam_and_export(nets, tiny_cache, tmp_path, capsys):
     """Continued SSL and fine-tuning from ImageNet: the run config records the start, load_encoder rebuilds the
     3-channel ImageNet-normalised encoder, and the probe, Grad-CAM and the torchvision export work from it."""

@@ -23,7 +23,7 @@ from xrayssl.export import ExportConfig
 from xrayssl.study.config import SHARED_WITH_SUPERVISED, STUDY_PRETRAIN, StudyConfig
 from xrayssl.train.config import DEFAULT_BUDGET, PretrainConfig, SupervisedConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = {"pretrain": PretrainConfig, "supervised": SupervisedConfig, "probe": ProbeConfig, "study": StudyConfig,
             "gradcam": GradCamConfig, "export": ExportConfig}  # fmt: skip
 NESTED = {"pretrain": PretrainConfig, "supervised": SupervisedConfig}  # the study's shared run settings
@@ -193,6 +193,7 @@ def test_study_file_checks_nested_settings(tmp_path, capsys):
     assert "s.yaml: pretrain: unknown setting(s) sise; valid:" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_config_file_round_trips_through_a_run(tiny_cache, tmp_path, capsys):
     """A run made from a config file records the same config as the equivalent flags (resolved without
     training a second run); the run's config.json, given back as --config, resolves to it again."""
@@ -229,6 +230,7 @@ def _imported(module: str) -> set[str]:
 @pytest.mark.parametrize(
     "module", ["xrayssl.evaluate.run_probe", "xrayssl.evaluate.gradcam", "xrayssl.evaluate.supervised_eval"]
 )
+@pytest.mark.slow
 def test_evaluation_does_not_import_training(module):
     """Layering: evaluation reads run folders through xrayssl.runs, never through xrayssl.train."""
     assert not {m for m in _imported(module) if m.split(".")[:2] == ["xrayssl", "train"]}

@@ -291,6 +291,7 @@ def resumed_study(tiny_cache, tmp_path_factory):
     return out, before, resumed.returncode, log
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_without_repeating_finished_runs(resumed_study):
     out, before, code, log = resumed_study
     assert code == 0, log
@@ -310,6 +311,7 @@ def test_killed_study_resumes_without_repeating_finished_runs(resumed_study):
     assert all((d / "encoder.pt").is_file() and not (d / "checkpoints").exists() for d in ssl_dirs)
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(resumed_study, tmp_path):
     out = resumed_study[0]
     browser = find_chromium()
@@ -346,6 +348,7 @@ def test_the_browser_check_catches_broken_pages(tmp_path):
     assert any("boom" in e for e in result.errors) and any("Uncaught" in e for e in result.errors)
 
 
+@pytest.mark.slow
 def test_status_and_report_commands(resumed_study, tmp_path):
     out = resumed_study[0]
     status = subprocess.run([sys.executable, "-m", "xrayssl", "study", "--out", str(out), "--status"],

@@ -1,6 +1,6 @@
 """CPU and GPU give the same augmentations for the same seed (parameters are drawn on the CPU).
 
-Skipped without CUDA; run on a GPU machine with ``pytest tests/test_augment_gpu.py``."""
+Skipped without CUDA; run on a GPU machine with ``pytest tests/augment/test_augment_gpu.py``."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from xrayssl.errors import XraySSLError
 from xrayssl.study import config as study_config
 from xrayssl.study.config import StudyConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- one definition of the five augmentations -------------------------------------------------------------
@@ -154,6 +154,7 @@ def _no_network(url, *args, **kwargs):
     raise urllib.error.URLError("no network here")
 
 
+@pytest.mark.slow
 def test_the_imagenet_reference_runs_or_is_skipped_with_one_line(seed_study):
     from xrayssl.models.imagenet import weights_url
     from xrayssl.study.runner import _line
@@ -166,6 +167,7 @@ def test_the_imagenet_reference_runs_or_is_skipped_with_one_line(seed_study):
     assert _line("reference/hand/imagenet", hand).startswith("reference/hand/imagenet: skipped (cannot download")
 
 
+@pytest.mark.slow
 def test_per_part_table_is_the_seeds_table(seed_study):
     from xrayssl.report.results import open_store, per_part
 
@@ -193,6 +195,7 @@ def np_isnan(v) -> bool:
     return v != v
 
 
+@pytest.mark.slow
 def test_report_json_csv_and_html_carry_the_same_numbers(seed_study, tmp_path, capsys):
     import json
 

@@ -30,7 +30,7 @@ from xrayssl.data.synthetic import SynthConfig, write_dataset
 from xrayssl.errors import XraySSLError
 from xrayssl.paths import safe_name
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 P32 = ProcessConfig(size=32)
 
 

@@ -94,6 +94,7 @@ def test_synth_mura_layout_reads_back_as_mura(tmp_path, capsys):
     assert {c["split"] for c in out["counts"]} == {"train", "val", "test"}
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_small(tmp_path, capsys):
     """The README's main command in a reduced size: data, cache, study, references, Grad-CAM and report."""
     args = ["demo", "--out", str(tmp_path / "demo"), "--patients", "40", "--size", "32", "--epochs", "1"]
