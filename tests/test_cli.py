@@ -118,9 +118,8 @@ def test_demo_runs_end_to_end_small(tmp_path, capsys):
 
 def test_demo_flags_take_their_defaults_from_demo_config(tmp_path, capsys):
     from xrayssl.cli.main import build_parser
-    from xrayssl.demo import DemoConfig
-
     from xrayssl.cli.options import build
+    from xrayssl.demo import DemoConfig
 
     assert build(DemoConfig, build_parser().parse_args(["demo"])) == DemoConfig()  # no flags: the defaults
     args = build_parser().parse_args(["demo", "--patients", "7", "--size", "80", "--methods", "byol,simclr"])
