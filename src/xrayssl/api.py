@@ -42,7 +42,11 @@ def prepare(
     ``split=``, ``options=`` and ``fmt=`` work too). Returns a PrepareResult (``.cache`` is the cache folder)."""
     from xrayssl.data.config import PrepareConfig, prepare_config
 
-    config = root if isinstance(root, PrepareConfig) else prepare_config(root, out, **settings)
+    if isinstance(root, PrepareConfig):
+        return steps.run("prepare", root, quiet=not progress)
+    if out is None:
+        raise TypeError("prepare(root, out, **settings) needs the cache folder out")
+    config = prepare_config(root, out, **settings)
     return steps.run("prepare", config, quiet=not progress)
 
 

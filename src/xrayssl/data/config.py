@@ -61,7 +61,7 @@ class InspectConfig(DatasetConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrepareConfig(DatasetConfig, ProcessConfig):
+class PrepareConfig(ProcessConfig, DatasetConfig):  # in this order the dataset's settings come first
     out: str = field(metadata={"help": "cache folder (created, or updated in place)"})
     verify: bool = field(
         default=False,
