@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from xrayssl.data.formats import ReadOptions, format_names
 from xrayssl.data.imageio import DEFAULT_MAX_PIXELS
@@ -17,6 +17,10 @@ from xrayssl.data.process import MAX_PIXELS_HELP, ProcessConfig
 from xrayssl.data.splits import SplitConfig
 from xrayssl.data.synthetic import SynthConfig
 from xrayssl.errors import XraySSLError
+
+if TYPE_CHECKING:
+    from xrayssl.data.cache import PreparedCache
+    from xrayssl.data.prepare import PrepareResult
 
 WORKERS = {"help": "worker processes", "default": "all cores"}
 
@@ -100,7 +104,7 @@ def run_inspect(config: InspectConfig, *, quiet: bool = False) -> dict[str, Any]
     )  # fmt: skip
 
 
-def run_prepare(config: PrepareConfig, *, quiet: bool = False):
+def run_prepare(config: PrepareConfig, *, quiet: bool = False) -> PrepareResult:
     """The prepared cache (a PrepareResult: ``.cache`` is its folder)."""
     from xrayssl.data.prepare import prepare
 
@@ -111,7 +115,7 @@ def run_prepare(config: PrepareConfig, *, quiet: bool = False):
     )  # fmt: skip
 
 
-def run_verify(config: VerifyConfig):
+def run_verify(config: VerifyConfig) -> PreparedCache:
     """The cache, every file checked against its digest (one that does not match raises a one-line error)."""
     from xrayssl.data.cache import PreparedCache
 
