@@ -12,7 +12,7 @@ and the report sets the effects it finds against the planted truth. No download,
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xrayssl.data.prepare import default_workers, prepare
@@ -21,6 +21,7 @@ from xrayssl.data.splits import SplitConfig
 from xrayssl.data.summary import format_summary, summarize
 from xrayssl.data.synthetic import PLANTED_EFFECTS, SynthConfig, write_dataset
 from xrayssl.errors import XraySSLError
+from xrayssl.models.names import METHOD_NAMES
 from xrayssl.study.config import STUDY_AUGMENTATIONS
 
 DEMO_AUGMENTATIONS: dict[str, str] = {
@@ -29,37 +30,62 @@ DEMO_AUGMENTATIONS: dict[str, str] = {
     "flip": "flip(p=0.5)",
     **{k: v for k, v in STUDY_AUGMENTATIONS.items() if k != "flip"},
 }
+CACHE_SIZE = 64  # the smallest cached side
+
+
+def _help(text: str, **meta) -> dict:
+    return {"help": text, **meta}
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    out: str = "xrayssl-demo"
-    n_patients: int = 600  # 35 % of them in the test split: AUROC intervals of about +-0.05
-    render_size: int = 96  # side the radiographs are drawn at
-    size: int = 64  # cached image side
-    train_size: int = 48  # side every run trains and probes at
-    test_fraction: float = 0.35
-    val_fraction: float = 0.15
-    methods: tuple[str, ...] = ("simclr",)
+    out: str = field(default="xrayssl-demo", metadata=_help("output folder"))
+    # 35 % of them in the test split: AUROC intervals of about +-0.05
+    n_patients: int = field(default=600, metadata=_help("synthetic patients", flags=["--patients"]))
+    render_size: int = field(default=96, metadata=_help("side the radiographs are drawn at"))
+    train_size: int = field(
+        default=48, metadata=_help("image side in px that every run trains and probes at", flags=["--size"])
+    )
+    # at least 64 px, so that a smaller training size is a resize, not a new cache
+    cache_size: int | None = field(
+        default=None, metadata=_help("cached image side", default="the larger of 64 and the training size")
+    )
+    test_fraction: float = field(default=0.35, metadata=_help("share of patients for test"))
+    val_fraction: float = field(default=0.15, metadata=_help("share of patients for validation"))
+    methods: tuple[str, ...] = field(
+        default=("simclr",), metadata=_help(f"SSL methods, comma-separated; any of {', '.join(METHOD_NAMES)}")
+    )
     # switched on and off (see DEMO_AUGMENTATIONS); ("intensity", "flip") adds the negative control at twice the
     # runs, which does not fit the 8-minute budget on 2 cores (docs/augmentations.md gives its result)
-    augmentations: tuple[str, ...] = ("intensity",)
-    base: str = "crop(scale=0.5..1,ratio=1)+rotate(10)"  # in every recipe: two views always differ
-    epochs: int = 8
-    lr: float = 2e-3
-    seeds: int = 1
-    monitor_images: int = 500  # the kNN monitor's training images: at 2,000 its readings took 20 % of a run
-    supervised_epochs: int = 10  # 5 (90 steps) left one of two runs at chance
-    batch_size: int = 64
-    workers: int = 2  # two single-threaded runs at once beat one two-threaded run on small images
-    seed: int = 0
+    augmentations: tuple[str, ...] = field(
+        default=("intensity",),
+        metadata=_help(f"augmentations switched on and off, comma-separated; any of {', '.join(DEMO_AUGMENTATIONS)}"),
+    )
+    # in every recipe: two views always differ
+    base: str = field(default="crop(scale=0.5..1,ratio=1)+rotate(10)", metadata=_help("applied before every recipe"))
+    epochs: int = field(default=8, metadata=_help("pretraining epochs per run"))
+    lr: float = field(default=2e-3, metadata=_help("peak learning rate of every pretraining run"))
+    seeds: int = field(default=1, metadata=_help("seeds per recipe"))
+    # the kNN monitor's training images: at 2,000 its readings took 20 % of a run
+    monitor_images: int = field(default=500, metadata=_help("training images of the kNN monitor"))
+    # 5 (90 steps) left one of two runs at chance
+    supervised_epochs: int = field(default=10, metadata=_help("epochs of the supervised baseline"))
+    batch_size: int = field(default=64, metadata=_help("batch size of every run"))
+    # two single-threaded runs at once beat one two-threaded run on small images
+    workers: int = field(default=2, metadata=_help("runs at once"))
+    seed: int = field(default=0, metadata=_help("seed of the synthetic data and the splits"))
 
     def __post_init__(self) -> None:
+        for name in ("methods", "augmentations"):  # lists from a flag or a file
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.cache_size is None:
+            object.__setattr__(self, "cache_size", max(CACHE_SIZE, self.train_size))
         unknown = [a for a in self.augmentations if a not in DEMO_AUGMENTATIONS]
         if unknown or not self.augmentations:
             raise XraySSLError(
                 f"unknown demo augmentation(s) {unknown or '(none given)'}; valid: {', '.join(DEMO_AUGMENTATIONS)}"
             )
+        SplitConfig(seed=self.seed, val_fraction=self.val_fraction, test_fraction=self.test_fraction)  # checks them
 
     @property
     def design(self) -> str:
@@ -67,12 +93,7 @@ class DemoConfig:
         return "full" if len(self.augmentations) <= 3 else "one-at-a-time"
 
 
-def field_default(name: str):
-    """The default of a DemoConfig field (the CLI reads its defaults here)."""
-    return next(f.default for f in fields(DemoConfig) if f.name == name)
-
-
-def run_demo(config: DemoConfig, progress: bool = True) -> Path:
+def run_demo(config: DemoConfig, *, quiet: bool = False) -> Path:
     """Returns the path of the report."""
     from xrayssl.report.html import build_report
     from xrayssl.study.runner import run_study
@@ -81,7 +102,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> Path:
     quiet_lightning()
     out = Path(config.out)
     start = time.perf_counter()
-    cache = _data(config, out, progress)
+    cache = _data(config, out, progress=not quiet)
     study = _study_config(config, cache, out)
     print(
         f"[3/4] study: {', '.join(config.methods)} x {config.design} design over {', '.join(config.augmentations)} "
@@ -114,7 +135,7 @@ def _data(config: DemoConfig, out: Path, progress: bool) -> Path:
     result = prepare(
         data_dir,
         out / "cache",
-        process=ProcessConfig(size=config.size, clahe=False),
+        process=ProcessConfig(size=config.cache_size, clahe=False),
         split=SplitConfig(seed=config.seed, val_fraction=config.val_fraction, test_fraction=config.test_fraction),
         progress=progress,
     )

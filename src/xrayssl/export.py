@@ -20,43 +20,18 @@ Files: ``.safetensors`` (the metadata sits in its header; no pickle) or ``.pt``/
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
 from xrayssl.errors import XraySSLError
+from xrayssl.export_config import TARGETS, ExportConfig  # noqa: F401  (xrayssl.export.ExportConfig as before)
 from xrayssl.models.norms import NORMS
 
-TARGETS = ("torchvision", "timm", "onnx")
 MEAN, STD = NORMS["xray"][0][0], NORMS["xray"][1][0]  # a one-channel encoder's; each encoder names its own
 EXPORT_FORMAT = 1
-
-
-@dataclass
-class ExportConfig:
-    run: str = field(metadata={"help": "a run folder (pretraining or supervised)"})
-    to: Literal["torchvision", "timm", "onnx"] = field(default="torchvision", metadata={"help": "target library"})
-    out: str = field(
-        default="", metadata={"help": "file to write (.safetensors, .pt or .onnx)", "default": "RUN/encoder-TO.EXT"}
-    )
-    in_chans: int = field(default=3, metadata={"help": "input channels of the torchvision/timm model: 1 or 3"})
-    size: int | None = field(
-        default=None, metadata={"help": "ONNX: the fixed input side in px", "default": "the run's image size"}
-    )
-    opset: int = field(default=18, metadata={"help": "ONNX opset version"})
-
-    def __post_init__(self) -> None:
-        if self.to not in TARGETS:
-            raise XraySSLError(f"unknown export target '{self.to}'; valid: {', '.join(TARGETS)}")
-        if self.in_chans not in (1, 3):
-            raise XraySSLError("--in-chans must be 1 or 3")
-        if self.to == "torchvision" and self.in_chans != 3:
-            raise XraySSLError("torchvision's resnets take 3 channels: use --in-chans 3, or --to timm for 1")
-        if self.size is not None and self.size < 16:
-            raise XraySSLError("--size must be >= 16")
 
 
 def input_norm(encoder: nn.Module, in_chans: int) -> tuple[list[float], list[float]]:

@@ -119,11 +119,14 @@ def test_demo_runs_end_to_end_small(tmp_path, capsys):
 
 def test_demo_flags_take_their_defaults_from_demo_config(tmp_path, capsys):
     from xrayssl.cli.main import build_parser
+    from xrayssl.cli.options import build
     from xrayssl.demo import DemoConfig
 
-    args = build_parser().parse_args(["demo"])
-    assert (args.patients, args.size, args.epochs) == (DemoConfig.n_patients, DemoConfig.train_size, DemoConfig.epochs)
-    assert args.augmentations == ",".join(DemoConfig.augmentations) and args.methods == ",".join(DemoConfig.methods)
+    assert build(DemoConfig, build_parser().parse_args(["demo"])) == DemoConfig()  # no flags: the defaults
+    args = build_parser().parse_args(["demo", "--patients", "7", "--size", "80", "--methods", "byol,simclr"])
+    config = build(DemoConfig, args)  # the old flag names keep working
+    assert (config.n_patients, config.train_size, config.methods) == (7, 80, ("byol", "simclr"))
+    assert config.cache_size == 80 and DemoConfig().cache_size == 64  # the cache is at least 64 px
     assert main(["demo", "--out", str(tmp_path / "d"), "--augmentations", "flip,sharpen"]) == 2
     assert "unknown demo augmentation(s) ['sharpen']" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()  # refused before anything is generated

@@ -1,4 +1,4 @@
-"""Entry point of the ``xrayssl`` command."""
+"""Entry point of the ``xrayssl`` command: its subcommands are the steps' table (xrayssl/steps.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from xrayssl import __version__
-from xrayssl.cli import augment, data, demo, export, study, train
+from xrayssl.cli.commands import add_steps
 from xrayssl.errors import XraySSLError
 
 
@@ -16,9 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find which augmentations make self-supervised learning work on X-ray images.",
     )
     parser.add_argument("--version", action="version", version=f"xrayssl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for module in (data, augment, train, export, study, demo):
-        module.add_parser(sub)
+    add_steps(parser.add_subparsers(dest="command", required=True))
     return parser
 
 

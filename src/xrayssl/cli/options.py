@@ -7,7 +7,8 @@ default shown in the help from the field itself. Flags default to *absent* (argp
 flags actually typed reach the config, so the order of precedence is flags > ``--config FILE`` > the
 dataclass's defaults, and no default is copied into the parser. Optional metadata: ``"flags"`` (extra
 option strings, e.g. ``--bootstrap`` for ``n_boot``), ``"default"`` (the default as words, where a rule of
-the dataclass decides it), ``"fields_of"`` (a dict field holding another config's fields, checked in files).
+the dataclass decides it), ``"fields_of"`` (a dict field holding another config's fields, checked in files),
+``"repeat"`` (a list flag that adds to the list each time it is given: ``--body-part a --body-part b``).
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ def add_fields(
         elif get_origin(inner) is not dict and (convert := converter(tp)) is not None:
             choices = list(get_args(inner)) if get_origin(inner) is Literal else None
             metavar = None if choices else metavar
+            if f.metadata.get("repeat"):
+                common["action"] = "extend"  # each value is itself a comma list; all of them add up
             actions.append(parser.add_argument(*flags, type=convert, choices=choices, metavar=metavar, **common))
     return actions
 

@@ -1,8 +1,10 @@
-"""``xrayssl study`` (plan, run, resume, shard) and ``xrayssl report``."""
+"""``xrayssl study`` (plan, run, resume, shard): a parser of its own, since a study resumes from its folder alone
+(no cache, no settings) and its factors are edited with ``--aug``; it runs through the steps' table as the rest."""
 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,10 @@ from xrayssl.cli.options import (
 )
 from xrayssl.configfile import merge, split_list
 from xrayssl.errors import XraySSLError
+from xrayssl.steps import Step, load
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_study_parser(sub: argparse._SubParsersAction, step: Step) -> argparse.ArgumentParser:
     from xrayssl.study.config import (
         SET_BY_STUDY,
         SHARED_WITH_SUPERVISED,
@@ -32,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from xrayssl.train.config import PretrainConfig, SupervisedConfig
 
     p = sub.add_parser(
-        "study",
-        help="which augmentations work: methods x recipes x seeds, pretrain + probe each, resumable",
+        step.name,
+        help=step.help,
         description="Create, run or resume an augmentation study. Rerun with only --out to resume; "
         "--workers runs several runs at once; --shard i/n splits it over machines sharing the folder.",
     )
@@ -68,18 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--status", action="store_true", help="print the study's progress and exit")
     g.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=study_command)
-
-    r = sub.add_parser("report", help="write a study's self-contained HTML report")
-    r.add_argument("study", help="study folder")
-    r.add_argument("--out", help="HTML file (default STUDY/report.html)")
-    r.add_argument(
-        "--json",
-        action="store_true",
-        help="print the whole analysis (leaderboard, effects, claims, per-body-part table, ...) as one JSON object "
-        "instead of writing the HTML",
-    )
-    r.set_defaults(func=report_command)
+    p.set_defaults(func=partial(study_command, step))
+    return p
 
 
 def _flag(key: str, value: Any) -> str:
@@ -124,10 +117,8 @@ def build_config(args: argparse.Namespace):
     return StudyConfig(**data)
 
 
-def study_command(args: argparse.Namespace) -> int:
-    from xrayssl import api
+def study_command(step: Step, args: argparse.Namespace) -> int:
     from xrayssl.study.runner import open_study, status
-    from xrayssl.train.quiet import quiet_lightning
 
     if args.status:
         print("\n".join(status(args.out, args.store)))
@@ -136,21 +127,7 @@ def study_command(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(config or open_study(None, args.out, args.store)[0])
         return 0
-    quiet_lightning()
-    counts = api.study(config, args.out, workers=args.workers, shard=args.shard, progress=not args.quiet,
-                       report=not args.no_report, store=args.store)  # fmt: skip
-    if not args.no_report:
-        print(f"report: {Path(args.out) / 'report.html'}")
-    return 1 if counts.get("failed") else 0
-
-
-def report_command(args: argparse.Namespace) -> int:
-    import json
-
-    from xrayssl import api
-
-    if args.json:
-        print(json.dumps(api.study_results(args.study), indent=2, allow_nan=False))
-        return 0
-    print(api.build_report(args.study, args.out))
-    return 0
+    report = not args.no_report
+    counts = step(config, out=args.out, workers=args.workers, shard=args.shard, quiet=args.quiet, report=report,
+                  store=args.store)  # fmt: skip
+    return load(step.printer)(counts, config, out=args.out, report=report)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import cv2
@@ -12,17 +12,23 @@ import numpy as np
 from xrayssl.data.imageio import DEFAULT_MAX_PIXELS, ImageError, read_gray
 from xrayssl.errors import XraySSLError
 
+MAX_PIXELS_HELP = "refuse (report) source images with more pixels, read from their header"
 SIZE_RANGE = (16, 2048)  # below 16 px CLAHE tiles are 2 px; 2048 px images make a 40,000-image cache 168 GB
 
 
 @dataclass(frozen=True)
 class ProcessConfig:
-    size: int = 224
-    resize: Literal["pad", "crop"] = "pad"  # pad keeps the whole image; crop fills the square from the centre
-    clahe: bool = True
-    clahe_clip: float = 2.0
-    clahe_tiles: int = 8
-    max_pixels: int = DEFAULT_MAX_PIXELS  # larger source images are refused from their header (a problem)
+    size: int = field(default=224, metadata={"help": "side of the square cached images in px"})
+    resize: Literal["pad", "crop"] = field(
+        default="pad", metadata={"help": "pad: keep the whole image; crop: fill the square from the centre"}
+    )
+    clahe: bool = field(default=True, metadata={"help": "CLAHE contrast enhancement (--no-clahe skips it)"})
+    clahe_clip: float = field(default=2.0, metadata={"help": "CLAHE clip limit"})
+    clahe_tiles: int = field(default=8, metadata={"help": "CLAHE tile grid size (8 = 8x8)"})
+    max_pixels: int = field(
+        default=DEFAULT_MAX_PIXELS,  # larger source images are refused from their header (a problem)
+        metadata={"help": MAX_PIXELS_HELP},
+    )
 
     def __post_init__(self) -> None:
         lo, hi = SIZE_RANGE

@@ -5,7 +5,7 @@ Pure functions over the manifest: the same manifest and seed always give the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,9 +18,21 @@ HELD_OUT_ORDER = {"train": 0, "val": 1, "test": 2}
 
 @dataclass(frozen=True)
 class SplitConfig:
-    seed: int = 0
-    val_fraction: float = 0.1  # share of all patients, carved from train when the dataset has no val split
-    test_fraction: float = 0.15  # likewise for test
+    seed: int = field(default=0, metadata={"help": "seed of the patient-level split"})
+    val_fraction: float = field(  # share of all patients, carved from train when the dataset has no val split
+        default=0.1, metadata={"help": "share of patients for validation, when the dataset has no validation split"}
+    )
+    test_fraction: float = field(
+        default=0.15, metadata={"help": "share of patients for test, when the dataset has no test split"}
+    )
+
+    def __post_init__(self) -> None:
+        check_fractions(self)
+
+
+def check_fractions(config: SplitConfig) -> None:
+    if config.val_fraction < 0 or config.test_fraction < 0 or config.val_fraction + config.test_fraction >= 1:
+        raise XraySSLError("val and test fractions must be >= 0 and sum to less than 1")
 
 
 def _fix_patient_conflicts(df: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
@@ -56,8 +68,7 @@ def _carve(patients: pd.DataFrame, fraction_of_pool: float, rng: np.random.Gener
 def assign_splits(df: pd.DataFrame, config: SplitConfig | None = None) -> tuple[pd.DataFrame, list[Problem]]:
     """Return a copy of the manifest with every row in train/val/test, patient-disjoint."""
     config = config or SplitConfig()
-    if config.val_fraction < 0 or config.test_fraction < 0 or config.val_fraction + config.test_fraction >= 1:
-        raise XraySSLError("val and test fractions must be >= 0 and sum to less than 1")
+    check_fractions(config)  # a config built with object.__setattr__ or replace() is checked again here
     problems: list[Problem] = []
     df = df.copy()
     df.loc[~df["split"].isin(SPLITS), "split"] = ""

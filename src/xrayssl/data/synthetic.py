@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -58,18 +58,23 @@ PLANTED_EFFECTS = {
 
 @dataclass(frozen=True)
 class SynthConfig:
-    n_patients: int = 60
-    size: int = 256
-    body_parts: tuple[str, ...] = BODY_PARTS
-    abnormal_fraction: float = 0.5  # share of studies that are abnormal
-    max_studies: int = 3
-    max_views: int = 3
-    visible_probability: float = 0.85  # chance that a view of an abnormal study shows its finding
-    exposure: float = 1.0  # strength of the planted per-patient exposure nuisance (0: none; 1: EXPOSURE)
-    mirror: float = 0.5  # share of patients whose anatomy is mirrored (the other side)
-    seed: int = 0
+    n_patients: int = field(default=60, metadata={"help": "number of patients", "flags": ["--patients"]})
+    size: int = field(default=256, metadata={"help": "image side in px"})
+    body_parts: tuple[str, ...] = field(default=BODY_PARTS, metadata={"help": "comma-separated body parts"})
+    abnormal_fraction: float = field(default=0.5, metadata={"help": "share of abnormal studies"})
+    max_studies: int = field(default=3, metadata={"help": "studies per patient, at most"})
+    max_views: int = field(default=3, metadata={"help": "views per study, at most"})
+    visible_probability: float = field(
+        default=0.85, metadata={"help": "chance that a view of an abnormal study shows its finding"}
+    )
+    exposure: float = field(
+        default=1.0, metadata={"help": "strength of the planted per-patient exposure nuisance (0: none)"}
+    )
+    mirror: float = field(default=0.5, metadata={"help": "share of patients whose anatomy is mirrored"})
+    seed: int = field(default=0, metadata={"help": "seed of the generated patients"})
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "body_parts", tuple(self.body_parts))  # a list from a flag or a file
         unknown = set(self.body_parts) - set(BODY_PARTS)
         if unknown:
             raise XraySSLError(f"unknown synthetic body part(s) {sorted(unknown)}; valid: {list(BODY_PARTS)}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from xrayssl.augment.presets import SEED_AUGMENTATIONS
 from xrayssl.errors import XraySSLError
+from xrayssl.models.names import METHOD_NAMES, words  # help texts
 from xrayssl.study.designs import DESIGNS, Recipe, build
 from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig
 
@@ -45,9 +46,10 @@ class StudyConfig(Serialisable):
     cache: str = field(metadata=_help("prepared cache (omit to resume the study in --out)"))
     out: str = field(metadata=_help("study folder (holds study.sqlite, runs/, report.html)"))
     methods: list[str] = field(
-        default_factory=lambda: ["simclr", "byol"], metadata=_help("comma-separated SSL methods")
+        default_factory=lambda: ["simclr", "byol"],
+        metadata=_help(f"comma-separated SSL methods, any of {', '.join(METHOD_NAMES)}"),
     )
-    design: str = field(default="one-at-a-time", metadata=_help("full, fractional, one-at-a-time, pairwise or list"))
+    design: str = field(default="one-at-a-time", metadata=_help(words(DESIGNS)))
     augmentations: dict[str, str] = field(
         default_factory=lambda: dict(STUDY_AUGMENTATIONS),
         metadata=_help("the factors: name -> recipe", default="the seed study's five, as the 'seed' preset"),

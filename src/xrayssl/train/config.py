@@ -6,7 +6,9 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from xrayssl.augment.presets import PRESETS
 from xrayssl.errors import XraySSLError
+from xrayssl.models.names import BACKBONES, METHOD_NAMES, OWN_TEMPERATURES, RESNETS, words  # help texts
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -50,19 +52,17 @@ class PretrainConfig(Serialisable):
     # mild intensity jitter takes away the brightness/contrast shortcut between views (+0.01-0.02 test AUROC)
     method: str = field(
         default="simclr",
-        metadata={"help": "SSL method: simclr, dcl, byol, moco, simsiam, barlowtwins, vicreg, vicregl, densecl or mae"},
+        metadata={"help": f"SSL method: {words(METHOD_NAMES)}"},
     )
     augs: str = field(
         default="crop(scale=0.8..1,ratio=1)+rotate(5)+flip+intensity",
-        metadata={"help": "augmentation recipe or preset (xrayssl augment show draws it)"},
+        metadata={"help": f"augmentation recipe or preset ({', '.join(PRESETS)}; xrayssl augment show draws it)"},
     )
     augs2: str | None = field(
         default=None,
         metadata={"help": "a different recipe for the second view (asymmetric views); none: the same as --augs"},
     )
-    backbone: str = field(
-        default="resnet18", metadata={"help": "resnet18, resnet34, resnet50, vit-tiny or vit-small (mae: a ViT)"}
-    )
+    backbone: str = field(default="resnet18", metadata={"help": f"{words(list(BACKBONES))} (mae: a ViT)"})
     small_stem: bool = field(default=False, metadata={"help": "3x3 stem without max-pool (inputs of 96 px or less)"})
     init: str | None = field(
         default=None,
@@ -88,7 +88,7 @@ class PretrainConfig(Serialisable):
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
     temperature: float | None = field(
         default=None,
-        metadata={"help": "softmax temperature of contrastive methods; none: the method's own (simclr 0.1, moco 0.2)"},
+        metadata={"help": f"softmax temperature of contrastive methods; none: the method's own ({OWN_TEMPERATURES})"},
     )
     warmup: float = field(default=0.05, metadata={"help": "share of training with a linear learning-rate warm-up"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, data order and views"})
@@ -198,7 +198,7 @@ class SupervisedConfig(Serialisable):
 
     cache: str = field(metadata={"help": "prepared cache folder (xrayssl data prepare)"})
     out: str = field(metadata={"help": "run folder to create"})
-    backbone: str = field(default="resnet18", metadata={"help": "resnet18, resnet34 or resnet50"})
+    backbone: str = field(default="resnet18", metadata={"help": words(RESNETS)})
     small_stem: bool = field(default=False, metadata={"help": "3x3 stem without max-pool (inputs of 96 px or less)"})
     size: int = field(default=64, metadata={"help": "image side in px"})
     augs: str = field(

@@ -22,10 +22,18 @@ from xrayssl.errors import XraySSLError
 class ReadOptions:
     """Options a few formats need; each is ignored by the formats it does not concern."""
 
-    patient_regex: str | None = None  # folder/DICOM: first group of this regex on the file stem
-    normal_classes: tuple[int, ...] | None = None  # MedMNIST: class ids that mean "normal"
-    # label files (CSV rows, AI Hub JSON) may name images outside the dataset root only when asked
-    allow_outside_root: bool = False
+    patient_regex: str | None = field(
+        default=None,
+        metadata={"help": r"folder/DICOM layouts: regex whose first group is the patient id in the file name, "
+                  r"e.g. '^(\d+)[LR]$'"},
+    )  # fmt: skip
+    normal_classes: tuple[int, ...] | None = field(
+        default=None, metadata={"help": "MedMNIST: comma-separated class ids meaning normal", "default": "0"}
+    )
+    allow_outside_root: bool = field(
+        default=False,
+        metadata={"help": "read images that label files (CSV rows, AI Hub JSON) name outside the dataset folder"},
+    )
 
 
 Reader = Callable[[Path, ReadOptions], tuple[list[Record], list[Problem]]]

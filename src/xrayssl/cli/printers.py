@@ -1,0 +1,133 @@
+"""How the CLI shows each step's result: ``printer(result, config, **shows) -> exit status`` (steps.py names them)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def nothing(result: Any, config: Any) -> int:
+    """The step printed as it went (the demo)."""
+    return 0
+
+
+def wrote(result: Path, config: Any) -> int:
+    print(f"wrote {result}")
+    return 0
+
+
+def inspect(summary: dict[str, Any], config: Any, *, json: bool = False, strict: bool = False) -> int:
+    from xrayssl.data.summary import format_summary
+
+    print(_json(summary) if json else format_summary(summary))
+    return 1 if strict and summary["problems"] else 0
+
+
+def prepare(result: Any, config: Any, *, strict: bool = False) -> int:
+    for line in result.repaired:
+        print(f"  repaired: {line}", file=sys.stderr)
+    state = "up to date" if result.up_to_date else f"{result.n_processed} processed, {result.n_reused} reused"
+    print(
+        f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; "
+        f"{len(result.problems)} problem(s)"
+    )
+    for p in result.problems[:20]:
+        print(f"  {p.path}: {p.problem}", file=sys.stderr)
+    if len(result.problems) > 20:
+        print(f"  ... and {len(result.problems) - 20} more in {result.cache / 'problems.csv'}", file=sys.stderr)
+    return 1 if strict and result.problems else 0
+
+
+def verify(cache: Any, config: Any) -> int:
+    print(f"{cache.path}: {len(cache)} images of {cache.size} px; every file matches cache.json")
+    return 0
+
+
+def synth(root: Path, config: Any) -> int:
+    print(f"wrote synthetic dataset to {root}")
+    return 0
+
+
+def pretrain(run: Path, config: Any) -> int:
+    record = json.loads((run / "record.json").read_text())
+    t = record["throughput"]
+    print(
+        f"{run}: {record['steps']} steps in {t['fit_seconds']:.0f} s, {t['pairs_per_second']:.0f} pairs/s, "
+        f"peak memory {record['peak_rss_mib']:.0f} MiB; encoder in {run / 'encoder.pt'}"
+    )
+    return 0
+
+
+def evaluation(result: dict, title: str) -> None:
+    """An evaluation (probe or supervised) as a few lines: overall, study level, per body part, label fractions."""
+    o = result["overall"]
+    ci = o["auroc_ci"] or [float("nan")] * 2
+    print(
+        f"{title}: AUROC {o['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], accuracy {o['accuracy']:.3f}, "
+        f"kappa {o['kappa']:.3f} ({o['n']} images, {o['n_patients']} patients)"
+    )
+    if o.get("study_level"):
+        s = o["study_level"]
+        print(f"  study level: AUROC {s['auroc']:.3f}, kappa {s['kappa']:.3f} ({s['n']} studies)")
+    for part, r in result.get("per_body_part", {}).items():
+        print(f"  {part}: AUROC {r['auroc']:.3f} [{r['auroc_ci'][0]:.3f}, {r['auroc_ci'][1]:.3f}] ({r['n']} images)")
+    for f in result.get("label_fractions", []):
+        ci = f["auroc_ci"]
+        interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        print(f"  {f['fraction']:g} of labels ({f['n_train_patients']} patients): AUROC {f['auroc']:.3f}{interval}")
+
+
+def probe(result: dict, config: Any, *, json: bool = False) -> int:
+    if json:
+        print(_json(result, ensure_ascii=True))
+    else:
+        on = f" on {config.cache}" if config.cache else ""
+        evaluation(result, f"probe ({config.encoder} encoder{on}, {config.split})")
+    return 0
+
+
+def supervised(result: dict, config: Any, *, json: bool = False) -> int:
+    if json:
+        print(_json(result, ensure_ascii=True))
+    else:
+        evaluation(result, f"supervised ({config.label_fraction:g} of labels, test)")
+    return 0
+
+
+def gradcam(result: dict, config: Any) -> int:
+    f = result["faithfulness"]
+    print(
+        f"{len(result['images'])} grids in {config.out} (Grad-CAM at {result['layer']}); faithfulness "
+        f"{f['score']:+.3f} (deletion AUC {f['deletion_auc_gradcam']:.3f} vs random {f['deletion_auc_random']:.3f})"
+    )
+    return 0
+
+
+def export(result: tuple[Path, dict[str, str]], config: Any) -> int:
+    out, meta = result
+    print(f"wrote {out} ({meta['library']}, {meta['arch']})")
+    if config.to == "onnx":
+        print(f"  input 'image': float32 (batch, 1, {meta['image_size']}, {meta['image_size']}) in [0, 1]")
+    else:
+        print(f"  inputs: {meta['input']}; mean {meta['mean']}, std {meta['std']}")
+        print(f"  load: {meta['load']}")
+        if meta["stem"] != "standard":
+            print(f"  stem: {meta['stem']}")
+    return 0
+
+
+def study(counts: dict[str, int], config: Any, *, out: str | Path, report: bool = True) -> int:
+    if report:
+        print(f"report: {Path(out) / 'report.html'}")
+    return 1 if counts.get("failed") else 0
+
+
+def report(result: Path | dict[str, Any], config: Any) -> int:
+    print(json.dumps(result, indent=2, allow_nan=False) if config.json else result)
+    return 0
+
+
+def _json(data: Any, ensure_ascii: bool = False) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=ensure_ascii)
