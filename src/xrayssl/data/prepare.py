@@ -423,6 +423,6 @@ def _info(final: pd.DataFrame, job: Job, files: dict[str, Any]) -> dict[str, Any
 
 
 def _version() -> str:
-    from xrayssl import __version__
+    from xrayssl.version import __version__
 
     return __version__
