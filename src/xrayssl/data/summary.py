@@ -6,9 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from xrayssl.data.manifest import Problem
-
-LABEL_NAMES = {1: "abnormal", 0: "normal", -1: "unknown"}
+from xrayssl.data.manifest import LABEL_NAMES, Problem
 
 
 def summarize(manifest: pd.DataFrame, problems: list[Problem], fmt: str, root: str = "") -> dict[str, Any]:
