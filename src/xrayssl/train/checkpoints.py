@@ -38,7 +38,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     never leaves a partial checkpoint under a real name. Loads with ``weights_only=True`` whatever the caller
     asks: no checkpoint is ever unpickled with code."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -52,7 +52,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             tmp.unlink(missing_ok=True)
             raise XraySSLError(f"{path}: could not write the checkpoint ({exc.strerror or exc})") from exc
 
-    def load_checkpoint(self, path, map_location=None, weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         return load_checkpoint(Path(path), map_location or "cpu")
 
 
@@ -79,7 +81,7 @@ class TimedCheckpoints(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self.save(trainer)
 
-    def save(self, trainer) -> Path:
+    def save(self, trainer: L.Trainer) -> Path:
         start = time.perf_counter()
         path = self.folder / f"step-{trainer.global_step:08d}.ckpt"
         trainer.save_checkpoint(path)

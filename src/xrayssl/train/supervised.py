@@ -101,7 +101,9 @@ def _labelled_rows(config: SupervisedConfig, cache: PreparedCache) -> tuple[pd.D
     return train, rows["val"], len(rows["train"])
 
 
-def _batches(config: SupervisedConfig, cache: PreparedCache, train: pd.DataFrame, val: pd.DataFrame, n_full: int):
+def _batches(
+    config: SupervisedConfig, cache: PreparedCache, train: pd.DataFrame, val: pd.DataFrame, n_full: int
+) -> tuple[Batches, Batches]:
     """(training batches, validation batches). An epoch is as many images as the full training split, whatever
     the label fraction (repeated shuffles of the labelled part): a 10 % run then takes as many optimiser steps,
     and is validated as often, as a full one. Counting epochs over the labelled part alone would stop it after a
