@@ -22,7 +22,7 @@ PACKAGE = "xrayssl"
 # models, because loading a run's encoder builds its backbone. `tasks` and `steps` are the two shapes that the
 # current issues add (ARCHITECTURE.md), placed now so that adding them needs no change here.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base", {"errors", "configfile", "paths", "processes", "version", "metrics", "tasks"}),
+    ("base", {"errors", "configfile", "paths", "fileio", "processes", "version", "metrics", "tasks"}),
     ("data", {"data"}),
     ("augment", {"augment"}),
     ("models", {"models"}),
