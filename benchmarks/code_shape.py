@@ -43,7 +43,8 @@ def main() -> None:
     print(f"| functions | {len(lengths)} |")
     print(f"| lines per function: median / max | {statistics.median(lengths):.0f} / {max(lengths)} |")
     print(f"| functions over 60 lines | {sum(n > 60 for n in lengths)} |")
-    print(f"\nLargest modules: {', '.join(f'{m} {n}' for m, n in sorted(modules.items(), key=lambda x: -x[1])[: args.top])}")
+    largest = sorted(modules.items(), key=lambda x: -x[1])[: args.top]
+    print(f"\nLargest modules: {', '.join(f'{m} {n}' for m, n in largest)}")
     longest = sorted(funcs, key=lambda x: -x[1])[: args.top]
     print(f"\nLongest functions: {', '.join(f'{f} {n}' for f, n in longest)}")
 

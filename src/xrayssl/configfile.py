@@ -17,6 +17,14 @@ from typing import Any, Literal, Union, get_args, get_origin
 from xrayssl.errors import XraySSLError
 
 NONE_WORDS = ("none", "null")
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of settings; anything larger is not one
+SHOWN_CHARS = 80  # values quoted in error messages are cut to this length
+
+
+def shown_value(value: Any) -> str:
+    """``repr(value)`` cut to a bounded length: an error message never grows with its input."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[: SHOWN_CHARS - 3]}..."
 
 
 def optional_type(tp: Any) -> tuple[Any, bool]:
@@ -44,19 +52,19 @@ def field_default(f: dataclasses.Field) -> Any:
 def _scalar(value: Any, tp: Any, where: str) -> Any:
     if get_origin(tp) is Literal:
         if value not in get_args(tp):
-            raise XraySSLError(f"{where}: {value!r} is not one of {', '.join(map(str, get_args(tp)))}")
+            raise XraySSLError(f"{where}: {shown_value(value)} is not one of {', '.join(map(str, get_args(tp)))}")
         return value
     if tp is bool and not isinstance(value, bool):
-        raise XraySSLError(f"{where}: expected true or false, got {value!r}")
+        raise XraySSLError(f"{where}: expected true or false, got {shown_value(value)}")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise XraySSLError(f"{where}: expected a whole number, got {value!r}")
+        raise XraySSLError(f"{where}: expected a whole number, got {shown_value(value)}")
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise XraySSLError(f"{where}: expected a number, got {value!r}")
+            raise XraySSLError(f"{where}: expected a number, got {shown_value(value)}")
         return float(value)
     if tp is str:  # numbers are fine as text (devices: 2, budget: 90)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise XraySSLError(f"{where}: expected text, got {value!r}")
+            raise XraySSLError(f"{where}: expected text, got {shown_value(value)}")
         return str(value)
     return value
 
@@ -73,17 +81,37 @@ def check_value(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, str):  # "a,b" as on the command line
             value = split_list(value)
         if not isinstance(value, list | tuple):
-            raise XraySSLError(f"{where}: expected a list, got {value!r}")
+            raise XraySSLError(f"{where}: expected a list, got {shown_value(value)}")
         item = get_args(inner)[0] if get_args(inner) else Any
         return [check_value(v, item, where) for v in value]
     if origin is dict:
         if not isinstance(value, dict):
-            raise XraySSLError(f"{where}: expected a mapping, got {value!r}")
+            raise XraySSLError(f"{where}: expected a mapping, got {shown_value(value)}")
         return value
     if isinstance(value, str) and inner in (int, float):  # YAML reads 1e-3 as text; it is a number
         with contextlib.suppress(ValueError):
             value = inner(value)
     return _scalar(value, inner, where)
+
+
+def check_bounds(config: Any) -> None:
+    """Every number of a config dataclass is finite and inside its field's ``metadata["range"]`` (lo, hi),
+    either end None for open: NaN and inf are refused everywhere, since no setting means them. Lists of numbers
+    are checked item by item. Called from each config's ``__post_init__``."""
+    import math
+
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        items = value if isinstance(value, list | tuple) else [value]
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                raise XraySSLError(f"{f.name}: {v} is not a number this setting can take (it must be finite)")
+            lo, hi = f.metadata.get("range", (None, None))
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                bounds = f"at least {lo}" if hi is None else f"at most {hi}" if lo is None else f"from {lo} to {hi}"
+                raise XraySSLError(f"{f.name}: {shown_value(v)} is out of range ({bounds})")
 
 
 def check_settings(data: dict[str, Any], cls: type, where: str) -> dict[str, Any]:
@@ -106,21 +134,40 @@ def check_settings(data: dict[str, Any], cls: type, where: str) -> dict[str, Any
 
 def load_config_file(path: str | Path, cls: type) -> dict[str, Any]:
     """A YAML (or JSON) file of ``cls`` settings; a run folder's config.json gives that run's config."""
-    import yaml
-
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = _safe_yaml(Path(path))
     except FileNotFoundError:
         raise XraySSLError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise XraySSLError(f"{path}: cannot read the config file ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise XraySSLError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except ValueError as exc:  # yaml.YAMLError, our alias and size refusals
+        raise XraySSLError(f"{path}: not valid YAML: {' '.join(str(exc).split())[:200]}") from None
     if isinstance(data, dict) and "run_format_version" in data and isinstance(data.get("config"), dict):
         data = data["config"]  # a run folder's config.json: repeat that run
     if not isinstance(data, dict):
         raise XraySSLError(f"{path}: expected a mapping of settings at the top level")
     return check_settings(data, cls, str(path))
+
+
+def _safe_yaml(path: Path) -> Any:
+    """``yaml.safe_load`` of a bounded file with aliases refused: nested aliases (a "billion laughs") expand a
+    few hundred bytes into gigabytes, and no setting needs one."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise ValueError(f"YAML aliases (*name) are not accepted in config files, line {self.line + 1}")
+            return super().compose_node(parent, index)
+
+    with open(path, "rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ValueError(f"larger than {MAX_CONFIG_BYTES >> 10} KiB, which no config file needs")
+    try:
+        return yaml.load(raw.decode("utf-8"), Loader=NoAliases)  # a SafeLoader subclass: no Python tags
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -36,4 +36,13 @@ def safe_name(text: str) -> str:
     return f"{slug or 'name'}-{digest}"
 
 
-__all__ = ["safe_name"]
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences, bidi overrides) shown as ``?``: data from a
+    dataset is printed to a terminal, and an ESC from a file name must not move the cursor or recolour it."""
+    return _CONTROL.sub("?", str(text))
+
+
+__all__ = ["printable", "safe_name"]

@@ -6,7 +6,9 @@ Every failure raises ``ImageError`` with a one-line reason, so that readers can 
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 import struct
 from pathlib import Path
 
@@ -36,9 +38,19 @@ def is_resource_fork(path: Path) -> bool:
     return path.name.startswith("._")
 
 
+def is_regular_file(path: Path) -> bool:
+    """A regular file (symlinks followed): opening a FIFO blocks forever, a device reads without end."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def is_dicom_file(path: Path) -> bool:
     if path.suffix.lower() in DICOM_SUFFIXES:
         return True
+    if not is_regular_file(path):
+        return False
     try:
         with open(path, "rb") as f:
             f.seek(128)
@@ -183,19 +195,35 @@ def jpeg_reduction(width: int, height: int, target: tuple[int, str] | None) -> i
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
+HEADER_BYTES = 1 << 18  # enough for a PNG's IHDR and a JPEG's frame header after large EXIF/ICC segments
+
+
 def _read_raster(path: Path, max_pixels: int, target: tuple[int, str] | None) -> np.ndarray:
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
+    # the header first: a huge (or sparse) file is refused from its first bytes, never read in full
+    head = np.fromfile(path, dtype=np.uint8, count=HEADER_BYTES)
+    if head.size == 0:
         raise ImageError("empty file")
-    kind = sniff(data[:8].tobytes())
+    kind = sniff(head[:8].tobytes())
     if kind is None:
         raise ImageError("not a decodable image (content is not PNG, JPEG, TIFF or BMP)")
     try:
+        check_pixels(*_header_size(path, head, kind), max_pixels)
+        data = head if head.size < HEADER_BYTES else np.fromfile(path, dtype=np.uint8)
         return _decode(path, data, kind, max_pixels, target)
     except ImageError as exc:
         if _misnamed(path, kind):  # the content decides, not the name: say what the file really holds
             raise ImageError(f"{kind.upper()} content with {path.suffix or 'no'} extension; {exc}") from exc
         raise
+
+
+def _header_size(path: Path, head: np.ndarray, kind: str) -> tuple[int, int]:
+    """The size from the first bytes; a JPEG whose frame header lies beyond them is sized from the whole file."""
+    try:
+        return image_size(path, head, kind)
+    except ImageError:
+        if kind != "jpeg" or head.size < HEADER_BYTES:
+            raise
+        return image_size(path, np.fromfile(path, dtype=np.uint8), kind)
 
 
 def _decode(path: Path, data: np.ndarray, kind: str, max_pixels: int, target: tuple[int, str] | None) -> np.ndarray:
@@ -231,6 +259,7 @@ def _read_dicom(path: Path, max_pixels: int) -> np.ndarray:
     frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     width, height = int(getattr(ds, "Columns", 0) or 0), int(getattr(ds, "Rows", 0) or 0)
     check_pixels(width, height * frames, max_pixels)  # every frame is decoded, so every frame counts
+    _check_dicom_length(ds, width, height, frames)
     try:
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for bad or compressed data
@@ -247,6 +276,53 @@ def _read_dicom(path: Path, max_pixels: int) -> np.ndarray:
             out = 255 - out
         return out
     return to_uint8_gray(arr[..., ::-1] if arr.ndim == 3 else arr)  # pydicom gives RGB; OpenCV wants BGR
+
+
+def npz_shapes(file: str | Path) -> dict[str, tuple[int, ...]]:
+    """Each array's shape in an .npz, from the .npy headers alone: nothing is decompressed beyond them, so a
+    small file that unpacks to gigabytes is sized (and refused) before it is read."""
+    import zipfile
+
+    shapes = {}
+    with zipfile.ZipFile(file) as z:
+        for name in z.namelist():
+            if not name.endswith(".npy"):
+                continue
+            with z.open(name) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else _header_2
+                shape, _order, _dtype = read_header(f)
+            shapes[name[: -len(".npy")]] = tuple(int(n) for n in shape)
+    return shapes
+
+
+def _header_2(f) -> tuple:
+    return np.lib.format.read_array_header_2_0(f)
+
+
+def _check_npz_entry(file: str, key: str, max_pixels: int) -> None:
+    try:
+        shape = npz_shapes(file)[key]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ImageError(f"cannot read array entry: {exc}") from exc
+    if len(shape) >= 3:
+        check_pixels(shape[2], shape[1], max_pixels)
+
+
+def _check_dicom_length(ds, width: int, height: int, frames: int) -> None:
+    """Uncompressed pixel data must be exactly what Rows x Columns x frames say: when they disagree, pydicom
+    reads a part of it as the image (or pads it), and neither the header nor the data can be trusted."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_compressed or "PixelData" not in ds:
+        return
+    samples, bits = int(getattr(ds, "SamplesPerPixel", 1) or 1), int(getattr(ds, "BitsAllocated", 8) or 8)
+    expected = width * height * frames * samples * bits // 8
+    actual = len(ds.PixelData)
+    if actual not in (expected, expected + 1):  # DICOM pads odd lengths with one byte
+        raise ImageError(
+            f"DICOM pixel data holds {actual} bytes but Rows x Columns x frames ({height}x{width}x{frames}, "
+            f"{bits} bits) need {expected}: the header does not describe its pixels"
+        )
 
 
 @functools.lru_cache(maxsize=4)
@@ -266,6 +342,7 @@ def read_gray(
     text = str(path)
     ref = NPZ_REF.match(text)
     if ref:
+        _check_npz_entry(ref["file"], ref["key"], max_pixels)
         try:
             arr = _npz_array(ref["file"], ref["key"])[int(ref["index"])]
         except (OSError, KeyError, IndexError, ValueError) as exc:

@@ -13,12 +13,15 @@ REFERENCE_KIND = "reference"  # a frozen-feature reference (config.REFERENCES), 
 
 
 def run_folder_name(run_id: str) -> str:
-    """A file-system-safe folder name for a run id (ids hold '/', '+' and '>', and body parts from the data);
-    a long one is cut and keeps a hash of the whole id, so two ids never share a folder by truncation."""
-    name = re.sub(r"[^A-Za-z0-9._+=-]", "_", run_id.replace("/", "__").replace(">", "-then-")).lstrip(".")
-    if len(name) > 120:
-        name = f"{name[:100]}-{hashlib.sha256(run_id.encode()).hexdigest()[:12]}"
-    return name
+    """A file-system-safe folder name for a run id (ids hold '/', '+' and '>', and body parts and recipe names
+    from the data). Whenever a character had to be replaced, or a long id cut, 12 hex digits of a hash of the
+    verbatim id are appended: '회전' and '반전' both sanitise to '__', and must never share one run's folder."""
+    readable = run_id.replace("/", "__").replace(">", "-then-")
+    name = re.sub(r"[^A-Za-z0-9._+=-]", "_", readable).lstrip(".")
+    reversible = "__" not in run_id and "-then-" not in run_id  # else 'a/b' and 'a__b' would meet
+    if name == readable and reversible and len(name) <= 120:
+        return name  # plain ASCII ids keep their names, so existing studies find their folders
+    return f"{name[:100]}-{hashlib.sha256(run_id.encode()).hexdigest()[:12]}"
 
 
 def plan(config: StudyConfig) -> list[tuple[str, str, dict[str, Any]]]:

@@ -24,6 +24,8 @@ class ReadOptions:
 
     patient_regex: str | None = None  # folder/DICOM: first group of this regex on the file stem
     normal_classes: tuple[int, ...] | None = None  # MedMNIST: class ids that mean "normal"
+    # label files (CSV rows, AI Hub JSON) may name images outside the dataset root only when asked
+    allow_outside_root: bool = False
 
 
 Reader = Callable[[Path, ReadOptions], tuple[list[Record], list[Problem]]]

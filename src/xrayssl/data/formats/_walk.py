@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from xrayssl.data.imageio import IMAGE_SUFFIXES, is_dicom_file, is_resource_fork
+from xrayssl.data.imageio import IMAGE_SUFFIXES, is_dicom_file, is_regular_file, is_resource_fork
 from xrayssl.data.manifest import Problem, parse_label
 
 SPLIT_ALIASES = {
@@ -72,6 +72,9 @@ def image_files(root: Path, problems: list[Problem], dicom_only: bool = False) -
         if is_resource_fork(path):
             problems.append(Problem(str(path), "macOS resource-fork file (._*), skipped"))
             continue
+        if not is_regular_file(path):
+            problems.append(Problem(str(path), "not a regular file (a pipe, socket, device or broken link), skipped"))
+            continue
         suffix = path.suffix.lower()
         if (not dicom_only and suffix in IMAGE_SUFFIXES) or is_dicom_file(path):
             yield path
@@ -106,3 +109,12 @@ def classify_parts(parts: list[str]) -> tuple[str | None, int | None, list[str]]
         else:
             rest.append(part)
     return split, label, rest
+
+
+def outside_root(path: Path, root: Path) -> bool:
+    """Whether a path named by a label file leaves the dataset root (after resolving links and ``..``)."""
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
+    except ValueError:
+        return True
+    return False

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from xrayssl.data.formats import ReadOptions, register
-from xrayssl.data.formats._walk import image_files, nfc, split_of, walk
+from xrayssl.data.formats._walk import image_files, is_regular_file, nfc, outside_root, split_of, walk
 from xrayssl.data.manifest import Problem, Record
 
 SOURCE, LABEL = "원천데이터", "라벨링데이터"
@@ -83,7 +83,7 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
                 files[nfc(path.name)] = path
         else:
             for path in sorted(folder.rglob("*")):
-                if path.is_file() and path.suffix.lower() == ".json" and not path.name.startswith("._"):
+                if is_regular_file(path) and path.suffix.lower() == ".json" and not path.name.startswith("._"):
                     label_files.append((path, *key))
                 elif path.is_file() and path.name != ".DS_Store":
                     problems.append(Problem(str(path), "not a label JSON file, skipped"))
@@ -99,10 +99,7 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
             problems.append(Problem(str(json_path), f"unreadable label file ({exc}), skipped"))
             continue
         filename = nfc(str(info.get("filename") or json_path.with_suffix(".png").name))
-        image = None
-        if info.get("filepath"):
-            candidate = Path(str(info["filepath"])) / filename
-            image = candidate if candidate.is_file() else None
+        image = _named_image(info, filename, root, options, json_path, problems)
         files = sources.get((split, part, cls), {})
         image = image or files.get(filename) or files.get(nfc(Path(filename).stem + ".png"))
         if image is None:
@@ -124,3 +121,26 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
                     Record(str(path), 0 if cls == "Normal" else 1, part, "", "", split, meta={"finding": cls})
                 )
     return records, problems
+
+
+def _named_image(
+    info: dict, filename: str, root: Path, options: ReadOptions, json_path: Path, problems: list[Problem]
+) -> Path | None:
+    """The image the JSON's ``filepath`` names, if it is a regular file inside the root (or outside it, when
+    allowed); otherwise None, and the image is looked up by name in the matching source folder."""
+    if not info.get("filepath"):
+        return None
+    candidate = Path(str(info["filepath"])) / filename
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    if outside_root(candidate, root) and not options.allow_outside_root:
+        if candidate.exists():
+            problems.append(
+                Problem(
+                    str(json_path),
+                    f"filepath '{candidate}' is outside the dataset root, not followed "
+                    "(--allow-outside-root follows it)",
+                )
+            )
+        return None
+    return candidate if is_regular_file(candidate) else None

@@ -3,7 +3,8 @@
 Recognised column names (first match wins): path | filepath | file | image | image_path | filename;
 label_int | label | target | class; patient_id | patient | subject_id; study_id | study;
 body_part | bodypart | part; split. Other columns are kept as metadata. Relative paths are resolved
-against the CSV's folder.
+against the CSV's folder; a path outside that folder (absolute, ``..`` or through a link) is reported
+and skipped unless ``ReadOptions.allow_outside_root`` (``--allow-outside-root``) is set.
 
 Rows naming the same file (after resolving the path) are reported: with the same label they are kept
 once (the first row; the report names any other column that differs), with different labels the file
@@ -18,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from xrayssl.data.formats import ReadOptions, register
-from xrayssl.data.formats._walk import split_of
+from xrayssl.data.formats._walk import outside_root, split_of
+from xrayssl.data.imageio import is_regular_file
 from xrayssl.data.manifest import LABEL_NAMES, Problem, Record, parse_label
 from xrayssl.errors import XraySSLError
 
@@ -50,11 +52,20 @@ def find_csv(root: Path) -> Path | None:
     for csv in sorted(root.glob("*.csv")):
         try:
             head = pd.read_csv(csv, nrows=2)
+        except UnicodeDecodeError as exc:
+            raise XraySSLError(_not_utf8(csv, exc)) from None
         except Exception:
             continue
         if "path" in _columns(head):
             return csv
     return None
+
+
+def _not_utf8(csv: Path, exc: UnicodeDecodeError) -> str:
+    return (
+        f"{csv}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+        "save it as UTF-8 (e.g. from latin-1: iconv -f latin1 -t utf-8)"
+    )
 
 
 def _detect(root: Path) -> bool:
@@ -68,6 +79,8 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
         raise XraySSLError(f"{root}: no CSV manifest with a path column found")
     try:
         df = pd.read_csv(csv, sep="\t" if csv.suffix.lower() == ".tsv" else ",", dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise XraySSLError(_not_utf8(csv, exc)) from None
     except Exception as exc:
         raise XraySSLError(f"{csv}: cannot read CSV: {exc}") from exc
     cols = _columns(df)
@@ -87,8 +100,18 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
             problems.append(Problem(str(csv), f"{where}: empty path, row skipped"))
             continue
         path = Path(raw) if Path(raw).is_absolute() else base / raw
-        if not path.is_file():
-            problems.append(Problem(str(path), f"named in {where} but not found, row skipped"))
+        if outside_root(path, base) and not options.allow_outside_root:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"named in {where} but outside the dataset folder {base}, row skipped "
+                    "(--allow-outside-root reads it)",
+                )
+            )
+            continue
+        if not is_regular_file(path):
+            state = "not a regular file" if path.exists() else "not found"
+            problems.append(Problem(str(path), f"named in {where} but {state}, row skipped"))
             continue
         label = parse_label(row[cols["label"]])
         if label is None:
@@ -124,7 +147,8 @@ def one_row_per_file(rows: list[tuple[int, Record]], name: str, problems: list[P
     """Apply the duplicate rule of the module docstring to (line, record) pairs; report what it did."""
     by_file: dict[str, list[tuple[int, Record]]] = {}
     for line, record in rows:
-        by_file.setdefault(os.path.normpath(record.path), []).append((line, record))
+        # by real path: a symlink or a second spelling of the same file is the same file
+        by_file.setdefault(os.path.realpath(record.path), []).append((line, record))
     kept = []
     for group in by_file.values():
         first_line, first = group[0]

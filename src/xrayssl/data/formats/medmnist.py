@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from xrayssl.data.formats import ReadOptions, register
-from xrayssl.data.imageio import npz_ref
+from xrayssl.data.imageio import npz_ref, npz_shapes
 from xrayssl.data.manifest import Problem, Record
 from xrayssl.errors import XraySSLError
 
@@ -47,7 +47,7 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
         name = f.stem.split("_")[0].lower()
         normal = options.normal_classes or NORMAL_CLASSES.get(name, (0,))
         try:
-            z = np.load(f)
+            z, shapes = np.load(f), npz_shapes(f)
         except Exception as exc:
             problems.append(Problem(str(f), f"cannot read .npz ({exc}), skipped"))
             continue
@@ -55,7 +55,7 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
             for split in ("train", "val", "test"):
                 if f"{split}_images" not in z.files:
                     continue
-                n = len(z[f"{split}_images"])
+                n = shapes[f"{split}_images"][0]  # from the header: the images stay compressed until prepare
                 labels = z[f"{split}_labels"] if f"{split}_labels" in z.files else None
                 if labels is not None and len(labels) != n:
                     problems.append(Problem(str(f), f"{split}: {len(labels)} labels for {n} images; unlabelled"))
