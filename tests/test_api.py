@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 
 import xrayssl
 
+PUBLIC = {
+    "XraySSLError": "xrayssl.errors:XraySSLError",
+    "__version__": "xrayssl.version:__version__",
+    **{step: f"xrayssl.api:{step}" for step in ("prepare", "pretrain", "probe", "supervised", "gradcam")},
+    "run_study": "xrayssl.api:study",
+    "build_report": "xrayssl.api:build_report",
+    "load_encoder": "xrayssl.api:load_encoder",
+    "export_encoder": "xrayssl.api:export",
+    "PretrainConfig": "xrayssl.train.config:PretrainConfig",
+    "SupervisedConfig": "xrayssl.train.config:SupervisedConfig",
+    "ProbeConfig": "xrayssl.evaluate.config:ProbeConfig",
+    "GradCamConfig": "xrayssl.evaluate.config:GradCamConfig",
+    "StudyConfig": "xrayssl.study.config:StudyConfig",
+    "ExportConfig": "xrayssl.export:ExportConfig",
+    "load_config_file": "xrayssl.configfile:load_config_file",
+}
+
 
 def test_import_is_lazy_and_every_public_name_resolves():
     code = "import sys, xrayssl; print('torch' in sys.modules, 'lightning' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
-    for name in xrayssl.__all__:
-        assert getattr(xrayssl, name) is not None, name
-    assert set(xrayssl.__all__) <= set(dir(xrayssl))
+    # each public name is the very object it stands for (a name resolving to the wrong thing fails here)
+    assert set(xrayssl.__all__) == set(PUBLIC) and set(xrayssl.__all__) <= set(dir(xrayssl))
+    for name, where in PUBLIC.items():
+        module, attribute = where.split(":")
+        assert getattr(xrayssl, name) is getattr(importlib.import_module(module), attribute), name
     assert xrayssl.run_study is xrayssl.api.study and xrayssl.export_encoder is xrayssl.api.export
 
 

@@ -17,15 +17,10 @@ is a function here; ``run_study``, ``build_report``, ``export_encoder`` and ``ru
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("xrayssl")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+local"
-
 from xrayssl.errors import XraySSLError
+from xrayssl.version import __version__
 
 # public name -> (module, attribute)
 _LAZY = {

@@ -63,7 +63,7 @@ def metadata(
 ) -> dict[str, str]:
     """What a user of the exported file needs to know, as text (safetensors metadata are str -> str); ``norm``:
     mean and std per channel (default: a one-channel xray encoder's, repeated)."""
-    from xrayssl import __version__
+    from xrayssl.version import __version__
 
     arch = config["backbone"]
     if to == "timm":

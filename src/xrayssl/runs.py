@@ -1,5 +1,6 @@
-"""Run folders (a low layer, beside data): what a run was (config), where it ran (versions, hardware), what it
-cost and produced; loading its encoder. Evaluation and reports read runs through here, never through train.
+"""Run folders (a low layer beside data, above models only to build the encoder it loads): what a run was
+(config), where it ran (versions, hardware), what it cost and produced; loading its encoder. Evaluation and
+reports read runs through here, never through train.
 
 Layout (run format version 1):
   config.json     {"run_format_version": 1, "kind": "pretrain"|"supervised", "config": {...},
@@ -34,7 +35,7 @@ def environment() -> dict[str, Any]:
     import numpy
     import sklearn
 
-    from xrayssl import __version__
+    from xrayssl.version import __version__
 
     env = {
         "xrayssl": __version__,
@@ -53,15 +54,6 @@ def environment() -> dict[str, Any]:
     if torch.cuda.is_available():
         env["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return env
-
-
-def cpu_has_bf16() -> bool:
-    """AVX-512 BF16 or AMX: ``--precision bf16-mixed`` then speeds up CPU training (1.6x with channels-last)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def default_precision(accelerator: str) -> str:

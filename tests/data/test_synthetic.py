@@ -40,18 +40,42 @@ def test_images_look_like_radiographs():
 
 
 def test_raw_pixel_logistic_regression_is_not_perfect():
-    """The abnormality must not be separable by a linear model on raw pixels (issue: not trivial)."""
+    """The label is planted as a finding (shown in most views of an abnormal study, never in a normal one) that
+    a linear model on raw pixels cannot read off (issue: not trivial), nor the overall grey level can."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     pairs = list(generate(SynthConfig(n_patients=120, size=32, seed=4), workers=2))
     x = np.stack([img.ravel() for img, _ in pairs]).astype(np.float32) / 255
     y = np.array([r["label"] for _, r in pairs])
+    visible = np.array([r["visible"] for _, r in pairs])
+    assert 0.75 < visible[y == 1].mean() < 0.95 and not visible[y == 0].any()  # visible_probability = 0.85
     patient = np.array([int(r["patient_id"][7:]) for _, r in pairs])
     train = patient < 90
     model = LogisticRegression(C=0.1, max_iter=3000).fit(x[train], y[train])
     auroc = roc_auc_score(y[~train], model.predict_proba(x[~train])[:, 1])
     assert auroc < 0.9
+    assert abs(roc_auc_score(y, x.mean(1)) - 0.5) < 0.1  # exposure is drawn per patient, not per label
+
+
+@pytest.mark.parametrize("part", ["knee", "forearm", "hand"])
+def test_a_finding_is_a_visible_local_change(part):
+    """The same view drawn with and without its finding: the finding changes some pixels strongly (seen at
+    48 px), not the whole image; without a finding the drawing is the same."""
+    from xrayssl.data.synthetic import _finding, draw_exposure, render_view
+
+    for seed in range(3):
+        exposure = draw_exposure(np.random.default_rng(seed), 1.0)
+        anatomy = {"scale": 1.0, "density": 0.9, "tissue": 0.08, "gap": 0.045, "heel": 0.0, "layout_seed": seed,
+                   "exposure": exposure, "side": "L", "marker": None}  # fmt: skip
+        finding = _finding(part, np.random.default_rng(100 + seed))
+        plain, again, shown = (
+            render_view(part, anatomy, f, np.random.default_rng(7), 48).astype(int) for f in (None, None, finding)
+        )
+        assert np.array_equal(plain, again)
+        changed = np.abs(shown - plain) > 10
+        assert 0.005 < changed.mean() < 0.6, (finding["kind"], changed.mean())
+        assert np.abs(shown - plain).max() > 40, finding["kind"]
 
 
 def test_bad_config_is_a_user_error():

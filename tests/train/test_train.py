@@ -133,7 +133,7 @@ def _pretrain_cmd(cache, out, *extra):
 
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_newest_checkpoint(tiny_cache, tmp_path):
-    from xrayssl.train.harness import checkpoints
+    from xrayssl.train.checkpoints import checkpoints
 
     out = tmp_path / "killed"
     cmd = _pretrain_cmd(tiny_cache, out, "--epochs", "8", "--checkpoint-every", "1s")
@@ -145,7 +145,7 @@ def test_killed_run_resumes_from_its_newest_checkpoint(tiny_cache, tmp_path):
     proc.wait()
     saved = checkpoints(out / "checkpoints")
     assert saved, "no checkpoint was written before the kill"
-    step_before = torch.load(saved[0], map_location="cpu", weights_only=False)["global_step"]
+    step_before = torch.load(saved[0], map_location="cpu", weights_only=True)["global_step"]
     steps_per_epoch = len(pd.read_csv(tiny_cache / "manifest.csv").query("split == 'train'")) // 16
     assert 0 < step_before < 8 * steps_per_epoch
     resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True)
@@ -159,7 +159,7 @@ def test_killed_run_resumes_from_its_newest_checkpoint(tiny_cache, tmp_path):
 
 @pytest.mark.slow
 def test_resume_skips_a_cut_short_checkpoint_and_leftovers(tiny_cache, tmp_path):
-    from xrayssl.train.harness import checkpoints
+    from xrayssl.train.checkpoints import checkpoints
 
     out = tmp_path / "cut"
     cmd = _pretrain_cmd(tiny_cache, out, "--epochs", "2", "--checkpoint-every", "1s", "--monitor-every", "0")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xrayssl import __version__
 from xrayssl.cli.commands import add_steps
 from xrayssl.errors import XraySSLError
+from xrayssl.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,21 +20,12 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from xrayssl.data.cache import CACHE_JSON, DIGEST, IMAGES, MANIFEST, PROBLEMS, ROWS, Digest, file_record
+from xrayssl.processes import pid_alive
 
 # the order of the renames; see the module docstring
 COMMIT_ORDER = (CACHE_JSON, IMAGES, ROWS, MANIFEST, PROBLEMS)
 _TEMP = re.compile(r"^\.(?P<name>" + "|".join(re.escape(n) for n in COMMIT_ORDER) + r")(?:\.(?P<pid>\d+))?\.tmp$")
 NPY_HEADER_BYTES = 128  # fixed, so the header can be rewritten with the final row count
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:

@@ -2,7 +2,7 @@
 
 Columns (in this order):
   path       file path (absolute), or ``file.npz::<split>_images[<i>]`` for an array inside a file
-  label      1 = abnormal, 0 = normal, -1 = unknown (still usable for self-supervised pretraining)
+  label      1 = abnormal, 0 = normal, -1 = unlabelled (class unknown; still usable for self-supervised pretraining)
   body_part  lower-case body part ("knee", "shoulder", ...), "" when unknown
   patient_id patient identifier, unique within the dataset
   study_id   study identifier, unique within the dataset (a study holds one or more views)
@@ -22,6 +22,8 @@ import pandas as pd
 
 COLUMNS = ["path", "label", "body_part", "patient_id", "study_id", "split", "source", "meta"]
 SPLITS = ("train", "val", "test")
+# the label column's values by name (-1: no class given or recognised, so "unlabelled", as problems say)
+LABEL_NAMES = {1: "abnormal", 0: "normal", -1: "unlabelled"}
 
 NORMAL_NAMES = {"normal", "negative", "neg", "0", "healthy", "no_finding", "nofinding", "no finding"}
 ABNORMAL_NAMES = {"abnormal", "positive", "pos", "1", "disease", "diseased", "anomaly", "abnormality"}

@@ -9,8 +9,6 @@ listing and checks the cache (``verify`` also digests images.npy).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -27,7 +25,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from xrayssl.data.cache import (
-    CACHE_JSON,
     CACHE_VERSION,
     EXTRA_COLUMNS,
     IMAGES,
@@ -36,21 +33,18 @@ from xrayssl.data.cache import (
     REPAIR,
     ROW_DTYPE,
     ROWS,
-    file_problems,
-    npy_header,
-    read_cache_info,
-    read_manifest_csv,
-    read_rows,
 )
 from xrayssl.data.cache_write import CacheWriter, remove_stale_temps
 from xrayssl.data.dataset import load_dataset
 from xrayssl.data.formats import ReadOptions, ScanResult
-from xrayssl.data.imageio import DEFAULT_MAX_PIXELS, NPZ_REF
+from xrayssl.data.imageio import DEFAULT_MAX_PIXELS
 from xrayssl.data.manifest import COLUMNS, Problem
-from xrayssl.data.process import ProcessConfig, load_and_process, pixel_settings
+from xrayssl.data.process import ProcessConfig, load_and_process
+from xrayssl.data.reuse import PreviousCache, PreviousImages, ReusePlan, fingerprint, plan_reuse, read_previous_cache
 from xrayssl.data.splits import SplitConfig, duplicate_problems
 from xrayssl.data.summary import summarize
 from xrayssl.errors import XraySSLError
+from xrayssl.version import __version__
 
 
 @dataclass
@@ -65,21 +59,11 @@ class PrepareResult:
     repaired: list[str] = field(default_factory=list)  # what of the previous cache did not verify, rebuilt
 
 
-def fingerprint(path: str) -> str:
-    """Cheap change detector: size and modification time of the file (the .npz for array entries)."""
-    m = NPZ_REF.match(path)
-    try:
-        st = os.stat(m["file"] if m else path)
-    except OSError:
-        return ""
-    return f"{st.st_size}:{st.st_mtime_ns}"
-
-
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _work(item: tuple[str, ProcessConfig | None, int]) -> tuple[np.ndarray | None, str, str]:
+def _decode_one(item: tuple[str, ProcessConfig | None, int]) -> tuple[np.ndarray | None, str, str]:
     return load_and_process(*item)
 
 
@@ -94,12 +78,12 @@ def decode_all(
     """(image, hash, error) per path, in order; parallel over processes, with a progress bar.
 
     Without a config (verifying only) images above ``max_pixels`` are refused; with one, its own limit."""
-    items = [(p, config, max_pixels) for p in paths]
+    items = [(path, config, max_pixels) for path in paths]
     bar = tqdm(total=len(items), desc=desc, unit="img", disable=not progress or not items, leave=False)
     try:
         if workers <= 1 or len(items) < 64:
             for item in items:
-                yield _work(item)
+                yield _decode_one(item)
                 bar.update()
         else:
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
@@ -107,7 +91,7 @@ def decode_all(
             block = 64 * workers
             with mp.get_context(method).Pool(workers) as pool:
                 pending = deque(
-                    pool.imap(_work, items[i : i + block], chunksize=8)
+                    pool.imap(_decode_one, items[i : i + block], chunksize=8)
                     for i in range(0, min(len(items), 2 * block), block)
                 )
                 next_start = 2 * block
@@ -116,64 +100,10 @@ def decode_all(
                         yield result
                         bar.update()
                     if next_start < len(items):
-                        pending.append(pool.imap(_work, items[next_start : next_start + block], chunksize=8))
+                        pending.append(pool.imap(_decode_one, items[next_start : next_start + block], chunksize=8))
                         next_start += block
     finally:
         bar.close()
-
-
-def row_key(path: str, source_fingerprint: str, settings: str) -> str:
-    """The identity of one cached image: which file, which version of it, which pixel settings."""
-    text = "\0".join((path, source_fingerprint, settings))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-@dataclass
-class OldCache:
-    """What a previous cache in the output folder offers for reuse: only parts that verified."""
-
-    info: dict[str, Any] | None = None
-    rows: dict[str, int] = field(default_factory=dict)  # image identity -> row of images.npy
-    content: np.ndarray | None = None  # content hash per row of images.npy
-    manifest: pd.DataFrame | None = None
-    failed: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, fingerprint) -> problem
-    damaged: list[str] = field(default_factory=list)
-
-
-def read_old_cache(out: Path, process: ProcessConfig, verify: bool) -> OldCache:
-    old = OldCache()
-    if not (out / CACHE_JSON).exists():
-        return old
-    try:
-        old.info = read_cache_info(out)
-    except XraySSLError as exc:
-        old.damaged.append(str(exc).split("; ")[0])
-        return old
-    bad = file_problems(out, old.info, verify)
-    old.damaged += bad.values()
-    old_process = old.info.get("process") or {}
-    same_pixels = {k: v for k, v in old_process.items() if k != "max_pixels"} == pixel_settings(process)
-    if same_pixels and not {IMAGES, ROWS, CACHE_JSON} & set(bad):
-        try:
-            rows = read_rows(out / ROWS)
-            old.rows = {k.decode(): i for i, k in enumerate(rows["key"])}
-            old.content = rows["content_hash"].astype(str)
-        except (OSError, ValueError) as exc:
-            old.damaged.append(f"{out / ROWS}: unreadable ({exc})")
-    if MANIFEST not in bad:
-        try:
-            old.manifest = read_manifest_csv(out / MANIFEST)
-        except XraySSLError as exc:
-            old.damaged.append(str(exc).split("; ")[0])
-    if PROBLEMS not in bad and old_process == asdict(process):
-        # an unchanged file that failed to decode with the same settings is not decoded again
-        try:
-            probs = pd.read_csv(out / PROBLEMS, dtype=str, keep_default_na=False)
-            if {"path", "problem", "fingerprint"} <= set(probs.columns):
-                old.failed = {(r.path, r.fingerprint): r.problem for r in probs.itertuples() if r.fingerprint}
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            old.damaged.append(f"{out / PROBLEMS}: unreadable ({exc})")
-    return old
 
 
 def check_out(out: Path) -> None:
@@ -188,45 +118,17 @@ def check_out(out: Path) -> None:
 
 
 @dataclass
-class Plan:
-    """Where each manifest row's image comes from: an old cache row, a decode, or nowhere (known bad)."""
-
-    keys: list[str]
-    source_rows: np.ndarray  # row of the old images.npy, or -1
-    known_bad: np.ndarray  # failed before with the same file and settings: not decoded again
-    todo: np.ndarray  # manifest rows to decode
-    n_old: int  # rows of the old images.npy that verified (0 when none can be reused)
-
-    @property
-    def keeps_old_images(self) -> bool:
-        """Nothing to decode and the good rows are exactly the old images.npy, in order."""
-        kept = self.source_rows[~self.known_bad]
-        return not len(self.todo) and 0 < len(kept) == self.n_old and bool((kept == np.arange(len(kept))).all())
-
-
-def make_plan(df: pd.DataFrame, process: ProcessConfig, old: OldCache) -> Plan:
-    settings = json.dumps(pixel_settings(process), sort_keys=True)
-    keys = [row_key(p, f, settings) for p, f in zip(df["path"], df["fingerprint"], strict=True)]
-    n_old = len(old.content) if old.content is not None else 0
-    if len(old.rows) != n_old:  # two rows with one identity: not a cache this code wrote, reuse nothing
-        n_old, old.rows = 0, {}
-    source_rows = np.array([old.rows.get(k, -1) for k in keys], dtype=np.int64)
-    known_bad = np.array([k in old.failed for k in zip(df["path"], df["fingerprint"], strict=True)], dtype=bool)
-    todo = np.flatnonzero((source_rows < 0) & ~known_bad)
-    return Plan(keys, source_rows, known_bad, todo, n_old)
-
-
-@dataclass
-class Job:
-    """One run of prepare: the scanned dataset, its settings, and what the previous cache offers."""
+class CacheBuild:
+    """One build of a cache: the scanned dataset, its settings, what the previous cache offers (and the plan
+    to reuse it), and the problems and decode failures found on the way."""
 
     scan: ScanResult
     df: pd.DataFrame  # the manifest + fingerprint
     process: ProcessConfig
     split: SplitConfig
     body_parts: list[str] | None
-    old: OldCache
-    plan: Plan
+    old: PreviousCache
+    plan: ReusePlan
     workers: int
     progress: bool
     problems: list[Problem] = field(default_factory=list)
@@ -271,33 +173,40 @@ def prepare(
     check_out(out)
     scan = load_dataset(root, fmt, split=split, body_parts=body_parts, options=options)
     df = scan.manifest.copy()
-    df["fingerprint"] = [fingerprint(p) for p in df["path"]]
+    df["fingerprint"] = [fingerprint(path) for path in df["path"]]
     stale = remove_stale_temps(out) if out.is_dir() else []
-    old = read_old_cache(out, process, verify)
-    job = Job(
+    old = read_previous_cache(out, process, verify)
+    build = CacheBuild(
         scan=scan,
         df=df,
         process=process,
         split=split or SplitConfig(),
         body_parts=body_parts,
         old=old,
-        plan=make_plan(df, process, old),
+        plan=plan_reuse(df, process, old),
         workers=workers or default_workers(),
         progress=progress,
         problems=list(scan.problems),
     )
-    repaired = [f"{p}: temporary file of a stopped run, removed" for p in stale] + old.damaged
-    job.known_failures()
-    if job.up_to_date():
-        n = len(df) - len(job.fails)
-        return PrepareResult(out, n, 0, n, True, time.perf_counter() - start, job.problems, repaired)
+    repaired = [f"{tmp}: temporary file of a stopped run, removed" for tmp in stale] + old.damaged
+    build.known_failures()
+    if build.up_to_date():
+        n = len(df) - len(build.fails)
+        return PrepareResult(out, n, 0, n, True, time.perf_counter() - start, build.problems, repaired)
+    n, n_reused = write_and_commit(out, build)
+    return PrepareResult(out, n, n - n_reused, n_reused, False, time.perf_counter() - start, build.problems, repaired)
+
+
+def write_and_commit(out: Path, build: CacheBuild) -> tuple[int, int]:
+    """Write the new cache beside the old one, then commit it; a failed write leaves the old cache as it was.
+    Returns (images, images reused)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise XraySSLError(f"{out}: cannot create the cache folder ({exc.strerror or exc})") from exc
     writer = CacheWriter(out)
     try:
-        n, n_reused = write_cache(writer, job)
+        counts = write_cache(writer, build)
     except OSError as exc:  # disk full, quota, a folder turned read-only: the old cache is untouched
         writer.discard()
         raise XraySSLError(
@@ -311,51 +220,51 @@ def prepare(
         writer.commit()
     except OSError as exc:
         raise XraySSLError(f"{out}: cannot finish writing the cache ({exc.strerror or exc}); {REPAIR}") from exc
-    return PrepareResult(out, n, n - n_reused, n_reused, False, time.perf_counter() - start, job.problems, repaired)
+    return counts
 
 
-def write_cache(writer: CacheWriter, job: Job) -> tuple[int, int]:
+def write_cache(writer: CacheWriter, build: CacheBuild) -> tuple[int, int]:
     """Write every file of the new cache to its temporary name; return (images, images reused)."""
     files: dict[str, Any] = {}
-    plan = job.plan
+    plan = build.plan
     if plan.keeps_old_images:
         # only the small files need rewriting (say, after an edited manifest.csv): the pixels stay
-        good, hashes = ~plan.known_bad, np.array(job.old.content, dtype=object)
-        files[IMAGES], files[ROWS] = job.old.info["files"][IMAGES], job.old.info["files"][ROWS]
+        good, hashes = ~plan.known_bad, np.array(build.old.content, dtype=object)
+        files[IMAGES], files[ROWS] = build.old.info["files"][IMAGES], build.old.info["files"][ROWS]
     else:
-        good, hashes, files[IMAGES] = write_images(writer, job)
+        good, hashes, files[IMAGES] = write_images(writer, build)
         keys = np.array(plan.keys, dtype=object)[good]
         files[ROWS] = writer.rows(np.array(list(zip(keys, hashes, strict=True)), dtype=ROW_DTYPE))
-    final = job.df[good].reset_index(drop=True)
+    final = build.df[good].reset_index(drop=True)
     final["content_hash"] = hashes
-    job.problems += duplicate_problems(final, final["content_hash"])
+    build.problems += duplicate_problems(final, final["content_hash"])
     files[MANIFEST] = writer.text(MANIFEST, final[[*COLUMNS, *EXTRA_COLUMNS]].to_csv(index=False))
-    files[PROBLEMS] = writer.text(PROBLEMS, _problems_csv(job.df, job.problems, job.fails))
-    writer.info(_info(final, job, files))
+    files[PROBLEMS] = writer.text(PROBLEMS, _problems_csv(build.df, build.problems, build.fails))
+    writer.info(_info(final, build, files))
     return len(final), int((plan.source_rows[good] >= 0).sum())
 
 
-def write_images(writer: CacheWriter, job: Job) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def write_images(writer: CacheWriter, build: CacheBuild) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Stream images.npy in manifest order (memory stays flat): reused rows copied, the rest decoded.
     Returns (good manifest rows, their content hashes, the file's record for cache.json)."""
-    df, plan = job.df, job.plan
+    df, plan = build.df, build.plan
     good = ~plan.known_bad
     hashes = np.array([""] * len(df), dtype=object)
     paths = df["path"].to_numpy()[plan.todo].tolist()
-    decoded = decode_all(paths, job.process, job.workers, "prepare", job.progress)
-    old_rows = OldRows(writer.folder / IMAGES) if (plan.source_rows >= 0).any() else None
-    images = writer.images(job.process.size)
+    decoded = decode_all(paths, build.process, build.workers, "prepare", build.progress)
+    previous = PreviousImages(writer.folder / IMAGES) if (plan.source_rows >= 0).any() else None
+    images = writer.images(build.process.size)
     try:
         for i in np.flatnonzero(good):
             if plan.source_rows[i] >= 0:
-                images.add(old_rows.read(plan.source_rows[i]))
-                hashes[i] = job.old.content[plan.source_rows[i]]
+                images.add(previous.read(plan.source_rows[i]))
+                hashes[i] = build.old.content[plan.source_rows[i]]
                 continue
             img, digest, error = next(decoded)
             if error:
                 good[i] = False
-                job.fails[int(i)] = f"{error}; skipped"
-                job.problems.append(Problem(df["path"].iat[i], job.fails[int(i)]))
+                build.fails[int(i)] = f"{error}; skipped"
+                build.problems.append(Problem(df["path"].iat[i], build.fails[int(i)]))
             else:
                 images.add(img.tobytes())
                 hashes[i] = digest
@@ -363,28 +272,9 @@ def write_images(writer: CacheWriter, job: Job) -> tuple[np.ndarray, np.ndarray,
     finally:
         decoded.close()
         images.close()
-        if old_rows:
-            old_rows.close()
+        if previous:
+            previous.close()
     return good, hashes[good], record
-
-
-class OldRows:
-    """Row reads from the previous (verified) images.npy by plain file reads (no mapping kept around)."""
-
-    def __init__(self, path: Path) -> None:
-        shape, _dtype, self.offset = npy_header(path)
-        self.row_bytes = int(np.prod(shape[1:]))
-        self.file = open(path, "rb")  # noqa: SIM115 - closed by close()
-
-    def read(self, row: int) -> bytes:
-        self.file.seek(self.offset + int(row) * self.row_bytes)
-        data = self.file.read(self.row_bytes)
-        if len(data) != self.row_bytes:  # the file changed under us since it was checked
-            raise XraySSLError(f"{self.file.name}: shorter than its header says; {REPAIR}")
-        return data
-
-    def close(self) -> None:
-        self.file.close()
 
 
 def _problems_csv(df: pd.DataFrame, problems: list[Problem], fails: dict[int, str]) -> str:
@@ -393,36 +283,32 @@ def _problems_csv(df: pd.DataFrame, problems: list[Problem], fails: dict[int, st
     failed_at = {df["path"].iat[i]: (text, df["fingerprint"].iat[i]) for i, text in fails.items()}
     rows = [
         {
-            "path": p.path,
-            "problem": p.problem,
-            "fingerprint": failed_at[p.path][1] if failed_at.get(p.path, ("",))[0] == p.problem else "",
+            "path": problem.path,
+            "problem": problem.problem,
+            "fingerprint": failed_at[problem.path][1]
+            if failed_at.get(problem.path, ("",))[0] == problem.problem
+            else "",
         }
-        for p in problems
+        for problem in problems
     ]
     return pd.DataFrame(rows, columns=["path", "problem", "fingerprint"]).to_csv(index=False)
 
 
-def _info(final: pd.DataFrame, job: Job, files: dict[str, Any]) -> dict[str, Any]:
-    scan = job.scan
-    summary = summarize(final, job.problems, scan.format, str(scan.root))
+def _info(final: pd.DataFrame, build: CacheBuild, files: dict[str, Any]) -> dict[str, Any]:
+    scan = build.scan
+    summary = summarize(final, build.problems, scan.format, str(scan.root))
     return {
         "format_version": CACHE_VERSION,
-        "xrayssl_version": _version(),
+        "xrayssl_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset": {"root": str(scan.root), "format": scan.format},
-        "process": asdict(job.process),
-        "split": asdict(job.split),
-        "body_parts": job.body_parts or [],
+        "process": asdict(build.process),
+        "split": asdict(build.split),
+        "body_parts": build.body_parts or [],
         "n_images": len(final),
-        "size": job.process.size,
-        "host": {"python": platform.python_version(), "machine": platform.machine(), "workers": job.workers},
+        "size": build.process.size,
+        "host": {"python": platform.python_version(), "machine": platform.machine(), "workers": build.workers},
         "counts": summary["counts"],
-        "n_problems": len(job.problems),
+        "n_problems": len(build.problems),
         "files": files,
     }
-
-
-def _version() -> str:
-    from xrayssl import __version__
-
-    return __version__

@@ -6,9 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from xrayssl.data.manifest import Problem
-
-LABEL_NAMES = {1: "abnormal", 0: "normal", -1: "unknown"}
+from xrayssl.data.manifest import LABEL_NAMES, Problem
 
 
 def summarize(manifest: pd.DataFrame, problems: list[Problem], fmt: str, root: str = "") -> dict[str, Any]:
@@ -35,7 +33,7 @@ def summarize(manifest: pd.DataFrame, problems: list[Problem], fmt: str, root: s
             }
             for r in counts.itertuples()
         ],
-        "problems": [p.as_dict() for p in problems],
+        "problems": [problem.as_dict() for problem in problems],
     }
 
 
@@ -45,17 +43,17 @@ def format_summary(summary: dict[str, Any], max_problems: int = 20) -> str:
         f"{summary['root']}  (format: {summary['format']})",
         f"{summary['n_images']} images, {summary['n_patients']} patients, {summary['n_studies']} studies",
         "",
-        f"{'split':<6} {'body part':<14} {'label':<9} {'images':>7} {'patients':>9} {'studies':>8}",
+        f"{'split':<6} {'body part':<14} {'label':<10} {'images':>7} {'patients':>9} {'studies':>8}",
     ]
-    for c in summary["counts"]:
+    for count in summary["counts"]:
         lines.append(
-            f"{c['split']:<6} {c['body_part'] or '-':<14} {c['label_name']:<9} {c['n']:>7} "
-            f"{c['n_patients']:>9} {c['n_studies']:>8}"
+            f"{count['split']:<6} {count['body_part'] or '-':<14} {count['label_name']:<10} {count['n']:>7} "
+            f"{count['n_patients']:>9} {count['n_studies']:>8}"
         )
     problems = summary["problems"]
     lines += ["", f"{len(problems)} problem(s)" + (":" if problems else "")]
-    for p in problems[:max_problems]:
-        lines.append(f"  {p['path']}: {p['problem']}")
+    for problem in problems[:max_problems]:
+        lines.append(f"  {problem['path']}: {problem['problem']}")
     if len(problems) > max_problems:
         lines.append(f"  ... and {len(problems) - max_problems} more (--json lists all)")
     return "\n".join(lines)

@@ -63,14 +63,6 @@ def pool_features(maps: list[torch.Tensor], pool: str) -> torch.Tensor:
     raise XraySSLError(f"unknown pooling '{pool}'; valid: {', '.join(POOLS)}")
 
 
-def pooled_dim(backbone: nn.Module, pool: str) -> int:
-    if pool == "avg":
-        return backbone.dim
-    if pool == "grid2":
-        return 4 * backbone.dim
-    return sum(backbone.stage_dims)
-
-
 class Backbone(nn.Module):
     """A ResNet trunk without its classifier: (B, 1, H, W) float in [0, 1] -> (B, dim) features.
 
@@ -93,7 +85,6 @@ class Backbone(nn.Module):
         if small_stem:
             net.maxpool = nn.Identity()
         self.dim = net.fc.in_features
-        self.stage_dims = [_out_channels(stage) for stage in self._stages(net)]
         net.fc = nn.Identity()
         self.net = net
         self.name, self.small_stem, self.norm = name, small_stem, norm
@@ -110,11 +101,6 @@ class Backbone(nn.Module):
     def _stages(net: nn.Module) -> list[nn.Module]:
         return [net.layer1, net.layer2, net.layer3, net.layer4]
 
-    @property
-    def last_block(self) -> nn.Module:
-        """The layer Grad-CAM looks at."""
-        return self.net.layer4[-1]
-
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The outputs of the four stages, shallow to deep."""
         n = self.net
@@ -127,11 +113,6 @@ class Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalise(x))
-
-
-def _out_channels(stage: nn.Module) -> int:
-    last = stage[-1]
-    return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
 
 
 class ViTBackbone(nn.Module):
@@ -159,7 +140,7 @@ class ViTBackbone(nn.Module):
         )
         self.vit.conv_proj = nn.Conv2d(1, hidden, VIT_PATCH, VIT_PATCH)
         self.vit.heads = nn.Identity()
-        self.dim, self.stage_dims = hidden, [hidden] * 4
+        self.dim = hidden
         self.name, self.small_stem, self.image_size, self.norm = name, False, image_size, "xray"
         self.in_chans = 1
 

@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateSchema
 
 from xrayssl.errors import XraySSLError
+from xrayssl.processes import pid_alive
 from xrayssl.study import backend
 from xrayssl.study.backend import DB_NAME, LOCATION
 
@@ -75,25 +76,6 @@ class StoreConfig:
             )
         if self.url:
             backend.parse_url(self.url)
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether a process of this host is running (a zombie, exited but not yet reaped, is not)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    except (OSError, OverflowError):
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):  # not Linux
-        return True
-    return state != "Z"
 
 
 class Store:

@@ -1,6 +1,6 @@
 """One training harness for pretraining and the supervised baseline: the Trainer, the wall-clock budget,
-checkpoints by time (atomic, the newest loadable one resumed), loggers, a clock that says where the time went,
-and the run record.
+loggers, a clock that says where the time went, and the run record. Checkpoints (by time, atomic, the newest one
+that loads safely resumed) are train/checkpoints.py's.
 
 Throughput is counted in *pairs* for pretraining (one pair = the two views of one training item, so
 ``--positives`` pairs count once) and in *images* for the supervised baseline, over the wall time of the fit
@@ -9,7 +9,6 @@ loop (``pairs_per_second``); ``in_step_pairs_per_second`` counts only the time i
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -18,34 +17,14 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, Timer
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from xrayssl import runs
 from xrayssl.errors import XraySSLError
+from xrayssl.train.checkpoints import AtomicCheckpointIO, TimedCheckpoints
 from xrayssl.train.config import parse_budget
-from xrayssl.train.logs import RunCSVLogger, build_loggers
+from xrayssl.train.logs import build_loggers
 
 LOG_EVERY = 10  # steps between loss rows and NaN checks: the only host syncs of the training loop
-KEEP_CHECKPOINTS = 2  # the newest may be cut short by a kill or a full disk: the one before it still loads
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write to a temporary name in the same folder, flush to disk, then rename: a kill or a full disk
-    never leaves a partial checkpoint under a real name."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise XraySSLError(f"{path}: could not write the checkpoint ({exc.strerror or exc})") from exc
 
 
 class Clock(Callback):
@@ -90,43 +69,6 @@ class Clock(Callback):
             "fit_seconds": round(self.fit_seconds, 3),
             "seconds": {k: round(v, 3) for k, v in known.items()},
         }
-
-
-class TimedCheckpoints(Callback):
-    """A checkpoint every ``every`` seconds of training (checked every few steps), one at the end of fit (also
-    when a budget stopped it); the newest ``KEEP_CHECKPOINTS`` are kept as ``step-NNNNNNNN.ckpt``."""
-
-    def __init__(self, folder: Path, every: float | None, clock: Clock, check_every_n_steps: int = 10) -> None:
-        self.folder, self.every, self.clock, self.check = Path(folder), every, clock, check_every_n_steps
-        self._last = time.monotonic()
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        self._last = time.monotonic()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not self.every or trainer.global_step % self.check:
-            return
-        due = time.monotonic() - self._last >= self.every
-        if trainer.world_size > 1:
-            due = trainer.strategy.broadcast(due)  # every rank must take part in the save
-        if due:
-            self.save(trainer)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.save(trainer)
-
-    def save(self, trainer) -> Path:
-        start = time.perf_counter()
-        path = self.folder / f"step-{trainer.global_step:08d}.ckpt"
-        trainer.save_checkpoint(path)
-        for logger in trainer.loggers:
-            logger.save()  # the metrics history up to this checkpoint is on disk before a possible kill
-        if trainer.is_global_zero:
-            for old in checkpoints(self.folder)[KEEP_CHECKPOINTS:]:
-                old.unlink(missing_ok=True)
-        self._last = time.monotonic()
-        self.clock.add("checkpoint", time.perf_counter() - start)
-        return path
 
 
 class HarnessModule(L.LightningModule):
@@ -197,29 +139,6 @@ class HarnessModule(L.LightningModule):
         self._loss_sum = torch.tensor(state.get("loss_sum", 0.0))
 
 
-def checkpoints(folder: Path) -> list[Path]:
-    """Checkpoint files, newest (highest step) first; temporary files of killed writers are not among them."""
-    return sorted(Path(folder).glob("step-*.ckpt"), key=lambda p: p.name, reverse=True)
-
-
-def resumable_checkpoint(folder: Path) -> tuple[Path | None, int, list[str]]:
-    """The newest checkpoint that loads, its step, and what was skipped on the way (a cut-short file)."""
-    skipped = []
-    for path in checkpoints(folder):
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)  # our own file, written atomically
-            return path, int(state["global_step"]), skipped
-        except Exception as exc:  # a truncated or corrupt file: try the one before it
-            skipped.append(f"{path.name} ({type(exc).__name__})")
-    return None, 0, skipped
-
-
-def remove_stale_temporaries(folder: Path) -> None:
-    """Temporary checkpoint files left by a process that was killed mid-write."""
-    for tmp in Path(folder).glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
 def build_trainer(
     run: Path,
     *,
@@ -259,19 +178,6 @@ def build_trainer(
         limit_val_batches=1.0 if validate else 0,
         default_root_dir=run,
     )
-
-
-def resume_point(run: Path, trainer: L.Trainer, say=print) -> Path | None:
-    """The checkpoint to resume from (and metrics.csv cut back to it); says which, or that none was written."""
-    folder = run / "checkpoints"
-    remove_stale_temporaries(folder)
-    path, step, skipped = resumable_checkpoint(folder)
-    for s in skipped:
-        say(f"{run}: skipping checkpoint {s}: it does not load")
-    csv_logger = next(lg for lg in trainer.loggers if isinstance(lg, RunCSVLogger))
-    csv_logger.truncate_after(step if path else -1)
-    say(f"{run}: resuming from {path.name} (step {step})" if path else f"{run}: no checkpoint yet, starting at step 0")
-    return path
 
 
 def elapsed(trainer: L.Trainer) -> float:

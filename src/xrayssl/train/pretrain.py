@@ -22,7 +22,7 @@ from xrayssl.augment import parse_pipeline
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.errors import XraySSLError
 from xrayssl.models.methods import Views, build_method
-from xrayssl.train import harness
+from xrayssl.train import checkpoints, harness
 from xrayssl.train.batches import Batches, Partners, partner_groups, place
 from xrayssl.train.config import PretrainConfig
 from xrayssl.train.data import select, subsample_abnormal_fraction
@@ -162,9 +162,9 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
         callbacks=[monitor] if monitor else [],
         clock=module.clock,
     )
-    ckpt = harness.resume_point(run, trainer, say=lambda s: print(s, flush=True)) if resume else None
+    ckpt = checkpoints.resume_point(run, trainer, say=lambda line: print(line, flush=True)) if resume else None
     started = runs.now()
-    trainer.fit(module, module.batches, ckpt_path=str(ckpt) if ckpt else None)
+    checkpoints.fit(trainer, module, module.batches, ckpt_path=ckpt)
     module.clock.stop()
     if trainer.global_rank == 0:
         backbone = module.method.backbone

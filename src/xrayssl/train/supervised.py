@@ -12,6 +12,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from sklearn.metrics import roc_auc_score
@@ -23,7 +24,7 @@ from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits, patient_fraction
 from xrayssl.errors import XraySSLError
 from xrayssl.models.classifier import Classifier
-from xrayssl.train import harness
+from xrayssl.train import checkpoints, harness
 from xrayssl.train.batches import Batches, place
 from xrayssl.train.config import SupervisedConfig
 from xrayssl.train.init import initial_backbone
@@ -66,10 +67,10 @@ class SupervisedModule(harness.HarnessModule):
         self._val.append((torch.sigmoid(self.model(x).float()).cpu(), y.cpu()))
 
     def on_validation_epoch_end(self):
-        p = torch.cat([a for a, _ in self._val]).numpy()
+        scores = torch.cat([a for a, _ in self._val]).numpy()
         y = torch.cat([b for _, b in self._val]).numpy()
         self._val.clear()
-        self.log("val_auroc", float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else 0.5, prog_bar=True)
+        self.log("val_auroc", float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else 0.5, prog_bar=True)
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
@@ -90,6 +91,32 @@ class BestState(Callback):
             self.state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.model.state_dict().items()})
 
 
+def _labelled_rows(config: SupervisedConfig, cache: PreparedCache) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The training rows (a patient-level ``label_fraction`` of them), the validation rows, and the size of the
+    full training split."""
+    rows = labelled_splits(cache.manifest, config.body_part, str(cache.path))
+    train = rows["train"]
+    if config.label_fraction < 1:
+        train = train.iloc[patient_fraction(train, config.label_fraction, config.seed)].reset_index(drop=True)
+    return train, rows["val"], len(rows["train"])
+
+
+def _batches(
+    config: SupervisedConfig, cache: PreparedCache, train: pd.DataFrame, val: pd.DataFrame, n_full: int
+) -> tuple[Batches, Batches]:
+    """(training batches, validation batches). An epoch is as many images as the full training split, whatever
+    the label fraction (repeated shuffles of the labelled part): a 10 % run then takes as many optimiser steps,
+    and is validated as often, as a full one. Counting epochs over the labelled part alone would stop it after a
+    tenth of the training and make the baseline SSL is compared against look weaker than it is."""
+    batch = min(config.batch_size, len(train))
+    images = load_images(cache, train["index"].to_numpy(), config.size)
+    labels = torch.tensor(train["label"].to_numpy())
+    training = Batches(images, batch, config.seed, labels=labels, num_samples=n_full, drop_last=len(train) > batch)
+    val_images = load_images(cache, val["index"].to_numpy(), config.size)
+    val_labels = torch.tensor(val["label"].to_numpy())
+    return training, Batches(val_images, 256, config.seed, labels=val_labels, shuffle=False, drop_last=False)
+
+
 def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Path:
     """Train and save the classifier (``classifier.pt``) and its backbone (``encoder.pt``)."""
     run = Path(config.out)
@@ -97,31 +124,10 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
         raise XraySSLError(f"{run}: run folder exists; choose another --out")
     L.seed_everything(config.seed, workers=True, verbose=False)
     cache = PreparedCache(config.cache)
-    rows = labelled_splits(cache.manifest, config.body_part, str(cache.path))
-    train = rows["train"]
-    n_full = len(train)
-    if config.label_fraction < 1:
-        train = train.iloc[patient_fraction(train, config.label_fraction, config.seed)].reset_index(drop=True)
-    labels = torch.tensor(train["label"].to_numpy())
-    pos_weight = float((labels == 0).sum()) / max(1.0, float((labels == 1).sum()))
-    batch = min(config.batch_size, len(train))
+    train, val_rows, n_full = _labelled_rows(config, cache)
+    pos_weight = float((train["label"] == 0).sum()) / max(1.0, float((train["label"] == 1).sum()))
     module = SupervisedModule(config.to_dict(), pos_weight)  # a wrong --init fails before the run folder is made
-    # An epoch is as many images as the full training split, whatever the label fraction (repeated
-    # shuffles of the labelled part): a 10 % run then takes as many optimiser steps, and is validated
-    # as often, as a full one. Counting epochs over the labelled part alone would stop it after a tenth
-    # of the training and make the baseline SSL is compared against look weaker than it is.
-    images = load_images(cache, train["index"].to_numpy(), config.size)
-    module.batches = Batches(
-        images, batch, config.seed, labels=labels, num_samples=n_full, drop_last=len(train) > batch
-    )
-    val = Batches(
-        load_images(cache, rows["val"]["index"].to_numpy(), config.size),
-        256,
-        config.seed,
-        labels=torch.tensor(rows["val"]["label"].to_numpy()),
-        shuffle=False,
-        drop_last=False,
-    )
+    module.batches, val = _batches(config, cache, train, val_rows, n_full)
     runs.write_config(run, "supervised", config.to_dict(), norm=module.model.backbone.norm)
     best = BestState()
     precision = config.precision or runs.default_precision(config.accelerator)
@@ -140,7 +146,7 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
         validate=True,
     )
     started = runs.now()
-    trainer.fit(module, module.batches, val)
+    checkpoints.fit(trainer, module, module.batches, val)
     module.clock.stop()
     if best.state is not None:
         module.model.load_state_dict(best.state)

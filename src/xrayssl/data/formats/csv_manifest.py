@@ -21,7 +21,7 @@ import pandas as pd
 from xrayssl.data.formats import ReadOptions, register
 from xrayssl.data.formats._walk import outside_root, split_of
 from xrayssl.data.imageio import is_regular_file
-from xrayssl.data.manifest import Problem, Record, parse_label
+from xrayssl.data.manifest import LABEL_NAMES, Problem, Record, parse_label
 from xrayssl.errors import XraySSLError
 
 ALIASES = {
@@ -140,7 +140,6 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
     return one_row_per_file(records, csv.name, problems), problems
 
 
-LABEL_NAMES = {-1: "unlabelled", 0: "normal", 1: "abnormal"}
 COMPARED = ("body_part", "patient_id", "study_id", "split", "meta")  # the fields a repeated row may differ in
 
 
