@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from xrayssl.augment.pipeline import parse_pipeline
@@ -50,4 +51,32 @@ def show(
     return out
 
 
-__all__ = ["show"]
+def grid_png(rows: dict[str, np.ndarray], captions: list[str]) -> bytes:
+    """PNG bytes of a grid: one row per title of ``rows`` ((n, H, W) uint8 images: the originals, then each
+    augmentation applied to them), one column per caption. The study's final step stores it for its report."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(captions)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.3 * len(rows) + 0.3), squeeze=False)
+    for r, (title, images) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(captions[c], fontsize=7)
+        axes[r, 0].set_ylabel(title, fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+__all__ = ["grid_png", "show"]

@@ -185,29 +185,6 @@ def training_plot(logs: dict[str, dict[str, pd.DataFrame]]) -> str:
     return data_uri(fig)
 
 
-def augmentation_grid(rows: dict[str, np.ndarray], captions: list[str]) -> str:
-    """rows: row title -> (n, H, W) uint8 images (the originals, then each augmentation applied to them)."""
-    return "data:image/png;base64," + base64.b64encode(augmentation_grid_png(rows, captions)).decode()
-
-
-def augmentation_grid_png(rows: dict[str, np.ndarray], captions: list[str]) -> bytes:
-    """augmentation_grid as PNG bytes: the study's final step stores it in the study folder."""
-    plt = _plt()
-    n = len(captions)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.3 * len(rows) + 0.3), squeeze=False)
-    for r, (title, images) in enumerate(rows.items()):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(captions[c], fontsize=7)
-        axes[r, 0].set_ylabel(title, fontsize=8)
-    fig.tight_layout()
-    return png_bytes(fig)
-
-
 def comparison_plot(rows: pd.DataFrame) -> str:
     """rows: name, kind, test_auroc, test_lo, test_hi."""
     plt = _plt()

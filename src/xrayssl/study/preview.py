@@ -49,8 +49,8 @@ def _store_augmentations(config: StudyConfig, n: int, seed: int) -> dict[str, An
     import torch
 
     from xrayssl.augment.pipeline import parse_pipeline
+    from xrayssl.augment.show import grid_png
     from xrayssl.data.sample import sample_images
-    from xrayssl.report.plots import augmentation_grid_png
 
     images, rows = sample_images(config.cache, n, seed=seed, split="train")
     batch = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
@@ -66,7 +66,7 @@ def _store_augmentations(config: StudyConfig, n: int, seed: int) -> dict[str, An
     ]  # fmt: skip
     png = Path(config.out) / AUGMENTATIONS_PNG
     png.parent.mkdir(parents=True, exist_ok=True)
-    _write_bytes(png, augmentation_grid_png(grid, [s["caption"] for s in shown]))
+    _write_bytes(png, grid_png(grid, [s["caption"] for s in shown]))
     record = {"file": AUGMENTATIONS_PNG, "split": "train", "seed": seed, "recipes": recipes, "images": shown}
     _write_json(Path(config.out) / AUGMENTATIONS_JSON, record)
     return record
