@@ -51,11 +51,12 @@ def pretrain(config: PretrainConfig, *, resume: bool = False, progress_bar: bool
 
 def supervised(config: SupervisedConfig, progress_bar: bool = True, n_boot: int = ProbeConfig.n_boot) -> dict[str, Any]:
     """Train the supervised baseline and evaluate it on the test split (threshold chosen on validation)."""
+    from xrayssl.evaluate.config import SupervisedEvalConfig
     from xrayssl.evaluate.supervised_eval import evaluate_supervised
     from xrayssl.train.supervised import train_supervised
 
     run = train_supervised(config, progress_bar=progress_bar)
-    return evaluate_supervised(run, n_boot=n_boot)
+    return evaluate_supervised(SupervisedEvalConfig(run=str(run), n_boot=n_boot))
 
 
 def probe(config: ProbeConfig | str | Path, **settings: Any) -> dict[str, Any]:
@@ -67,14 +68,14 @@ def probe(config: ProbeConfig | str | Path, **settings: Any) -> dict[str, Any]:
         config = ProbeConfig(source=str(config), **settings)
     elif settings:
         raise TypeError("give a ProbeConfig or keyword settings, not both")
-    return run_probe(**config.to_dict())
+    return run_probe(config)
 
 
 def gradcam(config: GradCamConfig) -> dict[str, Any]:
     """Grad-CAM grids per body part and outcome, and a deletion-curve faithfulness score, in ``config.out``."""
     from xrayssl.evaluate.gradcam import gradcam as run_gradcam
 
-    return run_gradcam(**config.to_dict())
+    return run_gradcam(config)
 
 
 def study(

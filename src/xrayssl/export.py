@@ -22,13 +22,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from torch import nn
-
+from xrayssl.catalog import MIN_SIZE
 from xrayssl.errors import XraySSLError
 from xrayssl.models.norms import NORMS
+
+if TYPE_CHECKING:  # torch loads when an export runs, not when its config is built
+    import torch
+    from torch import nn
 
 TARGETS = ("torchvision", "timm", "onnx")
 MEAN, STD = NORMS["xray"][0][0], NORMS["xray"][1][0]  # a one-channel encoder's; each encoder names its own
@@ -55,8 +57,8 @@ class ExportConfig:
             raise XraySSLError("--in-chans must be 1 or 3")
         if self.to == "torchvision" and self.in_chans != 3:
             raise XraySSLError("torchvision's resnets take 3 channels: use --in-chans 3, or --to timm for 1")
-        if self.size is not None and self.size < 16:
-            raise XraySSLError("--size must be >= 16")
+        if self.size is not None and self.size < MIN_SIZE:
+            raise XraySSLError(f"--size must be >= {MIN_SIZE}")
 
 
 def input_norm(encoder: nn.Module, in_chans: int) -> tuple[list[float], list[float]]:
@@ -138,6 +140,8 @@ def _write_state_dict(sd: dict[str, torch.Tensor], meta: dict[str, str], out: Pa
             ) from None
         save_file(sd, str(out), metadata=meta)
     elif out.suffix in (".pt", ".pth"):
+        import torch
+
         torch.save(sd, out)
         out.with_name(out.name + ".json").write_text(json.dumps(meta, indent=2))
     else:
@@ -145,6 +149,8 @@ def _write_state_dict(sd: dict[str, torch.Tensor], meta: dict[str, str], out: Pa
 
 
 def _write_onnx(encoder: nn.Module, meta: dict[str, str], out: Path, size: int, opset: int) -> None:
+    import torch
+
     try:
         import onnx
     except ImportError:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from dataclasses import dataclass, field
+from typing import Literal, get_args
 
+from xrayssl.catalog import MIN_PROBE_SIZE, N_BOOT, POOLS, check_choice, check_imagenet, check_weights_path
 from xrayssl.errors import XraySSLError
+from xrayssl.train.config import Serialisable
 
 Encoder = Literal["run", "random", "pixels", "imagenet"]
 Split = Literal["val", "test"]  # the probe is fitted on train and its C chosen on val
@@ -13,7 +15,7 @@ ENCODERS, SPLITS = get_args(Encoder), get_args(Split)
 
 
 @dataclass
-class ProbeConfig:
+class ProbeConfig(Serialisable):
     source: str = field(metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels|imagenet"})
     encoder: Encoder = field(
         default="run",
@@ -33,7 +35,7 @@ class ProbeConfig:
     )
     seeds: int = field(default=3, metadata={"help": "draws of patients per label fraction"})
     n_boot: int = field(
-        default=1000, metadata={"help": "bootstrap resamples (by patient) per interval", "flags": ["--bootstrap"]}
+        default=N_BOOT, metadata={"help": "bootstrap resamples (by patient) per interval", "flags": ["--bootstrap"]}
     )
     backbone: str = field(
         default="resnet18", metadata={"help": "with a cache: backbone of the random or ImageNet encoder"}
@@ -72,30 +74,22 @@ class ProbeConfig:
         if self.cache is not None and self.encoder != "run":
             raise XraySSLError("--cache probes a run's encoder on another dataset: it needs --encoder run")
         if self.encoder == "imagenet":
-            from xrayssl.models.imagenet import check_imagenet, check_weights_path
-
             check_imagenet(self.backbone, self.small_stem)
             if self.weights:
                 check_weights_path(self.weights)
         elif self.weights:
             raise XraySSLError("--weights gives the ImageNet weights: it goes with --encoder imagenet")
-        from xrayssl.models.backbones import POOLS
-
-        if self.pool not in POOLS:
-            raise XraySSLError(f"unknown --pool '{self.pool}'; valid: {', '.join(POOLS)}")
+        check_choice("--pool", self.pool, POOLS)
         if self.seeds < 1 or self.n_boot < 1:
             raise XraySSLError("--seeds and --bootstrap must be >= 1")
-        if self.size < 8 or self.pixels_size < 1:
-            raise XraySSLError("--size must be >= 8 and --pixels-size >= 1")
+        if self.size < MIN_PROBE_SIZE or self.pixels_size < 1:
+            raise XraySSLError(f"--size must be >= {MIN_PROBE_SIZE} and --pixels-size >= 1")
         if not all(0 < f <= 1 for f in self.label_fractions or []):
             raise XraySSLError("label fractions must be in (0, 1]")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class GradCamConfig:
+class GradCamConfig(Serialisable):
     run: str = field(metadata={"help": "a pretraining run (after 'xrayssl probe RUN') or a supervised run"})
     out: str = field(metadata={"help": "folder for the PNG grids and faithfulness.json"})
     n: int = field(default=16, metadata={"help": "images per body part and outcome"})
@@ -108,5 +102,17 @@ class GradCamConfig:
         if self.n < 1:
             raise XraySSLError("--n must be >= 1")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+@dataclass
+class SupervisedEvalConfig(Serialisable):
+    """How a trained supervised run is evaluated (its threshold is always chosen on validation)."""
+
+    run: str = field(metadata={"help": "a supervised run folder"})
+    split: Split = field(default="test", metadata={"help": "split the metrics are reported on"})
+    n_boot: int = field(default=N_BOOT, metadata={"help": "bootstrap resamples (by patient) per interval"})
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise XraySSLError(f"--split must be {' or '.join(SPLITS)} (the threshold is chosen on val)")
+        if self.n_boot < 1:
+            raise XraySSLError("--bootstrap must be >= 1")
