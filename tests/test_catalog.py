@@ -81,3 +81,19 @@ def test_momentum_encoder_moves_towards_the_online_one_by_the_scheduled_momentum
             assert not t.requires_grad
             torch.testing.assert_close(t, m * old[k] + (1 - m) * online[k])
     assert method.momentum_at(0.0) == pytest.approx(catalog.BASE_MOMENTUM) and method.momentum_at(1.0) == 1.0
+
+
+def test_study_executors_call_the_lower_layers_not_the_api():
+    """Layering: the study runner sits below xrayssl.api (the facade that wraps it), so it never imports it."""
+    import ast
+    from pathlib import Path
+
+    from xrayssl.study import finalize, runner
+
+    for module in (runner, finalize):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        names = {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "xrayssl" for a in n.names
+        }
+        assert "xrayssl.api" not in imported and "api" not in names, module.__name__

@@ -16,7 +16,9 @@ from xrayssl.errors import XraySSLError
 N_BOOT = 1000  # bootstrap resamples (by patient) per metric interval
 INFERENCE_BATCH = 256  # images per forward pass when a trained model scores a split (no gradients)
 BASE_MOMENTUM = 0.99  # start of the momentum encoders' cosine schedule (BYOL, MoCo, DenseCL), rising to 1
-MIN_SIZE, MAX_SIZE = 16, 2048  # image side of a training run or an ONNX export, px
+# image side of a cache, a training run or an ONNX export, px: below 16 px CLAHE tiles are 2 px; 2048 px images
+# make a 40,000-image cache 168 GB
+MIN_SIZE, MAX_SIZE = 16, 2048
 MIN_PROBE_SIZE = 8  # a cache may be probed at smaller sides than a network is trained at (floors)
 
 # --- names -------------------------------------------------------------------------------------------------
