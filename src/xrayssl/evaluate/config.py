@@ -1,13 +1,14 @@
-"""What a probe evaluates, and how: ``xrayssl probe``'s flags and config file are generated from ProbeConfig."""
+"""What a probe evaluates, and how: ``xrayssl probe``'s flags and config file are generated from ProbeConfig.
+
+No xrayssl.train import here: evaluation reads run folders, it does not sit above training."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, get_args
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, get_args
 
 from xrayssl.catalog import MIN_PROBE_SIZE, N_BOOT, POOLS, check_choice, check_imagenet, check_weights_path
 from xrayssl.errors import XraySSLError
-from xrayssl.train.config import Serialisable
 
 Encoder = Literal["run", "random", "pixels", "imagenet"]
 Split = Literal["val", "test"]  # the probe is fitted on train and its C chosen on val
@@ -15,7 +16,7 @@ ENCODERS, SPLITS = get_args(Encoder), get_args(Split)
 
 
 @dataclass
-class ProbeConfig(Serialisable):
+class ProbeConfig:
     source: str = field(metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels|imagenet"})
     encoder: Encoder = field(
         default="run",
@@ -87,9 +88,12 @@ class ProbeConfig(Serialisable):
         if not all(0 < f <= 1 for f in self.label_fractions or []):
             raise XraySSLError("label fractions must be in (0, 1]")
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass
-class GradCamConfig(Serialisable):
+class GradCamConfig:
     run: str = field(metadata={"help": "a pretraining run (after 'xrayssl probe RUN') or a supervised run"})
     out: str = field(metadata={"help": "folder for the PNG grids and faithfulness.json"})
     n: int = field(default=16, metadata={"help": "images per body part and outcome"})
@@ -102,9 +106,12 @@ class GradCamConfig(Serialisable):
         if self.n < 1:
             raise XraySSLError("--n must be >= 1")
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass
-class SupervisedEvalConfig(Serialisable):
+class SupervisedEvalConfig:
     """How a trained supervised run is evaluated (its threshold is always chosen on validation)."""
 
     run: str = field(metadata={"help": "a supervised run folder"})
