@@ -97,3 +97,18 @@ def test_study_executors_call_the_lower_layers_not_the_api():
             a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "xrayssl" for a in n.names
         }
         assert "xrayssl.api" not in imported and "api" not in names, module.__name__
+
+
+def test_recipe_parameters_are_checked_before_a_study_is_created(tmp_path, tiny_cache):
+    """A config checks recipes' names without torch; their parameters are read (with torch) before the study
+    folder exists, so a bad value fails at once, not in run 37."""
+    from xrayssl.errors import XraySSLError
+    from xrayssl.study.config import StudyConfig
+    from xrayssl.study.runner import open_study
+
+    with pytest.raises(XraySSLError, match="augmentation 'blurry': unknown augmentation 'blurr'"):
+        StudyConfig(cache=str(tiny_cache), out="-", augmentations={"blurry": "blurr(p=0.5)"})
+    config = StudyConfig(cache=str(tiny_cache), out=str(tmp_path / "s"), augmentations={"b": "blur(p=2)"})
+    with pytest.raises(XraySSLError, match=r"augmentation 'b': blur: p must be within 0\.\.1"):
+        open_study(config, tmp_path / "s")
+    assert not (tmp_path / "s").exists()

@@ -38,6 +38,7 @@ POSITIVES = ("image", "study", "patient")
 TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # --logger name -> package it needs
 OPS = ("blur", "chessboard", "clahe", "crop", "erase", "flip", "grid_distortion", "intensity", "noise", "rotate",
        "sharpen")  # fmt: skip
+IMAGENET = "imagenet"  # --init imagenet: start from torchvision's ImageNet weights
 IMAGENET_WEIGHTS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights", "resnet50": "ResNet50_Weights"}
 WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors")
 

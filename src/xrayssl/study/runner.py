@@ -299,29 +299,32 @@ def _ssl(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], pro
     }
 
 
-def _probe_of_cache(config: StudyConfig, folder: Path, p: dict[str, Any], **encoder: Any) -> dict[str, Any]:
-    """A floor's or a reference's probe on the study's cache, at the study's backbone and size; ``encoder``: the
-    ProbeConfig settings that tell them apart (encoder, small_stem, weights)."""
+def _probe_of_cache(
+    config: StudyConfig, folder: Path, p: dict[str, Any], encoder: str, weights: str | None = None
+) -> dict[str, Any]:
+    """A floor's or a reference's probe of the study's cache, at the study's backbone, size and stem (the ImageNet
+    encoder: the standard stem, whatever the runs use, as its weights exist for it only)."""
     from xrayssl.evaluate.run_probe import probe
 
     shared = config.pretrain_config(method=config.methods[0], augs="", seed=0, out="-")
     probe_config = ProbeConfig(
         source=config.cache,
+        encoder=encoder,
         backbone=shared.backbone,
         size=shared.size,
+        small_stem=shared.small_stem and encoder != "imagenet",
+        weights=weights,
         body_part=p["body_part"],
         label_fractions=config.label_fractions,
         n_boot=config.n_boot,
         out=str(folder / "probe.json"),
-        **encoder,
     )
     return probe(probe_config)
 
 
 def _floor(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
     _quiet()
-    small_stem = config.pretrain_config(method=config.methods[0], augs="", seed=0, out="-").small_stem
-    result = _probe_of_cache(config, folder, p, encoder=p["encoder"], small_stem=small_stem)
+    result = _probe_of_cache(config, folder, p, p["encoder"])
     return {**_summary(result), "label_fractions": result.get("label_fractions")}
 
 
@@ -333,8 +336,8 @@ def _reference(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any
     from xrayssl.models.imagenet import WeightsUnavailable
     from xrayssl.study.config import REFERENCES
 
-    try:  # the standard stem, whatever the runs use: ImageNet weights exist for it only
-        result = _probe_of_cache(config, folder, p, encoder=REFERENCES[p["reference"]], weights=config.imagenet_weights)
+    try:
+        result = _probe_of_cache(config, folder, p, REFERENCES[p["reference"]], config.imagenet_weights)
     except WeightsUnavailable as exc:
         reason = exc.message("--imagenet-weights")  # the study's option (imagenet_weights: in its YAML)
         print(f"reference {p['reference']} skipped: {reason}", file=sys.stderr, flush=True)

@@ -7,17 +7,19 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from xrayssl.catalog import (
+    IMAGENET,
     MAX_SIZE,
     MIN_SIZE,
     POSITIVES,
     check_choice,
+    check_imagenet,
     check_pair,
     check_recipe_names,
     check_temperature,
     check_tracker,
+    check_weights_path,
 )
 from xrayssl.errors import XraySSLError
-from xrayssl.train.init import check_init
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -132,7 +134,13 @@ class RunConfig(Serialisable):
             raise XraySSLError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if parse_budget(self.budget) == 0:
             raise XraySSLError("--budget must be longer than 0 s")
-        check_init(self)
+        # init/weights need no file here: a resumed run need not find its start again
+        if self.init == IMAGENET:
+            check_imagenet(self.backbone, self.small_stem)
+            if self.weights:
+                check_weights_path(self.weights)
+        elif self.weights:
+            raise XraySSLError("--weights gives the ImageNet weights: it goes with --init imagenet")
 
 
 @_in_order(
