@@ -22,7 +22,8 @@ MIN_SIZE, MAX_SIZE = 16, 2048
 MIN_PROBE_SIZE = 8  # a cache may be probed at smaller sides than a network is trained at (floors)
 
 # --- names -------------------------------------------------------------------------------------------------
-BACKBONE_KINDS = {"resnet18": "resnet", "resnet34": "resnet", "resnet50": "resnet"} | {
+BACKBONE_KINDS = {
+    **dict.fromkeys(("resnet18", "resnet34", "resnet50"), "resnet"),
     "vit-tiny": "vit",
     "vit-small": "vit",
 }
