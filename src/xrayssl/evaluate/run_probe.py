@@ -137,7 +137,11 @@ def probe(config: ProbeConfig) -> dict[str, Any]:
 
 
 def _describe(
-    config: ProbeConfig, src: dict[str, Any], x: dict[str, np.ndarray], rows: dict[str, pd.DataFrame], fitted
+    config: ProbeConfig,
+    src: dict[str, Any],
+    x: dict[str, np.ndarray],
+    rows: dict[str, pd.DataFrame],
+    fitted: LinearProbe,
 ) -> dict[str, Any]:
     """What was probed and the fitted probe, the head of the result (the metrics follow)."""
     features = config.encoder != "pixels"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -55,11 +56,11 @@ WEIGHTS_HELP = (
 KEEP = ("last", "best-knn")
 
 
-def _in_order(*names: str):
+def _in_order(*names: str) -> Callable[[type], type]:
     """Fields in the users' order (flags, --help, config.json keys), not in inheritance order: each command's own
     fields sit among RunConfig's shared ones where they always have."""
 
-    def apply(cls):
+    def apply(cls: type) -> type:
         declared = cls.__dataclass_fields__
         if sorted(names) != sorted(declared):
             raise TypeError(
