@@ -49,14 +49,14 @@ def reference(
 
 def probe_encoder(backbone, cache, rows, size: int) -> dict:
     from xrayssl.data.cache import load_images
-    from xrayssl.evaluate.evaluation import report
+    from xrayssl.evaluate.evaluation import metrics_report
     from xrayssl.evaluate.features import encode
     from xrayssl.evaluate.probe import LinearProbe
 
     x = {s: encode(backbone, load_images(cache, r["index"].to_numpy(), size), device="cpu") for s, r in rows.items()}
     fitted = LinearProbe().fit(x["train"], rows["train"]["label"].to_numpy(), x["val"], rows["val"]["label"].to_numpy())
     frame = rows["test"][["patient_id", "study_id", "body_part", "label"]].assign(prob=fitted.predict_proba(x["test"]))
-    return report(frame, fitted.threshold_)["overall"]
+    return metrics_report(frame, fitted.threshold_)["overall"]
 
 
 def main() -> None:

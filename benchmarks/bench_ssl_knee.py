@@ -65,6 +65,7 @@ def main() -> None:
     from xrayssl.api import supervised as supervised_baseline
     from xrayssl.data.prepare import prepare
     from xrayssl.data.process import ProcessConfig
+    from xrayssl.evaluate.config import ProbeConfig
     from xrayssl.evaluate.run_probe import probe
     from xrayssl.train.config import PretrainConfig, SupervisedConfig
     from xrayssl.train.pretrain import pretrain
@@ -91,9 +92,11 @@ def main() -> None:
         for enc, pool in [("pixels", "avg"), *(("random", p) for p in pools)]:
             t = time.perf_counter()
             tag = f"{tag_size}" + ("" if pool == "avg" else f"-{pool}")
-            r = probe(
-                cache, encoder=enc, size=size, label_fractions=[0.1], pool=pool, out=out / f"floor-{enc}{tag}.json"
-            )
+            floor = ProbeConfig(
+                source=str(cache), encoder=enc, size=size, label_fractions=[0.1], pool=pool,
+                out=str(out / f"floor-{enc}{tag}.json"),
+            )  # fmt: skip
+            r = probe(floor)
             name = f"floor: {enc}" + ("" if enc == "pixels" else f" ({pool})")
             add(name, r, time.perf_counter() - t, f"10 % labels: {r['label_fractions'][0]['auroc']:.3f}")
     if "ssl" not in skip:
@@ -108,7 +111,9 @@ def main() -> None:
         rec = json.loads((run / "record.json").read_text())
         knn = (rec.get("monitor") or {}).get("knn_val_auroc")
         for pool in pools:
-            r = probe(run, label_fractions=[0.1], pool=pool, out=run / f"probe-run-{pool}.json")
+            r = probe(
+                ProbeConfig(source=str(run), label_fractions=[0.1], pool=pool, out=str(run / f"probe-run-{pool}.json"))
+            )
             add(
                 f"SSL {name} + probe ({pool})",
                 r,

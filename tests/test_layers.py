@@ -22,7 +22,7 @@ PACKAGE = "xrayssl"
 # models, because loading a run's encoder builds its backbone. `tasks` and `steps` are the two shapes that the
 # current issues add (ARCHITECTURE.md), placed now so that adding them needs no change here.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base", {"errors", "configfile", "paths", "fileio", "processes", "version", "metrics", "tasks"}),
+    ("base", {"errors", "configfile", "paths", "fileio", "processes", "version", "catalog", "metrics", "tasks"}),
     ("data", {"data"}),
     ("augment", {"augment"}),
     ("models", {"models"}),
@@ -42,18 +42,15 @@ FORBIDDEN: list[tuple[str, str, str]] = [
     ("xrayssl.report", "xrayssl.train", "the report reads stored results only"),
     ("xrayssl.report", "xrayssl.evaluate", "the report reads stored results only, not evaluation's cache readers"),
 ]
-# The report reads a study's stored results only: not the cache, nor what reads it. Checked by its own test,
-# which report/html.py fails today (its sample images and dataset summary read the cache).
+# The report reads a study's stored results only: not the cache, nor what reads it (its own test).
 REPORT_RESULTS_ONLY: list[tuple[str, str, str]] = [
     ("xrayssl.report", f"xrayssl.data.{module}", f"the report reads stored results only, not the cache ({module})")
     for module in ("cache", "cache_write", "prepare", "sample")
 ]
 
-# Edges that break the contract today and are being removed on another branch. Each is one "importer ->
+# Edges that break the contract and are being removed (none now). Each is one "importer ->
 # imported" string; the test fails when one no longer occurs, so that the entry is deleted with the edge.
-KNOWN_VIOLATIONS = [
-    "xrayssl.study.runner -> xrayssl.api",  # the supervised baseline through api: being removed (steps table)
-]
+KNOWN_VIOLATIONS: list[str] = []
 
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 
@@ -162,15 +159,9 @@ def test_the_package_keeps_its_layers():
     assert not found, "imports that break the layers (ARCHITECTURE.md):\n" + "\n".join(found)
     stale = [k for k in KNOWN_VIOLATIONS if k not in {f"{e[0]} -> {e[1]}" for e in edges}]
     assert not stale, f"fixed, so delete from KNOWN_VIOLATIONS: {stale}"
-    assert len(KNOWN_VIOLATIONS) <= 1, (
-        "KNOWN_VIOLATIONS is for the one edge being removed, not a place to park new ones"
-    )
+    assert not KNOWN_VIOLATIONS, "the contract holds without exceptions: fix an upward import, do not park it here"
 
 
-@pytest.mark.xfail(
-    strict=True,  # once report/html.py stops reading the cache this passes, and strict makes that fail: remove me
-    reason="report/html.py imports data.sample and data.cache (sample images, dataset summary); report branch",
-)
 def test_the_report_reads_stored_results_only():
     found = violations(import_edges(), rules=REPORT_RESULTS_ONLY)
     assert not found, "\n".join(found)

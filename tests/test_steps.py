@@ -167,8 +167,9 @@ def test_help_is_torch_free_and_reads_the_registries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False"]
     from xrayssl.augment.presets import PRESETS
+    from xrayssl.catalog import BACKBONE_KINDS as BACKBONES
+    from xrayssl.catalog import METHOD_NAMES
     from xrayssl.data.formats import format_names
-    from xrayssl.models.names import BACKBONES, METHOD_NAMES
 
     pretrain = " ".join(_subparser("pretrain").format_help().split())
     assert all(m in pretrain for m in METHOD_NAMES) and all(b in pretrain for b in BACKBONES)
@@ -178,9 +179,10 @@ def test_help_is_torch_free_and_reads_the_registries():
 
 
 def test_the_torch_free_names_are_the_registries():
+    from xrayssl.catalog import BACKBONE_KINDS as BACKBONES
+    from xrayssl.catalog import METHOD_NAMES, TEMPERATURES
     from xrayssl.models.backbones import backbone_kind, backbone_names
     from xrayssl.models.methods import METHODS, method_names
-    from xrayssl.models.names import BACKBONES, METHOD_NAMES, TEMPERATURES
 
     assert sorted(METHOD_NAMES) == method_names()
     assert {name: backbone_kind(name) for name in backbone_names()} == BACKBONES

@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xrayssl.catalog import METHOD_NAMES
 from xrayssl.data.prepare import default_workers, prepare
 from xrayssl.data.process import ProcessConfig
 from xrayssl.data.splits import SplitConfig
 from xrayssl.data.summary import format_summary, summarize
 from xrayssl.data.synthetic import PLANTED_EFFECTS, SynthConfig, write_dataset
 from xrayssl.errors import XraySSLError
-from xrayssl.models.names import METHOD_NAMES
 from xrayssl.study.config import STUDY_AUGMENTATIONS
 
 DEMO_AUGMENTATIONS: dict[str, str] = {

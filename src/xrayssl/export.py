@@ -113,6 +113,8 @@ def _write_state_dict(sd: dict[str, torch.Tensor], meta: dict[str, str], out: Pa
             ) from None
         save_file(sd, str(out), metadata=meta)
     elif out.suffix in (".pt", ".pth"):
+        import torch
+
         torch.save(sd, out)
         out.with_name(out.name + ".json").write_text(json.dumps(meta, indent=2))
     else:
@@ -120,6 +122,8 @@ def _write_state_dict(sd: dict[str, torch.Tensor], meta: dict[str, str], out: Pa
 
 
 def _write_onnx(encoder: nn.Module, meta: dict[str, str], out: Path, size: int, opset: int) -> None:
+    import torch
+
     try:
         import onnx
     except ImportError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from xrayssl.catalog import MIN_SIZE
 from xrayssl.errors import XraySSLError
 
 Target = Literal["torchvision", "timm", "onnx"]
@@ -31,5 +32,5 @@ class ExportConfig:
             raise XraySSLError("--in-chans must be 1 or 3")
         if self.to == "torchvision" and self.in_chans != 3:
             raise XraySSLError("torchvision's resnets take 3 channels: use --in-chans 3, or --to timm for 1")
-        if self.size is not None and self.size < 16:
-            raise XraySSLError("--size must be >= 16")
+        if self.size is not None and self.size < MIN_SIZE:
+            raise XraySSLError(f"--size must be >= {MIN_SIZE}")

@@ -13,6 +13,8 @@ from scipy import stats
 from scipy.stats import rankdata
 from sklearn.metrics import roc_curve
 
+from xrayssl.catalog import N_BOOT
+
 METRICS = ("auroc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity", "kappa")
 
 
@@ -66,7 +68,7 @@ def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[
 
 
 def bootstrap_metrics(
-    y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: float = 0.5, n_boot: int = 1000, seed: int = 0
+    y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: float = 0.5, n_boot: int = N_BOOT, seed: int = 0
 ) -> dict[str, Any]:
     """Point estimates and 95 % percentile intervals; each resample draws whole patients (``groups``) with
     replacement, so images of one patient stay together (they are not independent)."""

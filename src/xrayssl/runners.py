@@ -29,28 +29,29 @@ def pretrain(config: PretrainConfig, *, resume: bool = False, quiet: bool = Fals
 def supervised(config: SupervisedConfig, *, quiet: bool = False, n_boot: int | None = None) -> dict[str, Any]:
     """Train the supervised baseline, then its evaluation on the test split (threshold chosen on validation);
     ``n_boot``: bootstrap resamples per interval (default: the probe's)."""
-    from xrayssl.evaluate.config import ProbeConfig
+    from xrayssl.evaluate.config import SupervisedEvalConfig
     from xrayssl.evaluate.supervised_eval import evaluate_supervised
     from xrayssl.train.quiet import quiet_lightning
     from xrayssl.train.supervised import train_supervised
 
     quiet_lightning()
     run = train_supervised(config, progress_bar=not quiet)
-    return evaluate_supervised(run, n_boot=ProbeConfig.n_boot if n_boot is None else n_boot)
+    settings = {} if n_boot is None else {"n_boot": n_boot}  # None: the evaluation config's own default
+    return evaluate_supervised(SupervisedEvalConfig(run=str(run), **settings))
 
 
 def probe(config: ProbeConfig) -> dict[str, Any]:
     """Linear probe of frozen features with bootstrap intervals."""
     from xrayssl.evaluate.run_probe import probe as run_probe
 
-    return run_probe(**config.to_dict())
+    return run_probe(config)
 
 
 def gradcam(config: GradCamConfig) -> dict[str, Any]:
     """Grad-CAM grids per body part and outcome, and a deletion-curve faithfulness score, in ``config.out``."""
     from xrayssl.evaluate.gradcam import gradcam as run_gradcam
 
-    return run_gradcam(**config.to_dict())
+    return run_gradcam(config)
 
 
 def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:

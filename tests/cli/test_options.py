@@ -212,14 +212,15 @@ def test_config_file_round_trips_through_a_run(tiny_cache, tmp_path, capsys):
     assert recorded["budget"] is None and recorded["lr"] == 2e-3 and recorded["method"] == PretrainConfig.method
 
 
-def test_probe_defaults_are_the_probe_config_defaults():
-    """run_probe.probe's keyword defaults come from ProbeConfig (written once)."""
+def test_run_functions_take_their_config():
+    """The probe's and Grad-CAM's settings (and defaults) are their config's only: no keyword copies to drift."""
     import inspect
 
+    from xrayssl.evaluate.gradcam import gradcam
     from xrayssl.evaluate.run_probe import probe
 
-    defaults = {k: p.default for k, p in inspect.signature(probe).parameters.items() if k != "source"}
-    assert defaults == {k: v for k, v in ProbeConfig(source="-").to_dict().items() if k != "source"}
+    for run, config in ((probe, "ProbeConfig"), (gradcam, "GradCamConfig")):
+        assert [(p.name, p.annotation) for p in inspect.signature(run).parameters.values()] == [("config", config)]
 
 
 def _imported(module: str) -> set[str]:

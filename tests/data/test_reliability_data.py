@@ -28,6 +28,7 @@ from xrayssl.data.prepare import prepare
 from xrayssl.data.process import ProcessConfig
 from xrayssl.data.synthetic import SynthConfig, write_dataset
 from xrayssl.errors import XraySSLError
+from xrayssl.evaluate.config import GradCamConfig
 from xrayssl.paths import safe_name
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -345,7 +346,7 @@ def test_traversal_body_part_writes_nothing_outside_out(tmp_path, radiographs, m
     monkeypatch.setattr(gc, "deletion_auc", lambda model, x, order, pred: np.zeros(len(x)))
     before = set(tmp_path.rglob("*"))
     out = tmp_path / "work" / "out" / "cams"
-    result = gc.gradcam("run", out, n=1)
+    result = gc.gradcam(GradCamConfig(run="run", out=str(out), n=1))
     created = set(tmp_path.rglob("*")) - before
     assert created and all(p.resolve().is_relative_to(out.resolve()) or p in out.parents for p in created)
     assert all(Path(f).parent == out for f in result["images"])

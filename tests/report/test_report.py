@@ -285,9 +285,11 @@ def test_label_efficiency_ticks_are_plain_percents():
 
 
 def test_probe_keeps_its_test_predictions_beside_its_json(tiny_cache, tmp_path):
+    from xrayssl.evaluate.config import ProbeConfig
     from xrayssl.evaluate.run_probe import probe
 
-    result = probe(tiny_cache, encoder="random", size=32, n_boot=20, out=tmp_path / "floor" / "probe.json")
+    out = str(tmp_path / "floor" / "probe.json")
+    result = probe(ProbeConfig(source=str(tiny_cache), encoder="random", size=32, n_boot=20, out=out))
     pred = pd.read_csv(tmp_path / "floor" / result["predictions"])
     assert result["predictions"] == "predictions.csv"  # named after its JSON: probes of other poolings keep theirs
     assert list(pred.columns) == ["index", "patient_id", "label", "prob"] and len(pred) == result["n"]["test"]

@@ -210,12 +210,14 @@ def test_best_knn_encoder_is_kept_and_a_failing_monitor_does_not_stop_the_run(ti
 
 @pytest.mark.slow
 def test_floors_and_runs_share_the_pooled_feature_function(tiny_run_for_pool):
+    from xrayssl.evaluate.config import ProbeConfig
     from xrayssl.evaluate.run_probe import probe
 
     run, cache = tiny_run_for_pool
     for pool, dim in (("grid2", 2048), ("multi", 960)):
-        ran = probe(run, pool=pool, n_boot=20)
-        floor = probe(cache, encoder="random", size=32, pool=pool, n_boot=20, out=run.parent / f"floor-{pool}.json")
+        ran = probe(ProbeConfig(source=str(run), pool=pool, n_boot=20))
+        out = str(run.parent / f"floor-{pool}.json")
+        floor = probe(ProbeConfig(source=str(cache), encoder="random", size=32, pool=pool, n_boot=20, out=out))
         assert ran["feature_dim"] == floor["feature_dim"] == dim and ran["pool"] == floor["pool"] == pool
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from xrayssl.catalog import OPS
 from xrayssl.errors import XraySSLError
 
 Value = float | int | bool | str | tuple[float, float]
@@ -77,3 +78,16 @@ def format_value(value: Value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def check_recipe_names(spec: str) -> None:
+    """An augmentation recipe (or preset) reads and names known ops; its parameters are checked where the
+    pipeline is built (augment/ops holds them, with torch), which every run does before its first step."""
+    from xrayssl.augment.presets import PRESETS
+
+    try:
+        for name, _, _ in parse_spec(PRESETS.get(spec.strip().lower(), spec)):
+            if name not in OPS:
+                raise XraySSLError(f"unknown augmentation '{name}'; valid: {', '.join(OPS)}")
+    except XraySSLError as exc:
+        raise XraySSLError(f"{exc} (presets: {', '.join(PRESETS)})") from exc

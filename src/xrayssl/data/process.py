@@ -9,11 +9,12 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from xrayssl.catalog import MAX_SIZE, MIN_SIZE
 from xrayssl.data.imageio import DEFAULT_MAX_PIXELS, ImageError, read_gray
 from xrayssl.errors import XraySSLError
 
 MAX_PIXELS_HELP = "refuse (report) source images with more pixels, read from their header"
-SIZE_RANGE = (16, 2048)  # below 16 px CLAHE tiles are 2 px; 2048 px images make a 40,000-image cache 168 GB
+SIZE_RANGE = (MIN_SIZE, MAX_SIZE)  # a cache's image side: the bounds of the runs that read it (xrayssl.catalog)
 
 
 @dataclass(frozen=True)

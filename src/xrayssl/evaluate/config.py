@@ -1,10 +1,13 @@
-"""What a probe evaluates, and how: ``xrayssl probe``'s flags and config file are generated from ProbeConfig."""
+"""What a probe evaluates, and how: ``xrayssl probe``'s flags and config file are generated from ProbeConfig.
+
+No xrayssl.train import here: evaluation reads run folders, it does not sit above training."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
+from xrayssl.catalog import MIN_PROBE_SIZE, N_BOOT, POOLS, check_choice, check_imagenet, check_weights_path
 from xrayssl.errors import XraySSLError
 
 Encoder = Literal["run", "random", "pixels", "imagenet"]
@@ -33,7 +36,7 @@ class ProbeConfig:
     )
     seeds: int = field(default=3, metadata={"help": "draws of patients per label fraction"})
     n_boot: int = field(
-        default=1000, metadata={"help": "bootstrap resamples (by patient) per interval", "flags": ["--bootstrap"]}
+        default=N_BOOT, metadata={"help": "bootstrap resamples (by patient) per interval", "flags": ["--bootstrap"]}
     )
     backbone: str = field(
         default="resnet18", metadata={"help": "with a cache: backbone of the random or ImageNet encoder"}
@@ -72,21 +75,16 @@ class ProbeConfig:
         if self.cache is not None and self.encoder != "run":
             raise XraySSLError("--cache probes a run's encoder on another dataset: it needs --encoder run")
         if self.encoder == "imagenet":
-            from xrayssl.models.imagenet import check_imagenet, check_weights_path
-
             check_imagenet(self.backbone, self.small_stem)
             if self.weights:
                 check_weights_path(self.weights)
         elif self.weights:
             raise XraySSLError("--weights gives the ImageNet weights: it goes with --encoder imagenet")
-        from xrayssl.models.backbones import POOLS
-
-        if self.pool not in POOLS:
-            raise XraySSLError(f"unknown --pool '{self.pool}'; valid: {', '.join(POOLS)}")
+        check_choice("--pool", self.pool, POOLS)
         if self.seeds < 1 or self.n_boot < 1:
             raise XraySSLError("--seeds and --bootstrap must be >= 1")
-        if self.size < 8 or self.pixels_size < 1:
-            raise XraySSLError("--size must be >= 8 and --pixels-size >= 1")
+        if self.size < MIN_PROBE_SIZE or self.pixels_size < 1:
+            raise XraySSLError(f"--size must be >= {MIN_PROBE_SIZE} and --pixels-size >= 1")
         if not all(0 < f <= 1 for f in self.label_fractions or []):
             raise XraySSLError("label fractions must be in (0, 1]")
 
@@ -110,3 +108,18 @@ class GradCamConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class SupervisedEvalConfig:
+    """How a trained supervised run is evaluated (its threshold is always chosen on validation)."""
+
+    run: str = field(metadata={"help": "a supervised run folder"})
+    split: Split = field(default="test", metadata={"help": "split the metrics are reported on"})
+    n_boot: int = field(default=N_BOOT, metadata={"help": "bootstrap resamples (by patient) per interval"})
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise XraySSLError(f"--split must be {' or '.join(SPLITS)} (the threshold is chosen on val)")
+        if self.n_boot < 1:
+            raise XraySSLError("--bootstrap must be >= 1")

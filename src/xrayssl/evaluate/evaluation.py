@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from xrayssl.catalog import N_BOOT
 from xrayssl.data.selection import patient_fraction
 from xrayssl.evaluate.probe import LinearProbe
 from xrayssl.metrics import bootstrap_metrics, mean_ci, study_level
 
 
-def report(frame: pd.DataFrame, threshold: float, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """``frame``: one row per test image with patient_id, study_id, body_part, label, prob."""
+def metrics_report(frame: pd.DataFrame, threshold: float, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Any]:
+    """The metrics with their intervals, overall and per body part (image- and, where studies hold several views,
+    study-level). ``frame``: one row per test image with patient_id, study_id, body_part, label, prob."""
 
     def block(f: pd.DataFrame) -> dict[str, Any]:
         out = {"image": bootstrap_metrics(f["label"], f["prob"], f["patient_id"], threshold, n_boot, seed)}

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from xrayssl.catalog import INFERENCE_BATCH
 from xrayssl.models.backbones import pool_features
 
 
@@ -17,7 +18,7 @@ def encode(
     backbone: torch.nn.Module,
     images: torch.Tensor,
     pool: str = "avg",
-    batch_size: int = 256,
+    batch_size: int = INFERENCE_BATCH,
     device: str | None = None,
 ) -> np.ndarray:
     """uint8 (N, 1, S, S) -> float32 (N, D) features of a frozen encoder in eval mode, pooled by ``pool``

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from xrayssl import runs
+from xrayssl.catalog import INFERENCE_BATCH
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
@@ -122,75 +123,97 @@ def deletion_auc(
     return np.trapezoid(np.stack(curve, 1), dx=1 / steps, axis=1)
 
 
-def gradcam(
-    run: str | Path,
-    out: str | Path,
-    n: int = GradCamConfig.n,
-    split: str = GradCamConfig.split,
-    seed: int = GradCamConfig.seed,
-) -> dict[str, Any]:
-    model, config, threshold = load_model(run)
-    cache = PreparedCache(config["cache"])
-    rows = labelled_splits(cache.manifest, config.get("body_part"), str(cache.path))[split]
-    size = config["size"]
+OUTCOMES = ("true_positive", "false_positive", "false_negative", "true_negative")
+FAITHFULNESS_IMAGES = 64  # deletion curves on up to this many of the shown images: enough for a stable mean
+
+
+def gradcam(config: GradCamConfig) -> dict[str, Any]:
+    """Grad-CAM grids per body part and outcome, and a deletion-curve faithfulness score, in ``config.out``."""
+    model, run_config, threshold = load_model(config.run)
+    cache = PreparedCache(run_config["cache"])
+    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path))[config.split]
+    size = run_config["size"]
     images = load_images(cache, rows["index"].to_numpy(), size)
     x = images.float() / 255
-    with torch.no_grad():
-        prob = torch.sigmoid(torch.cat([model(x[i : i + 256]).view(-1) for i in range(0, len(x), 256)])).numpy()
+    prob = probabilities(model, x)
     pred = prob >= threshold
-    label = rows["label"].to_numpy() == 1
-    outcome = np.where(
+    outcome = outcomes(pred, rows["label"].to_numpy() == 1)
+    layer_name, layer = cam_layer(model.backbone, size)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(config.seed)
+    chosen = choose_images(rows["body_part"].to_numpy(), outcome, config.n, rng)
+    shown = np.unique(np.concatenate([pick for _, _, pick in chosen]))
+    maps = dict(zip(shown.tolist(), grad_cam_maps(model, layer, x[shown]), strict=True))
+    title = f"(threshold {threshold:.2f})"
+    panels = [_panel(out, part, kind, pick, images, maps, prob, title) for part, kind, pick in chosen]
+    result = {
+        "run": str(config.run),
+        "split": config.split,
+        "layer": layer_name,
+        "threshold": threshold,
+        "images": [p["file"] for p in panels],
+        "panels": panels,  # what each image shows: the report's headings come from here, not from file names
+        "faithfulness": faithfulness(model, x, maps, shown[:FAITHFULNESS_IMAGES], pred, rng),
+    }
+    (out / "faithfulness.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+@torch.no_grad()
+def probabilities(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """The abnormality probability of each image, in batches."""
+    step = INFERENCE_BATCH
+    return torch.sigmoid(torch.cat([model(x[i : i + step]).view(-1) for i in range(0, len(x), step)])).numpy()
+
+
+def outcomes(pred: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """true_positive, false_positive, false_negative or true_negative per image."""
+    return np.where(
         pred & label,
         "true_positive",
         np.where(pred, "false_positive", np.where(label, "false_negative", "true_negative")),
     )
-    layer_name, layer = cam_layer(model.backbone, size)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+
+
+def choose_images(
+    parts: np.ndarray, outcome: np.ndarray, n: int, rng: np.random.Generator
+) -> list[tuple[str, str, np.ndarray]]:
+    """Up to ``n`` images drawn per body part and outcome: (part, outcome, sorted indices), empty groups left out."""
     chosen = []
-    parts = sorted(set(rows["body_part"])) or [""]
-    for part in parts:
-        for kind in ("true_positive", "false_positive", "false_negative", "true_negative"):
-            pool = np.flatnonzero((rows["body_part"].to_numpy() == part) & (outcome == kind))
+    for part in sorted(set(parts)) or [""]:
+        for kind in OUTCOMES:
+            pool = np.flatnonzero((parts == part) & (outcome == kind))
             if len(pool):
-                pick = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
-                chosen.append((part, kind, pick))
-    files, panels, all_idx = [], [], np.unique(np.concatenate([c[2] for c in chosen]))
-    maps = dict(zip(all_idx.tolist(), grad_cam_maps(model, layer, x[all_idx]), strict=True))
-    for part, kind, pick in chosen:
-        path = out / f"{safe_name(part) if part else 'all'}_{kind}.png"  # body parts come from the data
-        _grid(
-            images[pick, 0].numpy(),
-            np.stack([maps[i] for i in pick]),
-            prob[pick],
-            path,
-            f"{part or 'all'} - {kind.replace('_', ' ')} (threshold {threshold:.2f})",
-        )
-        files.append(str(path))
-        panels.append({"file": str(path), "body_part": part or "all", "outcome": kind.replace("_", " ")})
-    # faithfulness on up to 64 of the shown images
-    idx = all_idx[:64]
+                chosen.append((part, kind, np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))))
+    return chosen
+
+
+def _panel(
+    out: Path, part: str, kind: str, pick: np.ndarray, images: torch.Tensor, maps: dict, prob: np.ndarray, title: str
+) -> dict[str, str]:
+    path = out / f"{safe_name(part) if part else 'all'}_{kind}.png"  # body parts come from the data
+    heading = f"{part or 'all'} - {kind.replace('_', ' ')} {title}"
+    _grid(images[pick, 0].numpy(), np.stack([maps[i] for i in pick]), prob[pick], path, heading)
+    return {"file": str(path), "body_part": part or "all", "outcome": kind.replace("_", " ")}
+
+
+def faithfulness(
+    model: nn.Module, x: torch.Tensor, maps: dict, idx: np.ndarray, pred: np.ndarray, rng: np.random.Generator
+) -> dict[str, float | int]:
+    """Deletion AUC in Grad-CAM order against random order: the score is how much faster Grad-CAM's pixels
+    take the model's confidence away."""
+    pixels = x.shape[-2] * x.shape[-1]
     cam_order = np.argsort(-np.stack([maps[i] for i in idx]).reshape(len(idx), -1), axis=1, kind="stable")
-    rand_order = np.stack([rng.permutation(size * size) for _ in idx])
+    rand_order = np.stack([rng.permutation(pixels) for _ in idx])
     cam_auc = deletion_auc(model, x[idx], cam_order, pred[idx])
     rand_auc = deletion_auc(model, x[idx], rand_order, pred[idx])
-    result = {
-        "run": str(run),
-        "split": split,
-        "layer": layer_name,
-        "threshold": threshold,
-        "images": files,
-        "panels": panels,  # what each image shows: the report's headings come from here, not from file names
-        "faithfulness": {
-            "deletion_auc_gradcam": float(cam_auc.mean()),
-            "deletion_auc_random": float(rand_auc.mean()),
-            "score": float((rand_auc - cam_auc).mean()),
-            "n": len(idx),
-        },
+    return {
+        "deletion_auc_gradcam": float(cam_auc.mean()),
+        "deletion_auc_random": float(rand_auc.mean()),
+        "score": float((rand_auc - cam_auc).mean()),
+        "n": len(idx),
     }
-    (out / "faithfulness.json").write_text(json.dumps(result, indent=2))
-    return result
 
 
 def _grid(images: np.ndarray, maps: np.ndarray, probs: np.ndarray, path: Path, title: str) -> None:

@@ -16,48 +16,39 @@ from xrayssl import runs
 from xrayssl.data.cache import CACHE_JSON, PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
-from xrayssl.evaluate.config import ENCODERS, SPLITS, ProbeConfig
-from xrayssl.evaluate.evaluation import label_efficiency, report
+from xrayssl.evaluate.config import ProbeConfig
+from xrayssl.evaluate.evaluation import label_efficiency, metrics_report
 from xrayssl.evaluate.features import encode, pixels
 from xrayssl.evaluate.probe import LinearProbe
-from xrayssl.models.backbones import POOLS, build_backbone
+from xrayssl.models.backbones import build_backbone
 from xrayssl.runs import load_encoder
 
-_D = ProbeConfig  # the probe's defaults are ProbeConfig's, written once there
 PREDICTION_COLUMNS = ["index", "patient_id", "label", "prob"]  # predictions*.csv: one row per image of the split
 
 
-def resolve_source(
-    source: str | Path,
-    encoder: str,
-    backbone: str,
-    size: int,
-    small_stem: bool,
-    body_part: str | None = None,
-    cache: str | Path | None = None,
-) -> dict[str, Any]:
-    """What to evaluate: a run folder (its cache, size and backbone; ``cache``: another prepared dataset,
-    for transfer) or a cache with the given options."""
-    source = Path(source)
+def resolve_source(config: ProbeConfig) -> dict[str, Any]:
+    """What to evaluate: a run folder (its cache, size and backbone; ``config.cache``: another prepared dataset,
+    for transfer) or a cache with the config's options."""
+    source, cache = Path(config.source), config.cache
     if (source / "config.json").is_file():
-        kind, config = runs.read_config(source)
+        kind, run_config = runs.read_config(source)
         if cache is not None and not (Path(cache) / CACHE_JSON).is_file():
             raise XraySSLError(f"{cache}: not a prepared cache (no {CACHE_JSON}; run xrayssl data prepare)")
         return {
             "run": source,
             "kind": kind,
-            "cache": str(cache) if cache is not None else config["cache"],
-            "size": config["size"],
-            "backbone": config["backbone"],
-            "small_stem": config.get("small_stem", False),
-            "body_part": body_part if cache is not None else config.get("body_part"),
-            "seed": config.get("seed", 0),
+            "cache": str(cache) if cache is not None else run_config["cache"],
+            "size": run_config["size"],
+            "backbone": run_config["backbone"],
+            "small_stem": run_config.get("small_stem", False),
+            "body_part": config.body_part if cache is not None else run_config.get("body_part"),
+            "seed": run_config.get("seed", 0),
             "transfer": cache is not None,
         }
     if cache is not None:
         raise XraySSLError(f"{source}: --cache needs a run folder (config.json) to take the encoder from")
     if (source / CACHE_JSON).is_file():
-        if encoder == "run":
+        if config.encoder == "run":
             raise XraySSLError(
                 f"{source} is a cache, not a run folder: use --encoder random, pixels or imagenet, or pass a run folder"
             )
@@ -65,31 +56,26 @@ def resolve_source(
             "run": None,
             "kind": None,
             "cache": str(source),
-            "size": size,
-            "backbone": backbone,
-            "small_stem": small_stem,
-            "body_part": body_part,
+            "size": config.size,
+            "backbone": config.backbone,
+            "small_stem": config.small_stem,
+            "body_part": config.body_part,
             "seed": 0,
         }
     raise XraySSLError(f"{source}: neither a run folder (config.json) nor a prepared cache (cache.json)")
 
 
 def featurize(
-    src: dict[str, Any],
-    encoder: str,
-    cache: PreparedCache,
-    rows: dict[str, pd.DataFrame],
-    pixels_size: int,
-    pool: str = "avg",
-    weights: str | None = None,
+    src: dict[str, Any], config: ProbeConfig, cache: PreparedCache, rows: dict[str, pd.DataFrame]
 ) -> dict[str, np.ndarray]:
-    if encoder == "pixels":
+    """Features per split: raw pixels, or the chosen encoder's pooled feature maps."""
+    if config.encoder == "pixels":
         model = None
-    elif encoder == "imagenet":
+    elif config.encoder == "imagenet":
         from xrayssl.models.imagenet import imagenet_backbone
 
-        model = imagenet_backbone(src["backbone"], weights)
-    elif encoder == "random":
+        model = imagenet_backbone(src["backbone"], config.weights)
+    elif config.encoder == "random":
         torch.manual_seed(src["seed"])
         model = build_backbone(src["backbone"], src["small_stem"], src["size"])
     else:
@@ -97,7 +83,7 @@ def featurize(
     out = {}
     for split, r in rows.items():
         images = load_images(cache, r["index"].to_numpy(), src["size"])
-        out[split] = pixels(images, pixels_size) if model is None else encode(model, images, pool)
+        out[split] = pixels(images, config.pixels_size) if model is None else encode(model, images, config.pool)
     return out
 
 
@@ -117,53 +103,58 @@ def default_output(src: dict[str, Any], encoder: str) -> Path | None:
     return Path(src["run"]) / f"probe-{encoder}.json"
 
 
-def probe(
-    source: str | Path,
-    *,
-    encoder: str = _D.encoder,
-    cache: str | Path | None = _D.cache,
-    split: str = _D.split,
-    label_fractions: list[float] | None = _D.label_fractions,
-    seeds: int = _D.seeds,
-    n_boot: int = _D.n_boot,
-    backbone: str = _D.backbone,
-    size: int = _D.size,
-    small_stem: bool = _D.small_stem,
-    weights: str | None = _D.weights,
-    pixels_size: int = _D.pixels_size,
-    body_part: str | None = _D.body_part,
-    pool: str = _D.pool,
-    out: str | Path | None = _D.out,
-) -> dict[str, Any]:
-    """Probe a run's encoder (or, given a cache, a floor or the ImageNet encoder, read from ``weights`` or
-    torchvision's download); ``body_part`` restricts a cache to one body part; ``cache`` probes a run's encoder
-    on another prepared dataset (transfer)."""
-    if encoder not in ENCODERS:
-        raise XraySSLError(f"unknown encoder '{encoder}'; valid: {', '.join(ENCODERS)}")
-    if pool not in POOLS:
-        raise XraySSLError(f"unknown pooling '{pool}'; valid: {', '.join(POOLS)}")
-    if split not in SPLITS:
-        raise XraySSLError("--split must be val or test (the probe is fitted on train)")
+def probe(config: ProbeConfig) -> dict[str, Any]:
+    """Probe a run's encoder (or, given a cache, a floor or the ImageNet encoder, read from ``config.weights`` or
+    torchvision's download); ``config.body_part`` restricts a cache to one body part; ``config.cache`` probes a
+    run's encoder on another prepared dataset (transfer)."""
     start = time.perf_counter()
-    src = resolve_source(source, encoder, backbone, size, small_stem, body_part, cache)
-    if encoder == "imagenet":  # before any image is read: a backbone without ImageNet weights is one line
-        from xrayssl.models.imagenet import check_imagenet
+    src = resolve_source(config)
+    if config.encoder == "imagenet":  # the run's backbone, once resolved: one line before any image is read
+        from xrayssl.catalog import check_imagenet
 
         check_imagenet(src["backbone"], src["small_stem"])
     cache = PreparedCache(src["cache"])
     rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path))
-    x = featurize(src, encoder, cache, rows, pixels_size, pool, weights)
+    x = featurize(src, config, cache, rows)
     fitted = LinearProbe().fit(x["train"], rows["train"]["label"].to_numpy(), x["val"], rows["val"]["label"].to_numpy())
-    frame = rows[split][["patient_id", "study_id", "body_part", "label"]].assign(prob=fitted.predict_proba(x[split]))
-    result: dict[str, Any] = {
-        "encoder": encoder,
-        "source": str(source),
+    held = rows[config.split]
+    frame = held[["patient_id", "study_id", "body_part", "label"]].assign(prob=fitted.predict_proba(x[config.split]))
+    result = {
+        **_describe(config, src, x, rows, fitted),
+        **metrics_report(frame, fitted.threshold_, n_boot=config.n_boot),
+    }
+    if config.label_fractions:
+        split_rows = {"train": rows["train"], "val": rows["val"], "test": held}
+        features = {"train": x["train"], "val": x["val"], "test": x[config.split]}
+        result["label_fractions"] = label_efficiency(features, split_rows, config.label_fractions, config.seeds)
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    if config.encoder == "run" and not src.get("transfer"):
+        save_fitted_probe(Path(src["run"]) / "probe-run.npz", fitted, config.pool)
+    target = Path(config.out) if config.out else default_output(src, config.encoder)
+    if target:
+        _write(result, frame.assign(index=held["index"]), target)
+    return result
+
+
+def _describe(
+    config: ProbeConfig,
+    src: dict[str, Any],
+    x: dict[str, np.ndarray],
+    rows: dict[str, pd.DataFrame],
+    fitted: LinearProbe,
+) -> dict[str, Any]:
+    """What was probed and the fitted probe, the head of the result (the metrics follow)."""
+    features = config.encoder != "pixels"
+    imagenet = config.encoder == "imagenet"
+    return {
+        "encoder": config.encoder,
+        "source": str(config.source),
         "cache": src["cache"],
-        "split": split,
+        "split": config.split,
         "size": src["size"],
-        "backbone": None if encoder == "pixels" else src["backbone"],
-        "pool": None if encoder == "pixels" else pool,
-        "weights": (weights or _imagenet_url(src["backbone"])) if encoder == "imagenet" else None,
+        "backbone": src["backbone"] if features else None,
+        "pool": config.pool if features else None,
+        "weights": (config.weights or _imagenet_url(src["backbone"])) if imagenet else None,
         "feature_dim": int(x["train"].shape[1]),
         "n": {s: len(r) for s, r in rows.items()},
         "probe": {
@@ -172,36 +163,28 @@ def probe(
             "threshold": fitted.threshold_,
             "val_auroc_by_C": {str(k): v for k, v in fitted.val_auroc_by_c_.items()},
         },
-        **report(frame, fitted.threshold_, n_boot=n_boot),
     }
-    if label_fractions:
-        held = {"train": rows["train"], "val": rows["val"], "test": rows[split]}
-        result["label_fractions"] = label_efficiency(
-            {"train": x["train"], "val": x["val"], "test": x[split]}, held, label_fractions, seeds
-        )
-    result["seconds"] = round(time.perf_counter() - start, 2)
-    if encoder == "run" and not src.get("transfer"):
-        # the fitted probe, so that Grad-CAM can explain encoder + probe as one classifier
-        np.savez(
-            Path(src["run"]) / "probe-run.npz",
-            mean=fitted.scaler_.mean_,
-            scale=fitted.scaler_.scale_,
-            coef=fitted.model_.coef_[0],
-            intercept=fitted.model_.intercept_,
-            threshold=fitted.threshold_,
-            pool=np.array(pool),
-        )
-    target = Path(out) if out else default_output(src, encoder)
-    if target:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # per-image test predictions beside the JSON, for ROC curves and paired comparisons between runs
-        # named after the JSON (probe-run.json -> predictions-run.csv): other encoders or poolings keep their own
-        stem = target.stem
-        stem = stem.replace("probe", "predictions", 1) if "probe" in stem else f"{stem}-predictions"
-        result["predictions"] = f"{stem}.csv"
-        frame.assign(index=rows[split]["index"])[PREDICTION_COLUMNS].to_csv(
-            target.parent / result["predictions"], index=False
-        )
-        target.write_text(json.dumps(result, indent=2))
-        result["written_to"] = str(target)
-    return result
+
+
+def save_fitted_probe(path: Path, fitted: LinearProbe, pool: str) -> None:
+    """The fitted probe beside the run, so that Grad-CAM can explain encoder + probe as one classifier."""
+    np.savez(
+        path,
+        mean=fitted.scaler_.mean_,
+        scale=fitted.scaler_.scale_,
+        coef=fitted.model_.coef_[0],
+        intercept=fitted.model_.intercept_,
+        threshold=fitted.threshold_,
+        pool=np.array(pool),
+    )
+
+
+def _write(result: dict[str, Any], predictions: pd.DataFrame, target: Path) -> None:
+    """The JSON, and per-image predictions beside it for ROC curves and paired comparisons between runs: named
+    after the JSON (probe-run.json -> predictions-run.csv), so that other encoders or poolings keep their own."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stem = target.stem.replace("probe", "predictions", 1) if "probe" in target.stem else f"{target.stem}-predictions"
+    result["predictions"] = f"{stem}.csv"
+    predictions[PREDICTION_COLUMNS].to_csv(target.parent / result["predictions"], index=False)
+    target.write_text(json.dumps(result, indent=2))
+    result["written_to"] = str(target)

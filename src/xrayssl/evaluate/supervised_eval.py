@@ -10,9 +10,11 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from xrayssl.catalog import INFERENCE_BATCH
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
-from xrayssl.evaluate.evaluation import report
+from xrayssl.evaluate.config import SupervisedEvalConfig
+from xrayssl.evaluate.evaluation import metrics_report
 from xrayssl.evaluate.run_probe import PREDICTION_COLUMNS
 from xrayssl.metrics import youden_threshold
 from xrayssl.models.classifier import Classifier
@@ -20,7 +22,7 @@ from xrayssl.runs import load_classifier
 
 
 @torch.no_grad()
-def predict(model: Classifier, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+def predict(model: Classifier, images: torch.Tensor, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     model.eval()
     return np.concatenate(
         [
@@ -30,26 +32,27 @@ def predict(model: Classifier, images: torch.Tensor, batch_size: int = 256) -> n
     )
 
 
-def evaluate_supervised(run: str | Path, split: str = "test", n_boot: int = 1000) -> dict[str, Any]:
-    """Threshold chosen on validation (Youden), metrics on ``split``; written to ``evaluation.json``."""
-    model, config = load_classifier(run)
-    cache = PreparedCache(config["cache"])
-    rows = labelled_splits(cache.manifest, config.get("body_part"), str(cache.path))
-    val_p = predict(model, load_images(cache, rows["val"]["index"].to_numpy(), config["size"]))
+def evaluate_supervised(config: SupervisedEvalConfig) -> dict[str, Any]:
+    """Threshold chosen on validation (Youden), metrics on ``config.split``; written to ``evaluation.json``."""
+    run, split = Path(config.run), config.split
+    model, run_config = load_classifier(run)
+    cache = PreparedCache(run_config["cache"])
+    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path))
+    val_p = predict(model, load_images(cache, rows["val"]["index"].to_numpy(), run_config["size"]))
     threshold = youden_threshold(rows["val"]["label"].to_numpy(), val_p)
-    test_p = predict(model, load_images(cache, rows[split]["index"].to_numpy(), config["size"]))
+    test_p = predict(model, load_images(cache, rows[split]["index"].to_numpy(), run_config["size"]))
     frame = rows[split][["patient_id", "study_id", "body_part", "label"]].assign(prob=test_p)
     result = {
         "kind": "supervised",
-        "source": str(run),
+        "source": str(config.run),
         "split": split,
-        "label_fraction": config["label_fraction"],
-        "init": config.get("init"),
+        "label_fraction": run_config["label_fraction"],
+        "init": run_config.get("init"),
         "val_auroc": float(roc_auc_score(rows["val"]["label"], val_p)),
         "threshold": threshold,
-        **report(frame, threshold, n_boot=n_boot),
+        **metrics_report(frame, threshold, n_boot=config.n_boot),
     }
     result["predictions"] = "predictions.csv"  # per-image predictions beside the JSON, as the probe writes them
-    frame.assign(index=rows[split]["index"])[PREDICTION_COLUMNS].to_csv(Path(run) / "predictions.csv", index=False)
-    (Path(run) / "evaluation.json").write_text(json.dumps(result, indent=2))
+    frame.assign(index=rows[split]["index"])[PREDICTION_COLUMNS].to_csv(run / "predictions.csv", index=False)
+    (run / "evaluation.json").write_text(json.dumps(result, indent=2))
     return result

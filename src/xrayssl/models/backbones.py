@@ -22,6 +22,7 @@ import torchvision
 from torch import nn
 from torchvision.models.vision_transformer import VisionTransformer
 
+from xrayssl.catalog import POOLS  # torch-free: configs check --pool without torch
 from xrayssl.errors import XraySSLError
 from xrayssl.models.norms import NORMS, check_norm
 
@@ -33,7 +34,6 @@ RESNETS: dict[str, Callable[..., nn.Module]] = {
 # (hidden dim, layers, heads, mlp dim) as in DeiT-Ti / DeiT-S; patches of 8 px suit 64-128 px radiographs
 VITS: dict[str, tuple[int, int, int, int]] = {"vit-tiny": (192, 12, 3, 768), "vit-small": (384, 12, 6, 1536)}
 VIT_PATCH = 8
-POOLS = ("avg", "grid2", "multi")
 
 
 def backbone_names() -> list[str]:

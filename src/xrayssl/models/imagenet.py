@@ -25,11 +25,9 @@ from pathlib import Path
 
 import torch
 
+from xrayssl.catalog import IMAGENET_WEIGHTS, check_imagenet, check_weights_path
 from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import Backbone, backbone_kind
-
-WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors")
-_ENUMS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights", "resnet50": "ResNet50_Weights"}
+from xrayssl.models.backbones import Backbone
 
 
 class WeightsUnavailable(XraySSLError):
@@ -47,25 +45,11 @@ class WeightsUnavailable(XraySSLError):
         )
 
 
-def check_imagenet(backbone: str, small_stem: bool = False) -> None:
-    """ImageNet weights exist for the torchvision ResNets with their standard stem only."""
-    if backbone_kind(backbone) != "resnet" or backbone not in _ENUMS:
-        raise XraySSLError(f"ImageNet weights exist for {', '.join(_ENUMS)}, not for {backbone}")
-    if small_stem:
-        raise XraySSLError("ImageNet weights need the standard 7x7 stem: leave out --small-stem")
-
-
-def check_weights_path(path: str | Path) -> None:
-    """A --weights value names a .pth/.pt/.safetensors file (its existence is checked when it is read)."""
-    if Path(path).suffix.lower() not in WEIGHT_SUFFIXES:
-        raise XraySSLError(f"--weights {path}: give a torchvision-format {', '.join(WEIGHT_SUFFIXES)} file")
-
-
 def weights_url(backbone: str) -> str:
     import torchvision
 
     check_imagenet(backbone)
-    return getattr(torchvision.models, _ENUMS[backbone]).IMAGENET1K_V1.url
+    return getattr(torchvision.models, IMAGENET_WEIGHTS[backbone]).IMAGENET1K_V1.url
 
 
 def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:

@@ -9,8 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from xrayssl.augment.presets import SEED_AUGMENTATIONS
+from xrayssl.augment.spec import check_recipe_names
+from xrayssl.catalog import (  # help texts
+    METHOD_NAMES,
+    N_BOOT,
+    check_imagenet,
+    check_temperature,
+    check_weights_path,
+    method_names,
+    words,
+)
+from xrayssl.configfile import check_settings
 from xrayssl.errors import XraySSLError
-from xrayssl.models.names import METHOD_NAMES, words  # help texts
 from xrayssl.study.designs import DESIGNS, Recipe, build
 from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig
 
@@ -95,15 +105,13 @@ class StudyConfig(Serialisable):
     label_fractions: list[float] = field(
         default_factory=lambda: [0.1, 1.0], metadata=_help("label shares for the efficiency curves")
     )
-    n_boot: int = field(default=1000, metadata=_help("bootstrap resamples per metric interval", flags=["--bootstrap"]))
+    n_boot: int = field(
+        default=N_BOOT, metadata=_help("bootstrap resamples per metric interval", flags=["--bootstrap"])
+    )
     gradcam_n: int = field(default=8, metadata=_help("Grad-CAM images per body part and outcome of the best runs"))
 
     def __post_init__(self) -> None:
-        # imported here: the CLI reads this module's fields to build its flags, and torch takes seconds to load
-        from xrayssl.augment.pipeline import parse_pipeline
-        from xrayssl.configfile import check_settings
-        from xrayssl.models.methods import check_temperature, method_names
-
+        # torch-free checks only: the CLI builds this config before any work, and torch takes seconds to load
         check_settings({f.name: getattr(self, f.name) for f in fields(self)}, StudyConfig, "study")
         valid = method_names()
         unknown = [m for m in self.methods if m not in valid]
@@ -116,9 +124,9 @@ class StudyConfig(Serialisable):
         for key in ("body_parts", "abnormal_fractions", "label_fractions"):
             if not getattr(self, key):
                 raise XraySSLError(f"{key} is empty: give at least one value")
-        for name, spec in {**self.augmentations, **self.recipes, "base": self.base}.items():
+        for name, spec in self._named_recipes().items():
             try:
-                parse_pipeline(spec)
+                check_recipe_names(spec)
             except XraySSLError as exc:
                 raise XraySSLError(f"augmentation '{name}': {exc}") from exc
         for f in self.label_fractions:
@@ -143,6 +151,20 @@ class StudyConfig(Serialisable):
                 check_temperature(method, float(self.pretrain["temperature"]))
         self.recipe_list()
 
+    def _named_recipes(self) -> dict[str, str]:
+        return {**self.augmentations, **self.recipes, "base": self.base}
+
+    def check_recipes(self) -> None:
+        """Every recipe's parameters, as its pipeline reads them (with torch), before a study is created: a bad
+        value fails now, not in run 37 (the config itself checks the recipes' names only)."""
+        from xrayssl.augment.pipeline import parse_pipeline
+
+        for name, spec in self._named_recipes().items():
+            try:
+                parse_pipeline(spec)
+            except XraySSLError as exc:
+                raise XraySSLError(f"augmentation '{name}': {exc}") from exc
+
     def check_cache(self) -> None:
         """The cache is a prepared cache and holds every body part asked for (before a study is created)."""
         from xrayssl.data.cache import PreparedCache
@@ -161,8 +183,6 @@ class StudyConfig(Serialisable):
         if unknown:
             raise XraySSLError(f"unknown reference(s) {', '.join(unknown)}; valid: {', '.join(REFERENCES)}")
         if "imagenet" in self.references:
-            from xrayssl.models.imagenet import check_imagenet, check_weights_path
-
             try:
                 check_imagenet(shared.backbone)  # the reference takes the standard stem, whatever the runs use
             except XraySSLError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
 from xrayssl.paths import safe_name
 from xrayssl.study.analysis import best_recipes, ssl_frame
 from xrayssl.study.config import StudyConfig
@@ -37,13 +38,16 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
         if progress:
             print(f"finalize: {row.method} / {row.recipe} ({row.body_part}): label efficiency and Grad-CAM", flush=True)
         efficiency = probe(
-            run,
-            label_fractions=config.label_fractions,
-            seeds=3,
-            n_boot=config.n_boot,
-            out=Path(run) / "probe-label-fractions.json",
+            ProbeConfig(
+                source=str(run),
+                label_fractions=config.label_fractions,
+                seeds=3,
+                n_boot=config.n_boot,
+                out=str(Path(run) / "probe-label-fractions.json"),
+            )
         )["label_fractions"]
-        cams = gradcam(run, out / "gradcam" / safe_name(f"{row.body_part}-{row.method}"), n=config.gradcam_n)
+        cams_out = out / "gradcam" / safe_name(f"{row.body_part}-{row.method}")
+        cams = gradcam(GradCamConfig(run=str(run), out=str(cams_out), n=config.gradcam_n))
         chosen.append(
             {
                 "method": row.method,
@@ -64,7 +68,8 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
         part = r["params"]["body_part"] or "all"
         if progress:
             print(f"finalize: supervised ({part}): Grad-CAM", flush=True)
-        cams = gradcam(out / r["result"]["run"], out / "gradcam" / safe_name(f"{part}-supervised"), n=config.gradcam_n)
+        cams_out = out / "gradcam" / safe_name(f"{part}-supervised")
+        cams = gradcam(GradCamConfig(run=str(out / r["result"]["run"]), out=str(cams_out), n=config.gradcam_n))
         sup_cams.append({"body_part": part, "run": r["result"]["run"], "gradcam": _relative(cams, out)})
     return {"best": chosen, "supervised": sup_cams}
 

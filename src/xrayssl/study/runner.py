@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from xrayssl.errors import XraySSLError
+from xrayssl.evaluate.config import ProbeConfig, SupervisedEvalConfig
 from xrayssl.study.backend import DB_NAME, LOCATION, network_filesystem
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.lifeline import exit_with_parent
@@ -54,6 +55,7 @@ def open_study(
         opened.add_runs(plan(config))  # a study killed between writing its config and its runs
         return config, opened
     config.check_cache()
+    config.check_recipes()
     runs = plan(config)
     opened = Store(out, store, create=True)
     wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
@@ -104,7 +106,7 @@ def run_study(
         flush=True,
     )
     if workers <= 1:
-        _work(str(out), i, n, progress, cfg, None, None)
+        _claim_until_done(str(out), i, n, progress, cfg, None, None)
     else:
         _spawn(str(out), i, n, workers, cfg, opened)
     counts = opened.counts()
@@ -158,7 +160,7 @@ def _spawn(out: str, shard: int, n_shards: int, workers: int, cfg: StoreConfig, 
         device = str(w % gpus) if gpus > 1 else None
         log = str(logs / f"worker-{w}.log")
         args = (out, shard, n_shards, False, cfg, device, threads, log, os.getpid())
-        procs.append(ctx.Process(target=_work, args=args, name=f"xrayssl-worker-{w}"))
+        procs.append(ctx.Process(target=_claim_until_done, args=args, name=f"xrayssl-worker-{w}"))
     for p in procs:
         p.start()
     print(f"{workers} workers ({threads} CPU threads each; logs in {logs})", flush=True)
@@ -188,7 +190,7 @@ def _line(run_id: str, result: dict[str, Any]) -> str:
     return f"{run_id}: {score}, {result.get('seconds', 0):.0f} s"
 
 
-def _work(
+def _claim_until_done(
     out: str,
     shard: int,
     n_shards: int,
@@ -281,7 +283,7 @@ def _ssl(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], pro
         pretrain_abnormal_fraction=p["abnormal_fraction"],
     )
     pretrain(cfg, resume=resume, progress_bar=progress)
-    result = probe(folder, n_boot=config.n_boot)
+    result = probe(ProbeConfig(source=str(folder), n_boot=config.n_boot))
     record = runs.read_record(folder)
     # a finished run needs only encoder.pt: its checkpoints (weights + optimiser + momentum encoder, ~350 MB
     # for ResNet-18) would fill a disk over a 100-run study
@@ -297,22 +299,32 @@ def _ssl(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], pro
     }
 
 
-def _floor(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
-    _quiet()
+def _probe_of_cache(
+    config: StudyConfig, folder: Path, p: dict[str, Any], encoder: str, weights: str | None = None
+) -> dict[str, Any]:
+    """A floor's or a reference's probe of the study's cache, at the study's backbone, size and stem (the ImageNet
+    encoder: the standard stem, whatever the runs use, as its weights exist for it only)."""
     from xrayssl.evaluate.run_probe import probe
 
-    cfg = config.pretrain_config(method=config.methods[0], augs="", seed=0, out="-")
-    result = probe(
-        config.cache,
-        encoder=p["encoder"],
-        backbone=cfg.backbone,
-        size=cfg.size,
-        small_stem=cfg.small_stem,
+    shared = config.pretrain_config(method=config.methods[0], augs="", seed=0, out="-")
+    probe_config = ProbeConfig(
+        source=config.cache,
+        encoder=encoder,
+        backbone=shared.backbone,
+        size=shared.size,
+        small_stem=shared.small_stem and encoder != "imagenet",
+        weights=weights,
         body_part=p["body_part"],
         label_fractions=config.label_fractions,
         n_boot=config.n_boot,
-        out=folder / "probe.json",
+        out=str(folder / "probe.json"),
     )
+    return probe(probe_config)
+
+
+def _floor(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
+    _quiet()
+    result = _probe_of_cache(config, folder, p, p["encoder"])
     return {**_summary(result), "label_fractions": result.get("label_fractions")}
 
 
@@ -321,23 +333,11 @@ def _reference(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any
     network and without --imagenet-weights it is recorded as skipped, with the one-line reason: the study and its
     final step go on."""
     _quiet()
-    from xrayssl.evaluate.run_probe import probe
     from xrayssl.models.imagenet import WeightsUnavailable
     from xrayssl.study.config import REFERENCES
 
-    cfg = config.pretrain_config(method=config.methods[0], augs="", seed=0, out="-")
     try:
-        result = probe(
-            config.cache,
-            encoder=REFERENCES[p["reference"]],
-            backbone=cfg.backbone,
-            size=cfg.size,
-            weights=config.imagenet_weights,
-            body_part=p["body_part"],
-            label_fractions=config.label_fractions,
-            n_boot=config.n_boot,
-            out=folder / "probe.json",
-        )
+        result = _probe_of_cache(config, folder, p, REFERENCES[p["reference"]], config.imagenet_weights)
     except WeightsUnavailable as exc:
         reason = exc.message("--imagenet-weights")  # the study's option (imagenet_weights: in its YAML)
         print(f"reference {p['reference']} skipped: {reason}", file=sys.stderr, flush=True)
@@ -348,14 +348,16 @@ def _reference(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any
 def _supervised(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], progress: bool) -> dict[str, Any]:
     _quiet()
     from xrayssl import runs
-    from xrayssl.api import supervised as supervised_baseline
+    from xrayssl.evaluate.supervised_eval import evaluate_supervised
+    from xrayssl.train.supervised import train_supervised
 
     if folder.exists():
         shutil.rmtree(folder)  # early stopping keeps the best epoch in memory: an interrupted run starts over
     cfg = config.supervised_config(
         out=str(folder), label_fraction=p["label_fraction"], seed=p["seed"], body_part=p["body_part"]
     )
-    result = supervised_baseline(cfg, progress_bar=progress, n_boot=config.n_boot)
+    run = train_supervised(cfg, progress_bar=progress)
+    result = evaluate_supervised(SupervisedEvalConfig(run=str(run), n_boot=config.n_boot))
     record = runs.read_record(folder)
     return {
         **_summary(result),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-POSITIVES = ("image", "study", "patient")
+from xrayssl.catalog import POSITIVES  # noqa: F401  (torch-free: configs check it)
 
 
 class Partners:

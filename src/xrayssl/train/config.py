@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from xrayssl.augment.presets import PRESETS
+from xrayssl.augment.spec import check_recipe_names
+from xrayssl.catalog import (
+    BACKBONE_KINDS,
+    IMAGENET,
+    MAX_SIZE,
+    METHOD_NAMES,
+    MIN_SIZE,
+    OWN_TEMPERATURES,
+    POSITIVES,
+    RESNETS,
+    check_choice,
+    check_imagenet,
+    check_pair,
+    check_temperature,
+    check_tracker,
+    check_weights_path,
+    words,
+)
 from xrayssl.errors import XraySSLError
-from xrayssl.models.names import BACKBONES, METHOD_NAMES, OWN_TEMPERATURES, RESNETS, words  # help texts
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -41,28 +59,37 @@ WEIGHTS_HELP = (
 )
 
 
+KEEP = ("last", "best-knn")
+
+
+def _in_order(*names: str) -> Callable[[type], type]:
+    """Fields in the users' order (flags, --help, config.json keys), not in inheritance order: each command's own
+    fields sit among RunConfig's shared ones where they always have."""
+
+    def apply(cls: type) -> type:
+        declared = cls.__dataclass_fields__
+        if sorted(names) != sorted(declared):
+            raise TypeError(
+                f"{cls.__name__}: the order must name each field once: {sorted(set(names) ^ set(declared))}"
+            )
+        cls.__dataclass_fields__ = {n: declared[n] for n in names}
+        return cls
+
+    return apply
+
+
 @dataclass
-class PretrainConfig(Serialisable):
-    """Flags of ``xrayssl pretrain`` (and keys of its --config file) are generated from these fields."""
+class RunConfig(Serialisable):
+    """What pretraining and the supervised baseline share: data, backbone and its start, image size, optimiser,
+    run length, seed and hardware. Subclasses redeclare a field only where its default or help differs."""
 
     cache: str = field(metadata={"help": "prepared cache folder (xrayssl data prepare)"})
     out: str = field(metadata={"help": "run folder to create (or to continue with --resume)"})
-    # defaults chosen on the knee radiographs at 64 px on a 2-core CPU (README): SimCLR with mild, shape-preserving
-    # views beat BYOL by about 0.05 AUROC at a 10-15 minute budget; strong crops and aspect changes did worse;
-    # mild intensity jitter takes away the brightness/contrast shortcut between views (+0.01-0.02 test AUROC)
-    method: str = field(
-        default="simclr",
-        metadata={"help": f"SSL method: {words(METHOD_NAMES)}"},
-    )
     augs: str = field(
         default="crop(scale=0.8..1,ratio=1)+rotate(5)+flip+intensity",
         metadata={"help": f"augmentation recipe or preset ({', '.join(PRESETS)}; xrayssl augment show draws it)"},
     )
-    augs2: str | None = field(
-        default=None,
-        metadata={"help": "a different recipe for the second view (asymmetric views); none: the same as --augs"},
-    )
-    backbone: str = field(default="resnet18", metadata={"help": f"{words(list(BACKBONES))} (mae: a ViT)"})
+    backbone: str = field(default="resnet18", metadata={"help": f"{words(list(BACKBONE_KINDS))} (mae: a ViT)"})
     small_stem: bool = field(default=False, metadata={"help": "3x3 stem without max-pool (inputs of 96 px or less)"})
     init: str | None = field(
         default=None,
@@ -86,14 +113,68 @@ class PretrainConfig(Serialisable):
     )
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    seed: int = field(default=0, metadata={"help": "seed of the initialisation, data order and views"})
+    body_part: str | None = field(default=None, metadata={"help": "pretrain on one body part only"})
+    accelerator: str = field(default="auto", metadata={"help": "auto, cpu or gpu"})
+    devices: str = field(default="auto", metadata={"help": "number of devices (several GPUs: DDP)"})
+    precision: str | None = field(
+        default=None,
+        metadata={
+            "help": "Lightning precision; none: bf16-mixed on GPU, 32-true on CPU (bf16-mixed is faster on CPUs "
+            "with AVX-512 BF16 or AMX but learned slightly worse in our CPU runs)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        """Impossible values are one-line errors up front (with torch-free checks: building a config is fast)."""
+        if self.epochs is not None and self.epochs < 1:
+            raise XraySSLError(f"--epochs must be >= 1, got {self.epochs}")
+        if not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise XraySSLError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} px, got {self.size}")
+        if self.batch_size < 2:
+            raise XraySSLError(f"--batch-size must be >= 2, got {self.batch_size}")
+        if not self.lr > 0:
+            raise XraySSLError(f"--lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise XraySSLError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if parse_budget(self.budget) == 0:
+            raise XraySSLError("--budget must be longer than 0 s")
+        # init/weights need no file here: a resumed run need not find its start again
+        if self.init == IMAGENET:
+            check_imagenet(self.backbone, self.small_stem)
+            if self.weights:
+                check_weights_path(self.weights)
+        elif self.weights:
+            raise XraySSLError("--weights gives the ImageNet weights: it goes with --init imagenet")
+
+
+@_in_order(
+    "cache", "out", "method", "augs", "augs2", "backbone", "small_stem", "init", "weights", "size", "batch_size",
+    "epochs", "budget", "lr", "weight_decay", "temperature", "warmup", "seed", "split", "body_part",
+    "pretrain_abnormal_fraction", "positives", "monitor_every", "monitor_images", "keep", "logger",
+    "checkpoint_every", "compile", "accelerator", "devices", "precision",
+)  # fmt: skip
+@dataclass
+class PretrainConfig(RunConfig):
+    """Flags of ``xrayssl pretrain`` (and keys of its --config file) are generated from these fields."""
+
+    # defaults chosen on the knee radiographs at 64 px on a 2-core CPU (README): SimCLR with mild, shape-preserving
+    # views beat BYOL by about 0.05 AUROC at a 10-15 minute budget; strong crops and aspect changes did worse;
+    # mild intensity jitter takes away the brightness/contrast shortcut between views (+0.01-0.02 test AUROC)
+    method: str = field(
+        default="simclr",
+        metadata={"help": f"SSL method: {words(METHOD_NAMES)}"},
+    )
+    augs2: str | None = field(
+        default=None,
+        metadata={"help": "a different recipe for the second view (asymmetric views); none: the same as --augs"},
+    )
     temperature: float | None = field(
         default=None,
         metadata={"help": f"softmax temperature of contrastive methods; none: the method's own ({OWN_TEMPERATURES})"},
     )
     warmup: float = field(default=0.05, metadata={"help": "share of training with a linear learning-rate warm-up"})
-    seed: int = field(default=0, metadata={"help": "seed of the initialisation, data order and views"})
     split: str = field(default="train", metadata={"help": "images used for pretraining (their labels are not used)"})
-    body_part: str | None = field(default=None, metadata={"help": "pretrain on one body part only"})
     pretrain_abnormal_fraction: float | None = field(
         default=None,
         metadata={"help": "subsample the unlabelled pool to this share of abnormal images (imbalance experiments)"},
@@ -123,25 +204,12 @@ class PretrainConfig(Serialisable):
         default="5m", metadata={"help": "wall time between checkpoints: --resume loses at most this much"}
     )
     compile: bool = field(default=False, metadata={"help": "torch.compile the backbone"})
-    accelerator: str = field(default="auto", metadata={"help": "auto, cpu or gpu"})
-    devices: str = field(default="auto", metadata={"help": "number of devices (several GPUs: DDP)"})
-    precision: str | None = field(
-        default=None,
-        metadata={
-            "help": "Lightning precision; none: bf16-mixed on GPU, 32-true on CPU (bf16-mixed is faster on CPUs "
-            "with AVX-512 BF16 or AMX but learned slightly worse in our CPU runs)"
-        },
-    )
 
     def __post_init__(self) -> None:
-        from xrayssl.augment import parse_pipeline
-        from xrayssl.models.methods import check_pair, check_temperature
-        from xrayssl.train.batches import POSITIVES
-        from xrayssl.train.logs import check_tracker
-
         if self.epochs is None and self.budget is None:
             self.budget = DEFAULT_BUDGET  # the one rule of run length: a budget unless epochs bound the run
-        check_common(self)
+        super().__post_init__()
+        parse_budget(self.checkpoint_every)
         if self.pretrain_abnormal_fraction is not None and not 0 < self.pretrain_abnormal_fraction < 1:
             raise XraySSLError("--pretrain-abnormal-fraction must be between 0 and 1 (exclusive)")
         check_pair(self.method, self.backbone)
@@ -150,13 +218,11 @@ class PretrainConfig(Serialisable):
         for name, spec in (("--augs", self.augs), ("--augs2", self.augs2)):
             if spec is not None:
                 try:
-                    parse_pipeline(spec)
+                    check_recipe_names(spec)
                 except XraySSLError as exc:
                     raise XraySSLError(f"{name}: {exc}") from None
-        if self.positives not in POSITIVES:
-            raise XraySSLError(f"unknown --positives '{self.positives}'; valid: {', '.join(POSITIVES)}")
-        if self.keep not in KEEP:
-            raise XraySSLError(f"unknown --keep '{self.keep}'; valid: {', '.join(KEEP)}")
+        check_choice("--positives", self.positives, POSITIVES)
+        check_choice("--keep", self.keep, KEEP)
         if self.keep == "best-knn" and self.monitor_every == 0:
             raise XraySSLError("--keep best-knn needs the kNN monitor (--monitor-every is 0)")
         if (self.monitor_every is not None and self.monitor_every < 0) or self.monitor_images < 1:
@@ -167,40 +233,16 @@ class PretrainConfig(Serialisable):
             check_tracker(self.logger)
 
 
-KEEP = ("last", "best-knn")
-MAX_SIZE = 2048
-
-
-def check_common(cfg) -> None:
-    """Checks shared by pretraining and supervised configs: impossible values are one-line errors up front."""
-    parse_budget(cfg.budget)
-    parse_budget(getattr(cfg, "checkpoint_every", None))
-    if cfg.epochs is not None and cfg.epochs < 1:
-        raise XraySSLError(f"--epochs must be >= 1, got {cfg.epochs}")
-    if not 16 <= cfg.size <= MAX_SIZE:
-        raise XraySSLError(f"--size must be between 16 and {MAX_SIZE} px, got {cfg.size}")
-    if cfg.batch_size < 2:
-        raise XraySSLError(f"--batch-size must be >= 2, got {cfg.batch_size}")
-    if not cfg.lr > 0:
-        raise XraySSLError(f"--lr must be positive, got {cfg.lr}")
-    if cfg.weight_decay < 0:
-        raise XraySSLError(f"--weight-decay must be >= 0, got {cfg.weight_decay}")
-    if parse_budget(cfg.budget) == 0:
-        raise XraySSLError("--budget must be longer than 0 s")
-    from xrayssl.train.init import check_init
-
-    check_init(cfg)
-
-
+@_in_order(
+    "cache", "out", "backbone", "small_stem", "size", "augs", "batch_size", "epochs", "budget", "lr", "weight_decay",
+    "label_fraction", "init", "weights", "patience", "seed", "body_part", "accelerator", "devices", "precision",
+)  # fmt: skip
 @dataclass
-class SupervisedConfig(Serialisable):
+class SupervisedConfig(RunConfig):
     """Flags of ``xrayssl supervised`` (and keys of its --config file) are generated from these fields."""
 
-    cache: str = field(metadata={"help": "prepared cache folder (xrayssl data prepare)"})
     out: str = field(metadata={"help": "run folder to create"})
     backbone: str = field(default="resnet18", metadata={"help": words(RESNETS)})
-    small_stem: bool = field(default=False, metadata={"help": "3x3 stem without max-pool (inputs of 96 px or less)"})
-    size: int = field(default=64, metadata={"help": "image side in px"})
     augs: str = field(
         default="crop(scale=0.5..1)+rotate(10)+flip+intensity(p=0.5)+blur(p=0.3)",
         metadata={"help": "augmentation recipe of the training images"},
@@ -215,8 +257,6 @@ class SupervisedConfig(Serialisable):
     budget: str | None = field(
         default=DEFAULT_BUDGET, metadata={"help": "wall-clock budget, e.g. 10m, 90s; none: epochs only"}
     )
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
     label_fraction: float = field(
         default=1.0, metadata={"help": "share of training patients whose labels are used (drawn by patient)"}
     )
@@ -227,18 +267,16 @@ class SupervisedConfig(Serialisable):
             "encoder, e.g. an SSL run's), or none (random)"
         },
     )
-    weights: str | None = field(default=None, metadata={"help": WEIGHTS_HELP})
     patience: int = field(default=5, metadata={"help": "epochs without a better validation AUROC before stopping"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, label draw and data order"})
     body_part: str | None = field(default=None, metadata={"help": "train and evaluate on one body part only"})
-    accelerator: str = field(default="auto", metadata={"help": "auto, cpu or gpu"})
     devices: str = field(default="auto", metadata={"help": "number of devices"})
     precision: str | None = field(
         default=None, metadata={"help": "Lightning precision; none: bf16-mixed on GPU, 32-true on CPU"}
     )
 
     def __post_init__(self) -> None:
-        check_common(self)
+        super().__post_init__()
         if self.patience < 1:
             raise XraySSLError(f"--patience must be >= 1, got {self.patience}")
         if not 0 < self.label_fraction <= 1:

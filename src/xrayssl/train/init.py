@@ -6,26 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from xrayssl.catalog import IMAGENET
 from xrayssl.errors import XraySSLError
 
 if TYPE_CHECKING:
     from torch import nn
-
-IMAGENET = "imagenet"
-
-
-def check_init(cfg) -> None:
-    """Checks of ``init``/``weights`` that need no file (a resumed run need not find its start again); config
-    objects call it, so it imports torch only for an ImageNet start."""
-    init, weights = getattr(cfg, "init", None), getattr(cfg, "weights", None)
-    if init == IMAGENET:
-        from xrayssl.models.imagenet import check_imagenet, check_weights_path
-
-        check_imagenet(cfg.backbone, cfg.small_stem)
-        if weights:
-            check_weights_path(weights)
-    elif weights:
-        raise XraySSLError("--weights gives the ImageNet weights: it goes with --init imagenet")
 
 
 def initial_backbone(cfg, norm: str | None = None) -> nn.Module:

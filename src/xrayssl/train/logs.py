@@ -9,7 +9,6 @@ fixed column order, appends, buffers rows, and on resume drops the rows after th
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,9 @@ from typing import Any
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
-from xrayssl.errors import XraySSLError
+from xrayssl.catalog import TRACKERS, check_tracker  # noqa: F401  (torch-free: configs check --logger)
 
 COLUMNS = ("step", "epoch", "seconds", "loss", "lr", "knn_val_auroc", "embedding_std")
-TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # --logger name -> package it needs
 
 
 class RunCSVLogger(Logger):
@@ -122,12 +120,3 @@ def build_loggers(run: Path, tracker: str | None) -> list[Logger]:
 
         loggers.append(MLFlowLogger(experiment_name="xrayssl", tracking_uri=(Path(run) / "mlruns").resolve().as_uri()))
     return loggers
-
-
-def check_tracker(tracker: str) -> None:
-    if tracker not in TRACKERS:
-        raise XraySSLError(f"unknown --logger '{tracker}'; valid: {', '.join(TRACKERS)} (a CSV log is always written)")
-    if importlib.util.find_spec(TRACKERS[tracker]) is None:
-        raise XraySSLError(
-            f"--logger {tracker} needs the '{TRACKERS[tracker]}' package: pip install 'xrayssl[tracking]'"
-        )

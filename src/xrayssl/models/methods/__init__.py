@@ -3,22 +3,32 @@
 A method is an ``nn.Module`` built from a backbone; ``loss(views, progress)`` returns the training loss for
 two augmented views of one batch (``Views``), where ``progress`` in [0, 1] is how far training has come
 (for momentum schedules). ``after_step(progress)`` updates momentum encoders where there are any.
-``kinds`` names the backbone families a method works with (MAE needs a ViT).
+``kinds`` names the backbone families a method works with (MAE needs a ViT). Methods with a momentum
+encoder extend ``MomentumMethod`` (momentum.py).
 """
 
 from __future__ import annotations
 
-import copy
 import importlib
-import inspect
 import pkgutil
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from xrayssl.errors import XraySSLError
-from xrayssl.models.backbones import backbone_kind, backbone_names
+# the checks read xrayssl.catalog's torch-free names (configs run them without torch); re-exported here
+from xrayssl.catalog import check_pair, check_temperature
+
+__all__ = [
+    "METHODS",
+    "SSLMethod",
+    "Views",
+    "build_method",
+    "check_pair",
+    "check_temperature",
+    "method_names",
+    "register_method",
+]
 
 METHODS: dict[str, type[SSLMethod]] = {}
 
@@ -55,56 +65,17 @@ class SSLMethod(nn.Module):
         """Called after each optimiser step."""
 
 
-def momentum_copies(method: nn.Module, names: tuple[str, ...]) -> nn.ModuleDict:
-    """Frozen copies of the named parts of a method: the momentum (target) encoder of BYOL, MoCo, DenseCL."""
-    from lightly.models.utils import deactivate_requires_grad
-
-    copies = nn.ModuleDict({n: copy.deepcopy(getattr(method, n)) for n in names})
-    deactivate_requires_grad(copies)
-    return copies
-
-
-def update_momentum_copies(method: nn.Module, copies: nn.ModuleDict, progress: float, base: float) -> None:
-    """Exponential moving average of the online parts, momentum rising from ``base`` to 1 on a cosine schedule."""
-    from lightly.models.utils import update_momentum
-    from lightly.utils.scheduler import cosine_schedule
-
-    m = cosine_schedule(int(progress * 10_000), 10_000, base, 1.0)
-    for name, target in copies.items():
-        update_momentum(getattr(method, name), target, m)
-
-
 def method_names() -> list[str]:
     for mod in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{mod.name}")
     return sorted(METHODS)
 
 
-def check_pair(method: str, backbone: str) -> None:
-    """A method and backbone that do not go together: one line listing the valid pairs."""
-    names = method_names()
-    if method not in METHODS:
-        raise XraySSLError(f"unknown method '{method}'; valid: {', '.join(names)}")
-    if backbone_kind(backbone) not in METHODS[method].kinds:
-        pairs = "; ".join(
-            f"{n}: {', '.join(b for b in backbone_names() if backbone_kind(b) in METHODS[n].kinds)}" for n in names
-        )
-        raise XraySSLError(f"method {method} does not work with backbone {backbone}; valid pairs: {pairs}")
-
-
 def build_method(name: str, backbone: nn.Module, temperature: float | None = None) -> SSLMethod:
     """``temperature`` (contrastive methods only) replaces the method's default softmax temperature."""
     check_pair(name, backbone.name)
+    method_names()  # the registry fills as the method modules are imported
     if temperature is None:
         return METHODS[name](backbone)
     check_temperature(name, temperature)
     return METHODS[name](backbone, temperature=temperature)
-
-
-def check_temperature(name: str, temperature: float) -> None:
-    """Only contrastive methods have a softmax temperature; it must be positive."""
-    takes = [n for n in method_names() if "temperature" in inspect.signature(METHODS[n]).parameters]
-    if name not in takes:
-        raise XraySSLError(f"--temperature applies to {', '.join(takes)}, not to {name}")
-    if not temperature > 0:
-        raise XraySSLError(f"--temperature must be positive, got {temperature}")

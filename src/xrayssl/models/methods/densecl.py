@@ -8,19 +8,21 @@ from lightly.loss import NTXentLoss
 from lightly.models import utils
 from lightly.models.modules import DenseCLProjectionHead
 
-from xrayssl.models.methods import SSLMethod, momentum_copies, register_method, update_momentum_copies
+from xrayssl.models.methods import register_method
+from xrayssl.models.methods.momentum import MomentumMethod
 
 
 @register_method
-class DenseCL(SSLMethod):
+class DenseCL(MomentumMethod):
     name = "densecl"
+    momentum_parts = ("head_global", "head_local")
 
     def __init__(self, backbone, queue: int = 4096, temperature: float = 0.2):
         super().__init__(backbone)
         dim = backbone.dim
         self.head_global = DenseCLProjectionHead(dim, dim, 128)
         self.head_local = DenseCLProjectionHead(dim, dim, 128)
-        self.momentum = momentum_copies(self, ("backbone", "head_global", "head_local"))
+        self.init_momentum()
         bank = (queue, 128) if queue else 0  # 0: in-batch negatives only
         self.criterion_global = NTXentLoss(temperature=temperature, memory_bank_size=bank)
         self.criterion_local = NTXentLoss(temperature=temperature, memory_bank_size=bank)
@@ -40,6 +42,3 @@ class DenseCL(SSLMethod):
         k_local = utils.select_most_similar(q_tokens.detach(), k_tokens, k_local)
         local = self.criterion_local(q_local.flatten(end_dim=1), k_local.flatten(end_dim=1))
         return 0.5 * (self.criterion_global(q_global, k_global) + local)
-
-    def after_step(self, progress):
-        update_momentum_copies(self, self.momentum, progress, base=0.99)
