@@ -12,17 +12,37 @@ import xrayssl
 PUBLIC = {
     "XraySSLError": "xrayssl.errors:XraySSLError",
     "__version__": "xrayssl.version:__version__",
-    **{step: f"xrayssl.api:{step}" for step in ("prepare", "pretrain", "probe", "supervised", "gradcam")},
+    **{
+        step: f"xrayssl.api:{step}"
+        for step in (
+            "prepare",
+            "inspect",
+            "verify",
+            "synth",
+            "show_augmentations",
+            "pretrain",
+            "probe",
+            "supervised",
+            "gradcam",
+        )
+    },
     "run_study": "xrayssl.api:study",
-    "build_report": "xrayssl.api:build_report",
+    "build_report": "xrayssl.api:report",
+    "run_demo": "xrayssl.api:demo",
     "load_encoder": "xrayssl.api:load_encoder",
     "export_encoder": "xrayssl.api:export",
+    "PrepareConfig": "xrayssl.data.config:PrepareConfig",
+    "InspectConfig": "xrayssl.data.config:InspectConfig",
+    "SynthConfig": "xrayssl.data.synthetic:SynthConfig",
+    "AugmentShowConfig": "xrayssl.augment.config:AugmentShowConfig",
     "PretrainConfig": "xrayssl.train.config:PretrainConfig",
     "SupervisedConfig": "xrayssl.train.config:SupervisedConfig",
     "ProbeConfig": "xrayssl.evaluate.config:ProbeConfig",
     "GradCamConfig": "xrayssl.evaluate.config:GradCamConfig",
     "StudyConfig": "xrayssl.study.config:StudyConfig",
-    "ExportConfig": "xrayssl.export:ExportConfig",
+    "ReportConfig": "xrayssl.report.config:ReportConfig",
+    "ExportConfig": "xrayssl.export_config:ExportConfig",
+    "DemoConfig": "xrayssl.demo:DemoConfig",
     "load_config_file": "xrayssl.configfile:load_config_file",
 }
 
