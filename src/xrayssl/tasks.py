@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from xrayssl.catalog import N_BOOT
 from xrayssl.metrics import auroc, bootstrap_metrics
 
 TaskKind = Literal["binary", "multiclass", "ordinal", "multilabel"]
@@ -139,7 +140,7 @@ def _patient_draws(groups: np.ndarray, n_boot: int, seed: int):
 
 
 def evaluate(
-    task: Task, y: np.ndarray, prob: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0, **binary: Any
+    task: Task, y: np.ndarray, prob: np.ndarray, groups: np.ndarray, n_boot: int = N_BOOT, seed: int = 0, **binary: Any
 ) -> dict[str, Any]:
     """The task's metrics with patient-bootstrap 95 % intervals: ``out["primary"]`` names the primary metric,
     ``out[name]`` and ``out[name + "_ci"]`` hold each metric; per class or per finding, and the confusion

@@ -20,6 +20,7 @@ from torch import nn
 
 from xrayssl import runs
 from xrayssl.augment import parse_pipeline
+from xrayssl.catalog import INFERENCE_BATCH
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits, patient_fraction
 from xrayssl.errors import XraySSLError
@@ -114,7 +115,9 @@ def _batches(
     training = Batches(images, batch, config.seed, labels=labels, num_samples=n_full, drop_last=len(train) > batch)
     val_images = load_images(cache, val["index"].to_numpy(), config.size)
     val_labels = torch.tensor(val["label"].to_numpy())
-    return training, Batches(val_images, 256, config.seed, labels=val_labels, shuffle=False, drop_last=False)
+    return training, Batches(
+        val_images, INFERENCE_BATCH, config.seed, labels=val_labels, shuffle=False, drop_last=False
+    )
 
 
 def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Path:

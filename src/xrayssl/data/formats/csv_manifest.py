@@ -88,56 +88,60 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
         raise XraySSLError(f"{csv}: no path column (expected one of {ALIASES['path']})")
     if "label" not in cols:
         raise XraySSLError(f"{csv}: no label column (expected one of {ALIASES['label']})")
-    base = csv.parent
-    meta_cols = [c for c in df.columns if c not in cols.values()]
     # a text label next to label_int is kept as metadata (it is the same information, spelled out)
+    meta_cols = [c for c in df.columns if c not in cols.values()]
     records: list[tuple[int, Record]] = []
     problems: list[Problem] = []
     for i, row in enumerate(df.to_dict("records"), start=2):  # row 1 is the header
-        where = f"{csv.name} line {i}"
-        raw = str(row[cols["path"]]).strip()
-        if not raw:
-            problems.append(Problem(str(csv), f"{where}: empty path, row skipped"))
-            continue
-        path = Path(raw) if Path(raw).is_absolute() else base / raw
-        if outside_root(path, base) and not options.allow_outside_root:
-            problems.append(
-                Problem(
-                    str(path),
-                    f"named in {where} but outside the dataset folder {base}, row skipped "
-                    "(--allow-outside-root reads it)",
-                )
-            )
-            continue
-        if not is_regular_file(path):
-            state = "not a regular file" if path.exists() else "not found"
-            problems.append(Problem(str(path), f"named in {where} but {state}, row skipped"))
-            continue
-        label = parse_label(row[cols["label"]])
-        if label is None:
-            problems.append(
-                Problem(str(path), f"{where}: label '{row[cols['label']]}' is not normal/abnormal; kept unlabelled")
-            )
-        split = ""
-        if "split" in cols and str(row[cols["split"]]).strip():
-            split = split_of(str(row[cols["split"]])) or ""
-            if not split:
-                problems.append(Problem(str(path), f"{where}: unknown split '{row[cols['split']]}', will be re-split"))
-        records.append(
-            (
-                i,
-                Record(
-                    path=str(path),
-                    label=-1 if label is None else label,
-                    body_part=str(row.get(cols.get("body_part", ""), "")),
-                    patient_id=str(row.get(cols.get("patient_id", ""), "")),
-                    study_id=str(row.get(cols.get("study_id", ""), "")),
-                    split=split,
-                    meta={c: row[c] for c in meta_cols if str(row[c]) != ""},
-                ),
-            )
-        )
+        path = _row_path(row, cols, csv, f"{csv.name} line {i}", options, problems)
+        if path is not None:
+            records.append((i, _row_record(row, cols, meta_cols, path, f"{csv.name} line {i}", problems)))
     return one_row_per_file(records, csv.name, problems), problems
+
+
+def _row_path(
+    row: dict, cols: dict[str, str], csv: Path, where: str, options: ReadOptions, problems: list[Problem]
+) -> Path | None:
+    """The image a row names, if it is a regular file inside the CSV's folder (or outside, when allowed)."""
+    raw = str(row[cols["path"]]).strip()
+    if not raw:
+        problems.append(Problem(str(csv), f"{where}: empty path, row skipped"))
+        return None
+    base = csv.parent
+    path = Path(raw) if Path(raw).is_absolute() else base / raw
+    if outside_root(path, base) and not options.allow_outside_root:
+        text = f"named in {where} but outside the dataset folder {base}, row skipped (--allow-outside-root reads it)"
+        problems.append(Problem(str(path), text))
+        return None
+    if not is_regular_file(path):
+        state = "not a regular file" if path.exists() else "not found"
+        problems.append(Problem(str(path), f"named in {where} but {state}, row skipped"))
+        return None
+    return path
+
+
+def _row_record(
+    row: dict, cols: dict[str, str], meta_cols: list[str], path: Path, where: str, problems: list[Problem]
+) -> Record:
+    label = parse_label(row[cols["label"]])
+    if label is None:
+        problems.append(
+            Problem(str(path), f"{where}: label '{row[cols['label']]}' is not normal/abnormal; kept unlabelled")
+        )
+    split = ""
+    if "split" in cols and str(row[cols["split"]]).strip():
+        split = split_of(str(row[cols["split"]])) or ""
+        if not split:
+            problems.append(Problem(str(path), f"{where}: unknown split '{row[cols['split']]}', will be re-split"))
+    return Record(
+        path=str(path),
+        label=-1 if label is None else label,
+        body_part=str(row.get(cols.get("body_part", ""), "")),
+        patient_id=str(row.get(cols.get("patient_id", ""), "")),
+        study_id=str(row.get(cols.get("study_id", ""), "")),
+        split=split,
+        meta={c: row[c] for c in meta_cols if str(row[c]) != ""},
+    )
 
 
 COMPARED = ("body_part", "patient_id", "study_id", "split", "meta")  # the fields a repeated row may differ in

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from xrayssl.catalog import N_BOOT
 from xrayssl.metrics import mean_ci
 from xrayssl.study.analysis.frame import GROUP
 from xrayssl.study.analysis.paired import paired_effects
@@ -173,7 +174,7 @@ def answer_effects(
     frame: pd.DataFrame,
     predictions: dict[str, pd.DataFrame],
     factors: list[str],
-    n_boot: int = 1000,
+    n_boot: int = N_BOOT,
     own: DesignEffects | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The effects a study's answer is built from, and how their intervals were made: paired runs with a

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xrayssl.catalog import N_BOOT
 from xrayssl.metrics import auroc
 from xrayssl.study.analysis.frame import GROUP
 from xrayssl.study.store import Store
@@ -42,7 +43,7 @@ def ssl_predictions_of(study: str | Path, runs: list[dict[str, Any]]) -> dict[st
 
 
 def paired_effects(
-    frame: pd.DataFrame, predictions: dict[str, pd.DataFrame], factors: list[str], n_boot: int = 1000, seed: int = 0
+    frame: pd.DataFrame, predictions: dict[str, pd.DataFrame], factors: list[str], n_boot: int = N_BOOT, seed: int = 0
 ) -> pd.DataFrame:
     """What adding each augmentation does to test AUROC, from every pair of runs that differ by it alone (same
     seed, same method): the mean change over the pairs, with a 95 % percentile interval from resampling test

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from xrayssl.catalog import N_BOOT
 from xrayssl.metrics import mean_ci
 from xrayssl.study.analysis.frame import GROUP
 
@@ -38,7 +39,7 @@ def ranking_stability(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def sensitivity(frame: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def sensitivity(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
     """Spread of recipe scores per method: SD across recipes of the seed-mean test AUROC, with a 95 %
     interval from resampling seeds; the range (best minus worst recipe) alongside."""
     rng = np.random.default_rng(seed)
@@ -125,7 +126,7 @@ def _verdict(lo: float | None, hi: float | None, sign: int) -> str:
     return "inconclusive"
 
 
-def claims(frame: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+def claims(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> list[dict[str, Any]]:
     """The original study's conclusions about SimCLR and BYOL, each as a number with an interval (``n_boot``:
     the study's bootstrap resamples)."""
     out: list[dict[str, Any]] = []
