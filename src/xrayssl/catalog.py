@@ -21,6 +21,26 @@ BASE_MOMENTUM = 0.99  # start of the momentum encoders' cosine schedule (BYOL, M
 MIN_SIZE, MAX_SIZE = 16, 2048
 MIN_PROBE_SIZE = 8  # a cache may be probed at smaller sides than a network is trained at (floors)
 
+# (low, high) of every number a config holds, by setting name: one table, so a name means one quantity
+# everywhere (``size`` is an image side in px wherever it appears). configfile.check_bounds refuses NaN, inf and
+# anything outside; a field's metadata "range" overrides its entry here.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "size": (MIN_PROBE_SIZE, MAX_SIZE), "pixels_size": (2, 256), "render_size": (MIN_SIZE, MAX_SIZE),
+    "train_size": (MIN_PROBE_SIZE, MAX_SIZE), "cache_size": (MIN_SIZE, MAX_SIZE),
+    "batch_size": (2, 1 << 16), "epochs": (1, 100_000), "supervised_epochs": (1, 100_000), "patience": (1, 10_000),
+    "lr": (1e-12, 10.0), "weight_decay": (0.0, 10.0), "temperature": (1e-4, 100.0), "warmup": (0.0, 1.0),
+    "seed": (0, 2**32 - 1), "seeds": (1, 1000), "n_boot": (1, 1_000_000),
+    "label_fraction": (1e-6, 1.0), "label_fractions": (1e-6, 1.0), "abnormal_fraction": (0.0, 1.0),
+    "abnormal_fractions": (0.0, 1.0), "pretrain_abnormal_fraction": (0.0, 1.0),
+    "val_fraction": (0.0, 0.9), "test_fraction": (0.0, 0.9), "visible_probability": (0.0, 1.0),
+    "exposure": (0.0, 1.0), "mirror": (0.0, 1.0),
+    "monitor_every": (0, 1_000_000), "monitor_images": (1, 10_000_000),
+    "clahe_clip": (0.01, 100.0), "clahe_tiles": (1, 64), "max_pixels": (1, 10**10),
+    "n": (1, 10_000), "gradcam_n": (0, 10_000), "views": (1, 64), "n_patients": (1, 1_000_000),
+    "max_studies": (1, 100), "max_views": (1, 100), "normal_classes": (0, 10_000),
+    "workers": (1, 1024), "in_chans": (1, 3), "opset": (7, 100),
+}  # fmt: skip
+
 # --- names -------------------------------------------------------------------------------------------------
 BACKBONE_KINDS = {
     **dict.fromkeys(("resnet18", "resnet34", "resnet50"), "resnet"),

@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+from xrayssl.catalog import BOUNDS
 from xrayssl.errors import XraySSLError
 
 NONE_WORDS = ("none", "null")
@@ -107,11 +108,11 @@ def check_bounds(config: Any) -> None:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 continue
             if isinstance(v, float) and not math.isfinite(v):
-                raise XraySSLError(f"{f.name}: {v} is not a number this setting can take (it must be finite)")
-            lo, hi = f.metadata.get("range", (None, None))
+                raise XraySSLError(f"--{f.name.replace('_', '-')}: {v} is not a number this setting takes")
+            lo, hi = f.metadata.get("range") or BOUNDS.get(f.name, (None, None))
             if (lo is not None and v < lo) or (hi is not None and v > hi):
                 bounds = f"at least {lo}" if hi is None else f"at most {hi}" if lo is None else f"from {lo} to {hi}"
-                raise XraySSLError(f"{f.name}: {shown_value(v)} is out of range ({bounds})")
+                raise XraySSLError(f"--{f.name.replace('_', '-')}: {shown_value(v)} is out of range ({bounds})")
 
 
 def check_settings(data: dict[str, Any], cls: type, where: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xrayssl.catalog import METHOD_NAMES
+from xrayssl.configfile import check_bounds
 from xrayssl.data.prepare import default_workers, prepare
 from xrayssl.data.process import ProcessConfig
 from xrayssl.data.splits import SplitConfig
@@ -86,6 +87,7 @@ class DemoConfig:
                 f"unknown demo augmentation(s) {unknown or '(none given)'}; valid: {', '.join(DEMO_AUGMENTATIONS)}"
             )
         SplitConfig(seed=self.seed, val_fraction=self.val_fraction, test_fraction=self.test_fraction)  # checks them
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
     @property
     def design(self) -> str:

@@ -28,6 +28,7 @@ from torch import nn
 
 from xrayssl.errors import XraySSLError
 from xrayssl.export_config import TARGETS, ExportConfig  # noqa: F401  (xrayssl.export.ExportConfig as before)
+from xrayssl.fileio import atomic_write, write_text_atomic
 from xrayssl.models.norms import NORMS
 
 MEAN, STD = NORMS["xray"][0][0], NORMS["xray"][1][0]  # a one-channel encoder's; each encoder names its own
@@ -105,18 +106,22 @@ def _default_out(config: ExportConfig) -> Path:
 def _write_state_dict(sd: dict[str, torch.Tensor], meta: dict[str, str], out: Path) -> None:
     if out.suffix == ".safetensors":
         try:
-            from safetensors.torch import save_file
+            import safetensors.torch  # noqa: F401 (the extra is there)
         except ImportError:
             raise XraySSLError(
                 f"{out}: writing .safetensors needs the safetensors package (pip install 'xrayssl[export]'), "
                 "or write a .pt file"
             ) from None
-        save_file(sd, str(out), metadata=meta)
+        from safetensors.torch import save
+
+        with atomic_write(out) as f:  # a kill or a full disk never leaves a truncated export under its name
+            f.write(save(sd, metadata=meta))
     elif out.suffix in (".pt", ".pth"):
         import torch
 
-        torch.save(sd, out)
-        out.with_name(out.name + ".json").write_text(json.dumps(meta, indent=2))
+        with atomic_write(out) as f:
+            torch.save(sd, f)
+        write_text_atomic(out.with_name(out.name + ".json"), json.dumps(meta, indent=2))
     else:
         raise XraySSLError(f"{out}: write a .safetensors, .pt or .pth file")
 
@@ -146,7 +151,8 @@ def _write_onnx(encoder: nn.Module, meta: dict[str, str], out: Path, size: int, 
     model = program.model_proto
     model.doc_string = "xrayssl encoder: image float32 (batch, 1, H, W) in [0, 1] -> features (batch, dim)"
     onnx.helper.set_model_props(model, {**meta, "input": "image: grayscale in [0, 1], normalisation inside"})
-    onnx.save(model, str(out))
+    with atomic_write(out) as f:
+        f.write(model.SerializeToString())
 
 
 def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from xrayssl.catalog import MIN_SIZE
+from xrayssl.configfile import check_bounds
 from xrayssl.errors import XraySSLError
 
 Target = Literal["torchvision", "timm", "onnx"]
@@ -34,3 +35,4 @@ class ExportConfig:
             raise XraySSLError("torchvision's resnets take 3 channels: use --in-chans 3, or --to timm for 1")
         if self.size is not None and self.size < MIN_SIZE:
             raise XraySSLError(f"--size must be >= {MIN_SIZE}")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge

@@ -54,6 +54,17 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def make_folder(folder: str | Path, what: str = "output") -> Path:
+    """``folder`` created (with its parents), or one line saying why it cannot be: under a file, read-only, a
+    name too long for the file system."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XraySSLError(f"{folder}: cannot create the {what} folder ({exc.strerror or exc})") from None
+    return folder
+
+
 class FolderClaim:
     """An exclusive lock on a folder's ``.lock`` file; ``release()`` (or the process's end) gives it back."""
 
@@ -69,8 +80,7 @@ def claim_folder(folder: str | Path, what: str = "run") -> FolderClaim:
     """Lock ``folder`` (created if needed) for this process, or refuse in one line if another holds it."""
     import fcntl
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder, what)
     handle = open(folder / LOCK_NAME, "a+")  # noqa: SIM115 (held open for the claim's life)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -14,17 +14,23 @@ Layout (run format version 1):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import resource
+import shutil
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from xrayssl.catalog import BACKBONE_KINDS, MAX_SIZE, MIN_PROBE_SIZE
+from xrayssl.configfile import MAX_CONFIG_BYTES, shown_value
 from xrayssl.errors import XraySSLError
+from xrayssl.fileio import LOCK_NAME, atomic_write, claim_folder, write_text_atomic
 
 RUN_FORMAT_VERSION = 1
 
@@ -75,24 +81,74 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_config(run: Path, kind: str, config: dict[str, Any], norm: str = "xray") -> None:
-    """``norm``: how the run's encoder normalises its input (an ImageNet start keeps ImageNet's)."""
+def write_config(
+    run: Path, kind: str, config: dict[str, Any], norm: str = "xray", cache_identity: str | None = None
+) -> None:
+    """``norm``: how the run's encoder normalises its input (an ImageNet start keeps ImageNet's);
+    ``cache_identity``: what the cache held (PreparedCache.identity), checked when the run is resumed."""
     run.mkdir(parents=True, exist_ok=True)
     data = {"run_format_version": RUN_FORMAT_VERSION, "kind": kind, "config": config, "encoder": {"norm": norm}}
-    (run / "config.json").write_text(json.dumps(data, indent=2))
+    if cache_identity:
+        data["cache"] = {"identity": cache_identity}
+    write_text_atomic(run / "config.json", json.dumps(data, indent=2))
+
+
+def _rank_zero() -> bool:
+    """The process that owns the run folder: DDP's other ranks (started by Lightning with RANK/LOCAL_RANK set)
+    write nothing there, so they take no claim."""
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+@contextlib.contextmanager
+def claimed(run: Path) -> Iterator[None]:
+    """Hold ``run`` for this process for as long as the block runs (a second writer is refused whatever the
+    timing); a folder this block created and that holds nothing but the claim when it fails is removed, so a
+    refused command leaves nothing behind."""
+    fresh = not run.exists()
+    claim = claim_folder(run) if _rank_zero() else None
+    try:
+        yield
+    except BaseException:
+        if fresh and claim and [p.name for p in run.iterdir()] == [LOCK_NAME]:
+            shutil.rmtree(run, ignore_errors=True)
+        raise
+    finally:
+        if claim:
+            claim.release()
+
+
+def read_cache_identity(run: str | Path) -> str | None:
+    """The identity of the cache a run was started on (None for runs from before identities)."""
+    return (_read(run).get("cache") or {}).get("identity")
 
 
 def _read(run: str | Path) -> dict[str, Any]:
     path = Path(run) / "config.json"
     if not path.is_file():
         raise XraySSLError(f"{run}: not a run folder (no config.json)")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_bytes()[:MAX_CONFIG_BYTES])
+    except (OSError, ValueError) as exc:
+        raise XraySSLError(f"{path}: unreadable ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(data.get("kind"), str):
+        raise XraySSLError(f"{path}: not a run's config.json (an object with 'kind' and 'config' expected)")
+    _check_model_settings(data["config"], path)
     if data.get("run_format_version") != RUN_FORMAT_VERSION:
         raise XraySSLError(
             f"{run}: run format version {data.get('run_format_version')}, this xrayssl reads "
             f"version {RUN_FORMAT_VERSION}"
         )
     return data
+
+
+def _check_model_settings(config: dict[str, Any], path: Path) -> None:
+    """The settings that size a model and its inputs, checked before anything is built from them: a damaged or
+    hostile ``"size": 100000`` would otherwise allocate a terabyte."""
+    size, backbone = config.get("size"), config.get("backbone")
+    if not isinstance(size, int) or isinstance(size, bool) or not MIN_PROBE_SIZE <= size <= MAX_SIZE:
+        raise XraySSLError(f"{path}: size {shown_value(size)} is not an image side from {MIN_PROBE_SIZE} to {MAX_SIZE}")
+    if backbone not in BACKBONE_KINDS:
+        raise XraySSLError(f"{path}: unknown backbone {shown_value(backbone)}")
 
 
 def read_config(run: str | Path) -> tuple[str, dict[str, Any]]:
@@ -117,7 +173,7 @@ def _backbone(run: str | Path, config: dict[str, Any]):
 
 
 def write_record(run: Path, record: dict[str, Any]) -> None:
-    (run / "record.json").write_text(json.dumps(record, indent=2, default=str))
+    write_text_atomic(run / "record.json", json.dumps(record, indent=2, default=str))
 
 
 def read_record(run: str | Path) -> dict[str, Any]:
@@ -128,7 +184,8 @@ def read_record(run: str | Path) -> dict[str, Any]:
 
 
 def save_weights(module: torch.nn.Module, path: Path) -> None:
-    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
+    with atomic_write(path) as f:
+        torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, f)
 
 
 def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:

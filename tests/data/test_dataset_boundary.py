@@ -156,3 +156,58 @@ def test_a_latin1_csv_names_its_encoding(tmp_path, radiographs):
     (root / "labels.csv").write_bytes("path,label\ncaf\u00e9.png,normal\n".encode("latin-1"))
     with pytest.raises(XraySSLError, match="not UTF-8"):
         read_dataset(root)
+
+
+def test_prepare_never_writes_into_its_dataset(tmp_path, capsys):
+    from xrayssl.cli.main import main
+
+    root = write_dataset(tmp_path / "syn", SynthConfig(n_patients=8, size=32, seed=2), workers=1)
+    (root / "manifest.csv").write_text("path,label,mine\nx.png,0,keep me\n")  # the user's own file
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    for out in (root, root / "cache", tmp_path):  # the dataset itself, inside it, around it
+        assert main(["data", "prepare", str(root), "--out", str(out), "--quiet", "--workers", "1"]) == 2
+        assert "overlaps the dataset" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    assert not (root / "cache").exists()
+
+
+def test_a_dataset_of_no_usable_image_writes_no_cache(tmp_path, capsys):
+    from conftest import write_corrupt
+
+    from xrayssl.cli.main import main
+
+    root = tmp_path / "bad"
+    for i in range(3):
+        write_corrupt(root / "train" / "normal" / f"{i}.png")
+        write_corrupt(root / "train" / "abnormal" / f"{i}.png")
+    out = tmp_path / "cache"
+    assert main(["data", "prepare", str(root), "--out", str(out), "--quiet", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "none of its 6 images could be used" in err and err.count("\n") == 1
+    assert not out.exists()
+    assert main(["data", "prepare", str(root), "--out", str(out), "--quiet", "--workers", "1", "--allow-empty"]) == 0
+
+
+@pytest.mark.parametrize("where", ["under a file", "read-only", "too long"])
+def test_an_out_that_cannot_be_made_is_one_line(tmp_path, capsys, tiny_cache, where):
+    from xrayssl.cli.main import main
+
+    if where == "under a file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "run"
+    elif where == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        (tmp_path / "ro").mkdir(mode=0o500)
+        out = tmp_path / "ro" / "run"
+    else:
+        out = tmp_path / ("x" * 300)
+    commands = [
+        ["pretrain", str(tiny_cache), "--out", str(out), "--size", "32", "--batch-size", "16", "--epochs", "1"],
+        ["supervised", str(tiny_cache), "--out", str(out), "--size", "32", "--batch-size", "16", "--epochs", "1"],
+        ["study", str(tiny_cache), "--out", str(out), "--methods", "simclr", "--seeds", "1"],
+    ]
+    for args in commands:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("xrayssl: error:") and err.count("\n") == 1, err

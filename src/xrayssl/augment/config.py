@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xrayssl.augment.presets import PRESETS
+from xrayssl.configfile import check_bounds
 from xrayssl.errors import XraySSLError
 
 
@@ -24,6 +25,7 @@ class AugmentShowConfig:
     def __post_init__(self) -> None:
         if self.n < 1 or self.views < 1:
             raise XraySSLError("--n and --views must be >= 1")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
 
 def run_show(config: AugmentShowConfig) -> Path:

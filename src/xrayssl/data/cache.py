@@ -208,6 +208,14 @@ class PreparedCache:
         return len(self.manifest)
 
     @property
+    def identity(self) -> str:
+        """What this cache holds, as 16 hex digits: a hash of cache.json's record of every file (lengths and
+        digests). Another dataset prepared into the same folder has another identity; runs and studies record it
+        so that resuming over a replaced cache is refused."""
+        files = json.dumps(self.info["files"], sort_keys=True).encode()
+        return hashlib.sha256(files).hexdigest()[:16]
+
+    @property
     def size(self) -> int:
         return int(self.images.shape[-1])
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from xrayssl.configfile import check_bounds
 from xrayssl.data.formats import ReadOptions, format_names
 from xrayssl.data.imageio import DEFAULT_MAX_PIXELS
 from xrayssl.data.process import MAX_PIXELS_HELP, ProcessConfig
@@ -50,6 +51,7 @@ class DatasetConfig(ReadOptions, SplitConfig):
             raise XraySSLError(f"unknown dataset format '{self.format}'; valid formats: auto, {names}")
         if self.normal_classes is not None:  # a list from a flag or a file; the readers keep a tuple
             object.__setattr__(self, "normal_classes", tuple(int(c) for c in self.normal_classes))
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
     def read_options(self) -> ReadOptions:
         return part(self, ReadOptions)
@@ -71,10 +73,14 @@ class PrepareConfig(ProcessConfig, DatasetConfig):  # in this order the dataset'
         default=False,
         metadata={"help": "also check the digest of the existing images.npy before reusing it (reads it in full)"},
     )
+    allow_empty: bool = field(
+        default=False, metadata={"help": "write a cache even when no image could be used (otherwise an error)"}
+    )
 
     def __post_init__(self) -> None:
         ProcessConfig.__post_init__(self)
         DatasetConfig.__post_init__(self)
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
     def process(self) -> ProcessConfig:
         return part(self, ProcessConfig)
@@ -111,7 +117,7 @@ def run_prepare(config: PrepareConfig, *, quiet: bool = False) -> PrepareResult:
     return prepare(
         config.root, config.out, fmt=config.format, process=config.process(), split=config.split(),
         body_parts=config.body_parts, options=config.read_options(), workers=config.workers, progress=not quiet,
-        verify=config.verify,
+        verify=config.verify, allow_empty=config.allow_empty,
     )  # fmt: skip
 
 

@@ -117,6 +117,17 @@ def check_out(out: Path) -> None:
             break
 
 
+def check_apart(root: Path, out: Path) -> None:
+    """The cache never shares a folder with its dataset: prepare would write over files it did not create (a
+    dataset's own manifest.csv), and the next read of the dataset would find the cache's files in it."""
+    data, cache = root.expanduser().resolve(), out.expanduser().resolve()
+    folder = data if data.is_dir() else data.parent  # a CSV or .npz names its folder
+    if cache == folder or folder.is_relative_to(cache) or cache.is_relative_to(folder):
+        raise XraySSLError(
+            f"{out}: the cache folder overlaps the dataset at {folder}; give --out a folder outside the dataset"
+        )
+
+
 @dataclass
 class CacheBuild:
     """One build of a cache: the scanned dataset, its settings, what the previous cache offers (and the plan
@@ -133,6 +144,7 @@ class CacheBuild:
     progress: bool
     problems: list[Problem] = field(default_factory=list)
     fails: dict[int, str] = field(default_factory=dict)  # manifest row -> why it failed to decode
+    allow_empty: bool = False  # a cache of no image is an error unless asked for
 
     def up_to_date(self) -> bool:
         old, plan = self.old, self.plan
@@ -163,6 +175,7 @@ def prepare(
     workers: int | None = None,
     progress: bool = True,
     verify: bool = False,
+    allow_empty: bool = False,
 ) -> PrepareResult:
     """Prepare ``root`` into the cache folder ``out`` (created, updated or repaired in place).
 
@@ -171,6 +184,7 @@ def prepare(
     process = process or ProcessConfig()
     out = Path(out)
     check_out(out)
+    check_apart(Path(root), out)
     scan = load_dataset(root, fmt, split=split, body_parts=body_parts, options=options)
     df = scan.manifest.copy()
     df["fingerprint"] = [fingerprint(path) for path in df["path"]]
@@ -187,13 +201,20 @@ def prepare(
         workers=workers or default_workers(),
         progress=progress,
         problems=list(scan.problems),
+        allow_empty=allow_empty,
     )
     repaired = [f"{tmp}: temporary file of a stopped run, removed" for tmp in stale] + old.damaged
     build.known_failures()
     if build.up_to_date():
         n = len(df) - len(build.fails)
         return PrepareResult(out, n, 0, n, True, time.perf_counter() - start, build.problems, repaired)
-    n, n_reused = write_and_commit(out, build)
+    fresh = not out.exists()
+    try:
+        n, n_reused = write_and_commit(out, build)
+    except XraySSLError:
+        if fresh and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a refused cache leaves no folder behind
+        raise
     return PrepareResult(out, n, n - n_reused, n_reused, False, time.perf_counter() - start, build.problems, repaired)
 
 
@@ -236,6 +257,13 @@ def write_cache(writer: CacheWriter, build: CacheBuild) -> tuple[int, int]:
         keys = np.array(plan.keys, dtype=object)[good]
         files[ROWS] = writer.rows(np.array(list(zip(keys, hashes, strict=True)), dtype=ROW_DTYPE))
     final = build.df[good].reset_index(drop=True)
+    if final.empty and not build.allow_empty:
+        first = build.problems[0] if build.problems else None
+        detail = f" (first problem: {first.path}: {first.problem})" if first else ""
+        raise XraySSLError(
+            f"{build.scan.root}: none of its {len(build.df)} images could be used{detail}; no cache written "
+            "(--allow-empty writes an empty one)"
+        )
     final["content_hash"] = hashes
     build.problems += duplicate_problems(final, final["content_hash"])
     files[MANIFEST] = writer.text(MANIFEST, final[[*COLUMNS, *EXTRA_COLUMNS]].to_csv(index=False))

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from xrayssl.catalog import MAX_SIZE, MIN_SIZE
+from xrayssl.configfile import check_bounds
 from xrayssl.data.imageio import DEFAULT_MAX_PIXELS, ImageError, read_gray
 from xrayssl.errors import XraySSLError
 
@@ -41,6 +42,7 @@ class ProcessConfig:
             raise XraySSLError(f"resize must be 'pad' or 'crop', got {self.resize!r}")
         if self.clahe and (self.clahe_clip <= 0 or self.clahe_tiles < 1):
             raise XraySSLError("CLAHE clip limit must be > 0 and tile grid >= 1")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
 
 def content_hash(gray: np.ndarray) -> str:

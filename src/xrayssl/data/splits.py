@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from xrayssl.configfile import check_bounds
 from xrayssl.data.manifest import SPLITS, Problem
 from xrayssl.errors import XraySSLError
 
@@ -28,6 +29,7 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         check_fractions(self)
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
 
 def check_fractions(config: SplitConfig) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from xrayssl.configfile import check_bounds
 from xrayssl.errors import XraySSLError
 
 BODY_PARTS = ("knee", "forearm", "hand")
@@ -82,6 +83,7 @@ class SynthConfig:
             raise XraySSLError("need n_patients >= 1 and 0 <= abnormal_fraction <= 1")
         if self.exposure < 0 or not 0 <= self.mirror <= 1:
             raise XraySSLError("need exposure >= 0 and 0 <= mirror <= 1")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
 
 @dataclass

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 from xrayssl.catalog import MIN_PROBE_SIZE, N_BOOT, POOLS, check_choice, check_imagenet, check_weights_path
+from xrayssl.configfile import check_bounds
 from xrayssl.errors import XraySSLError
 
 Encoder = Literal["run", "random", "pixels", "imagenet"]
@@ -87,6 +88,7 @@ class ProbeConfig:
             raise XraySSLError(f"--size must be >= {MIN_PROBE_SIZE} and --pixels-size >= 1")
         if not all(0 < f <= 1 for f in self.label_fractions or []):
             raise XraySSLError("label fractions must be in (0, 1]")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,6 +107,7 @@ class GradCamConfig:
             raise XraySSLError(f"--split must be {' or '.join(SPLITS)}")
         if self.n < 1:
             raise XraySSLError("--n must be >= 1")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,3 +126,4 @@ class SupervisedEvalConfig:
             raise XraySSLError(f"--split must be {' or '.join(SPLITS)} (the threshold is chosen on val)")
         if self.n_boot < 1:
             raise XraySSLError("--bootstrap must be >= 1")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge

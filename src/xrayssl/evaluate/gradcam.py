@@ -26,6 +26,7 @@ from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.config import GradCamConfig
+from xrayssl.fileio import atomic_write, write_text_atomic
 from xrayssl.models.backbones import pool_features
 from xrayssl.paths import safe_name
 
@@ -156,7 +157,7 @@ def gradcam(config: GradCamConfig) -> dict[str, Any]:
         "panels": panels,  # what each image shows: the report's headings come from here, not from file names
         "faithfulness": faithfulness(model, x, maps, shown[:FAITHFULNESS_IMAGES], pred, rng),
     }
-    (out / "faithfulness.json").write_text(json.dumps(result, indent=2))
+    write_text_atomic(out / "faithfulness.json", json.dumps(result, indent=2))
     return result
 
 
@@ -235,5 +236,6 @@ def _grid(images: np.ndarray, maps: np.ndarray, probs: np.ndarray, path: Path, t
         ax.set_title(f"p={p:.2f}", fontsize=7)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)

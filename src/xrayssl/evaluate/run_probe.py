@@ -20,6 +20,7 @@ from xrayssl.evaluate.config import ProbeConfig
 from xrayssl.evaluate.evaluation import label_efficiency, metrics_report
 from xrayssl.evaluate.features import encode, pixels
 from xrayssl.evaluate.probe import LinearProbe
+from xrayssl.fileio import atomic_write, write_text_atomic
 from xrayssl.models.backbones import build_backbone
 from xrayssl.runs import load_encoder
 
@@ -168,8 +169,13 @@ def _describe(
 
 def save_fitted_probe(path: Path, fitted: LinearProbe, pool: str) -> None:
     """The fitted probe beside the run, so that Grad-CAM can explain encoder + probe as one classifier."""
+    with atomic_write(path) as f:
+        _savez(f, fitted, pool)
+
+
+def _savez(f, fitted: LinearProbe, pool: str) -> None:
     np.savez(
-        path,
+        f,
         mean=fitted.scaler_.mean_,
         scale=fitted.scaler_.scale_,
         coef=fitted.model_.coef_[0],
@@ -185,6 +191,7 @@ def _write(result: dict[str, Any], predictions: pd.DataFrame, target: Path) -> N
     target.parent.mkdir(parents=True, exist_ok=True)
     stem = target.stem.replace("probe", "predictions", 1) if "probe" in target.stem else f"{target.stem}-predictions"
     result["predictions"] = f"{stem}.csv"
-    predictions[PREDICTION_COLUMNS].to_csv(target.parent / result["predictions"], index=False)
-    target.write_text(json.dumps(result, indent=2))
+    with atomic_write(target.parent / result["predictions"], "w") as f:
+        predictions[PREDICTION_COLUMNS].to_csv(f, index=False)
+    write_text_atomic(target, json.dumps(result, indent=2))
     result["written_to"] = str(target)

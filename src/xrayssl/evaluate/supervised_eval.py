@@ -16,6 +16,7 @@ from xrayssl.data.selection import labelled_splits
 from xrayssl.evaluate.config import SupervisedEvalConfig
 from xrayssl.evaluate.evaluation import metrics_report
 from xrayssl.evaluate.run_probe import PREDICTION_COLUMNS
+from xrayssl.fileio import atomic_write, write_text_atomic
 from xrayssl.metrics import youden_threshold
 from xrayssl.models.classifier import Classifier
 from xrayssl.runs import load_classifier
@@ -53,6 +54,7 @@ def evaluate_supervised(config: SupervisedEvalConfig) -> dict[str, Any]:
         **metrics_report(frame, threshold, n_boot=config.n_boot),
     }
     result["predictions"] = "predictions.csv"  # per-image predictions beside the JSON, as the probe writes them
-    frame.assign(index=rows[split]["index"])[PREDICTION_COLUMNS].to_csv(run / "predictions.csv", index=False)
-    (run / "evaluation.json").write_text(json.dumps(result, indent=2))
+    with atomic_write(run / "predictions.csv", "w") as f:
+        frame.assign(index=rows[split]["index"])[PREDICTION_COLUMNS].to_csv(f, index=False)
+    write_text_atomic(run / "evaluation.json", json.dumps(result, indent=2))
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from xrayssl.fileio import atomic_write
 from xrayssl.report.markup import esc
 from xrayssl.report.results import StudyResults, load_results, write_results_csv
 from xrayssl.report.sections import SECTIONS, Section
@@ -41,5 +42,6 @@ def build_report(study: str | Path, out: str | Path | None = None) -> Path:
         write_results_csv(res.per_part, res.study)
     target = Path(out) if out else res.study / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(page, encoding="utf-8")
+    with atomic_write(target, "wb") as f:  # a stopped write keeps the previous report whole
+        f.write(page.encode("utf-8"))
     return target

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xrayssl.fileio import atomic_write
 from xrayssl.study import analysis
 from xrayssl.study.analysis import DesignEffects
 from xrayssl.study.config import StudyConfig
@@ -144,7 +145,8 @@ def per_part(store: Store, config: StudyConfig) -> pd.DataFrame:
 def write_results_csv(table: pd.DataFrame, study: str | Path) -> Path:
     """STUDY/results.csv: one row per body part, the per-part table's columns."""
     path = Path(study) / RESULTS_CSV
-    table.to_csv(path, index=False, float_format="%.6g")
+    with atomic_write(path, "w") as f:
+        table.to_csv(f, index=False, float_format="%.6g")
     return path
 
 

@@ -19,7 +19,7 @@ from xrayssl.catalog import (  # help texts
     method_names,
     words,
 )
-from xrayssl.configfile import check_settings
+from xrayssl.configfile import check_bounds, check_settings
 from xrayssl.errors import XraySSLError
 from xrayssl.study.designs import DESIGNS, Recipe, build
 from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig
@@ -150,6 +150,7 @@ class StudyConfig(Serialisable):
             for method in self.methods:
                 check_temperature(method, float(self.pretrain["temperature"]))
         self.recipe_list()
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
     def _named_recipes(self) -> dict[str, str]:
         return {**self.augmentations, **self.recipes, "base": self.base}

@@ -28,6 +28,7 @@ from xrayssl.study.plan import REFERENCE_KIND, plan, run_folder_name
 from xrayssl.study.store import FINAL_KIND, Store, StoreConfig
 
 CONFIG_KEY = "config"
+CACHE_KEY = "cache_identity"  # what the study's cache held when it started (data/cache.py, PreparedCache.identity)
 _DURATIONS: list[float] = []  # this process's run times, for the time-left estimate
 
 
@@ -52,6 +53,7 @@ def open_study(
         if stored is None:
             raise XraySSLError(f"{out}: no study here yet; give a cache (and options or --config) to start one")
         config = StudyConfig.from_dict({**stored, "out": str(out)})
+        _same_cache(opened, config)
         opened.add_runs(plan(config))  # a study killed between writing its config and its runs
         return config, opened
     config.check_cache()
@@ -66,8 +68,24 @@ def open_study(
             f"{out} holds a study with other settings ({', '.join(diff)}); "
             "rerun with only --out to resume it, or choose another --out"
         )
+    _same_cache(opened, config)
     opened.add_runs(runs)
     return config, opened
+
+
+def _same_cache(store: Store, config: StudyConfig) -> None:
+    """Every run of a study reads one dataset: the cache's identity is recorded when the study starts (or, for a
+    study from before identities, when it is first resumed), and a cache that has changed since is refused."""
+    from xrayssl.data.cache import PreparedCache
+
+    current = PreparedCache(config.cache).identity
+    kept = store.set_meta_once(CACHE_KEY, {"identity": current, "path": str(config.cache)})
+    if kept["identity"] != current:
+        raise XraySSLError(
+            f"{config.out}: the cache {config.cache} is not the one this study started on (identity "
+            f"{kept['identity']}, now {current}): its runs would compare two datasets; prepare the new data into "
+            "another folder, or start another --out"
+        )
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

@@ -26,6 +26,7 @@ from xrayssl.catalog import (
     check_weights_path,
     words,
 )
+from xrayssl.configfile import check_bounds
 from xrayssl.errors import XraySSLError
 
 
@@ -231,6 +232,7 @@ class PretrainConfig(RunConfig):
             raise XraySSLError(f"--warmup must be in [0, 1), got {self.warmup}")
         if self.logger is not None:
             check_tracker(self.logger)
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
 
 @_in_order(
@@ -281,3 +283,4 @@ class SupervisedConfig(RunConfig):
             raise XraySSLError(f"--patience must be >= 1, got {self.patience}")
         if not 0 < self.label_fraction <= 1:
             raise XraySSLError("--label-fraction must be in (0, 1]")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import fields
 from pathlib import Path
 
 import lightning as L
@@ -19,6 +20,7 @@ import torch
 
 from xrayssl import runs
 from xrayssl.augment import parse_pipeline
+from xrayssl.configfile import check_settings
 from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.errors import XraySSLError
 from xrayssl.models.methods import Views, build_method
@@ -98,10 +100,26 @@ def _resolve(config: PretrainConfig, resume: bool) -> PretrainConfig:
         kind, stored = runs.read_config(run)
         if kind != "pretrain":
             raise XraySSLError(f"{run}: a {kind} run, not a pretraining run")
-        return PretrainConfig.from_dict(stored)  # the stored config wins: a resumed run is the same run
+        names = {f.name for f in fields(PretrainConfig)}
+        settings = check_settings({k: v for k, v in stored.items() if k in names}, PretrainConfig, str(run))
+        # the stored settings win (a resumed run is the same run), but it stays in this folder and reads the
+        # cache given now, which must be the one it started on: a copied folder never writes into its original
+        resumed = PretrainConfig(**{**settings, "out": str(run), "cache": config.cache})
+        same_cache(run, PreparedCache(resumed.cache))
+        return resumed
     if (run / "config.json").is_file():
         raise XraySSLError(f"{run}: run folder exists; use --resume to continue it, or another --out")
     return config
+
+
+def same_cache(run: Path, cache: PreparedCache) -> None:
+    """A run continues on the dataset it started on (runs from before cache identities are taken as they are)."""
+    started_on = runs.read_cache_identity(run)
+    if started_on is not None and started_on != cache.identity:
+        raise XraySSLError(
+            f"{run}: the cache {cache.path} is not the one this run started on (identity {started_on}, now "
+            f"{cache.identity}); give that cache, or start a new run"
+        )
 
 
 def _pool(cache: PreparedCache, config: PretrainConfig) -> tuple[np.ndarray, dict]:
@@ -137,9 +155,14 @@ def _monitor(cache: PreparedCache, config: PretrainConfig) -> KNNMonitor | None:
 
 def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = True) -> Path:
     """Run (or resume) a pretraining run; returns the run folder. Nothing is written until the cache, the
-    config and the model have been checked."""
+    config and the model have been checked; the folder is held by this process while it runs."""
     config = _resolve(config, resume)
     run = Path(config.out)
+    with runs.claimed(run):
+        return _pretrain(config, run, resume, progress_bar)
+
+
+def _pretrain(config: PretrainConfig, run: Path, resume: bool, progress_bar: bool) -> Path:
     cache = PreparedCache(config.cache)
     L.seed_everything(config.seed, workers=True, verbose=False)
     idx, pool = _pool(cache, config)
@@ -148,7 +171,8 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
     module = SSLModule(config.to_dict(), runs.read_norm(run) if resume else None)
     module.batches = Batches(load_images(cache, idx, config.size), config.batch_size, config.seed, partners=partners)
     if not resume:
-        runs.write_config(run, "pretrain", config.to_dict(), norm=module.method.backbone.norm)
+        norm = module.method.backbone.norm
+        runs.write_config(run, "pretrain", config.to_dict(), norm=norm, cache_identity=cache.identity)
     trainer = harness.build_trainer(
         run,
         accelerator=config.accelerator,

@@ -121,17 +121,24 @@ def _batches(
 
 
 def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Path:
-    """Train and save the classifier (``classifier.pt``) and its backbone (``encoder.pt``)."""
+    """Train and save the classifier (``classifier.pt``) and its backbone (``encoder.pt``); the run folder is
+    held by this process while it trains."""
     run = Path(config.out)
     if (run / "config.json").is_file():
         raise XraySSLError(f"{run}: run folder exists; choose another --out")
+    with runs.claimed(run):
+        return _train(config, run, progress_bar)
+
+
+def _train(config: SupervisedConfig, run: Path, progress_bar: bool) -> Path:
     L.seed_everything(config.seed, workers=True, verbose=False)
     cache = PreparedCache(config.cache)
     train, val_rows, n_full = _labelled_rows(config, cache)
     pos_weight = float((train["label"] == 0).sum()) / max(1.0, float((train["label"] == 1).sum()))
     module = SupervisedModule(config.to_dict(), pos_weight)  # a wrong --init fails before the run folder is made
     module.batches, val = _batches(config, cache, train, val_rows, n_full)
-    runs.write_config(run, "supervised", config.to_dict(), norm=module.model.backbone.norm)
+    norm = module.model.backbone.norm
+    runs.write_config(run, "supervised", config.to_dict(), norm=norm, cache_identity=cache.identity)
     best = BestState()
     precision = config.precision or runs.default_precision(config.accelerator)
     trainer = harness.build_trainer(

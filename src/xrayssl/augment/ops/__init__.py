@@ -33,10 +33,18 @@ class Op:
     name: ClassVar[str] = ""
     positional: ClassVar[tuple[str, ...]] = ()  # parameters that may be given without a name, in order
     affine: ClassVar[bool] = False
+    # (low, high) of each numeric parameter (both ends of a range within it): NaN, inf and values that make no
+    # image (a crop of a negative area, a rotation of 1e308 degrees) are refused when the recipe is read
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __post_init__(self) -> None:
-        if not 0 <= self.p <= 1:
-            raise XraySSLError(f"{self.name}: p must be within 0..1, got {self.p}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            items = value if isinstance(value, tuple) else (value,)
+            lo, hi = {"p": (0.0, 1.0), **self.bounds}.get(f.name, (-1e6, 1e6))
+            for v in items:
+                if isinstance(v, int | float) and not isinstance(v, bool) and not lo <= v <= hi:  # NaN fails too
+                    raise XraySSLError(f"{self.name}: {f.name} must be within {lo:g}..{hi:g}, got {v}")
 
     def chosen(self, n: int, gen: torch.Generator) -> torch.Tensor:
         return torch.rand(n, generator=gen) < self.p

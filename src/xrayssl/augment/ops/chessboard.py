@@ -9,6 +9,7 @@ each cell keeps exactly its multiset of pixel values. Edge cells may be smaller 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -29,6 +30,7 @@ def cell_layout(size: int, cell: int) -> tuple[torch.Tensor, torch.Tensor, torch
 @dataclass
 class Chessboard(Op):
     name = "chessboard"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"cell": (0.001, 1.0), "shift": (0.0, 0.5)}
     cell: float = 0.078
     shift: float = 0.0195
     p: float = 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -14,6 +15,7 @@ from xrayssl.augment.ops import Op, as_range, register_op, uniform
 @dataclass
 class Erase(Op):
     name = "erase"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"area": (0.0, 1.0), "ratio": (0.01, 100.0), "value": (0.0, 1.0)}
     area: float | tuple[float, float] = (0.01, 0.1)
     ratio: float | tuple[float, float] = (0.5, 2.0)
     value: float = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,7 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel: int) -> torch.Te
 @dataclass
 class Blur(Op):
     name = "blur"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"sigma": (0.0, 100.0), "kernel": (1, 99)}
     positional = ("sigma",)
     sigma: float | tuple[float, float] = (1.0, 2.0)
     kernel: int = 3
@@ -46,6 +48,7 @@ class Blur(Op):
 @dataclass
 class Sharpen(Op):
     name = "sharpen"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"amount": (0.0, 10.0), "sigma": (0.01, 100.0)}
     positional = ("amount",)
     amount: float | tuple[float, float] = (0.5, 1.5)
     sigma: float = 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +43,7 @@ class Rotate(Op):
     """Rotation about the image centre by a random angle within +-degrees (study: 10)."""
 
     name = "rotate"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"degrees": (-360.0, 360.0)}
     positional = ("degrees",)
     degrees: float | tuple[float, float] = 10.0
     p: float = 1.0
@@ -67,6 +69,7 @@ class Crop(Op):
     """Random resized crop: a region of ``scale`` of the area and aspect ``ratio``, stretched to full size."""
 
     name = "crop"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"scale": (0.001, 1.0), "ratio": (0.01, 100.0)}
     positional = ("scale",)
     scale: float | tuple[float, float] = (0.2, 1.0)
     ratio: float | tuple[float, float] = (0.75, 1.3333)
@@ -103,6 +106,7 @@ class GridDistortion(Op):
     """Smooth elastic warp: random displacements on a coarse grid, bicubically interpolated."""
 
     name = "grid_distortion"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"magnitude": (0.0, 0.5), "steps": (1, 64)}
     positional = ("magnitude",)
     magnitude: float = 0.03  # largest displacement, as a fraction of the image side
     steps: int = 5

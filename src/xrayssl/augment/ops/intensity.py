@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -15,6 +16,11 @@ from xrayssl.augment.ops import Op, as_range, register_op, uniform
 @dataclass
 class Intensity(Op):
     name = "intensity"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {
+        "brightness": (0.0, 1.0),
+        "contrast": (0.0, 1.0),
+        "gamma": (0.01, 100.0),
+    }
     brightness: float = 0.2  # added offset within +-brightness
     contrast: float = 0.2  # factor within 1 +- contrast, about the image mean
     gamma: float | tuple[float, float] = (0.8, 1.25)
@@ -37,6 +43,7 @@ class Intensity(Op):
 @dataclass
 class Noise(Op):
     name = "noise"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"std": (0.0, 1.0)}
     positional = ("std",)
     std: float | tuple[float, float] = (0.01, 0.05)
     p: float = 0.5
@@ -56,6 +63,7 @@ class Clahe(Op):
     """CLAHE with a random clip limit; runs in OpenCV on the CPU (the batch is moved there and back)."""
 
     name = "clahe"
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"clip": (0.0, 100.0), "tiles": (1, 64)}
     positional = ("clip",)
     clip: float | tuple[float, float] = (1.0, 4.0)
     tiles: int = 8
