@@ -191,7 +191,21 @@ def save_weights(module: torch.nn.Module, path: Path) -> None:
 def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
     if not path.is_file():
         raise XraySSLError(f"{path}: no weights (did the run finish?)")
-    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never code from a file
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        # torch's own message suggests weights_only=False, which would run whatever the file holds: never
+        kind = "holds more than tensors" if isinstance(exc, pickle.UnpicklingError) else "is damaged or truncated"
+        raise XraySSLError(f"{path}: not loaded, the file {kind}; it is not trusted") from None
+    if not isinstance(state, dict):
+        raise XraySSLError(f"{path}: not a state dict of tensors")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:  # missing or unexpected keys, wrong shapes
+        first = str(exc).strip().splitlines()[-1].strip()[:160]
+        raise XraySSLError(f"{path}: does not fit the run's {type(module).__name__} ({first})") from None
     return module
 
 

@@ -211,3 +211,33 @@ def test_an_out_that_cannot_be_made_is_one_line(tmp_path, capsys, tiny_cache, wh
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("xrayssl: error:") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    "text", ['{"format_version": 2, "files": {"images.npy": 5}}', '{"format_version": 2, "files": {}, "process": "x"}']
+)
+def test_a_cache_json_of_the_wrong_shape_is_repaired_by_prepare(tmp_path, capsys, text):
+    from xrayssl.cli.main import main
+
+    root = write_dataset(tmp_path / "syn", SynthConfig(n_patients=8, size=32, seed=4), workers=1)
+    out = tmp_path / "cache"
+    args = ["data", "prepare", str(root), "--out", str(out), "--size", "16", "--quiet", "--workers", "1"]
+    assert main(args) == 0
+    (out / "cache.json").write_text(text)
+    assert main(["data", "verify", str(out)]) == 2
+    assert "run 'xrayssl data prepare' again" in capsys.readouterr().err
+    assert main(args) == 0  # its own repair advice works
+    assert main(["data", "verify", str(out)]) == 0
+
+
+def test_terminal_escapes_from_the_data_are_not_printed_raw(tmp_path, radiographs, capsys):
+    from xrayssl.cli.main import main
+
+    root = tmp_path / "set"
+    for i in range(4):
+        write_png(root / f"img{i}.png", radiographs[i])
+    rows = [f"img{i}.png,{i % 2},p{i},knee\x1b[2J" for i in range(4)] + ["gone\x1b[31m.png,0,p9,knee"]
+    (root / "labels.csv").write_text("path,label,patient_id,body_part\n" + "\n".join(rows) + "\n")
+    main(["data", "inspect", str(root), "--quick", "--workers", "1"])
+    out = capsys.readouterr()
+    assert "\x1b" not in out.out + out.err

@@ -276,9 +276,11 @@ def test_store_url_errors_are_one_line_and_leave_nothing_behind(tmp_path, monkey
         ("mysql://u@h/db", "only postgresql://"),
         ("postgresql://u@h", "name the database"),
         ("::", "not a database URL"),
+        ("postgresql://u:secret@localhost:abc/db", "not a database URL"),  # a port that is no number
     ]:
-        with pytest.raises(XraySSLError, match=message):
+        with pytest.raises(XraySSLError, match=message) as err:
             Store(out, StoreConfig(url=url), create=True)
+        assert "secret" not in str(err.value)
     if importlib.util.find_spec("psycopg"):
         with pytest.raises(XraySSLError, match="cannot reach the study's database") as err:  # nothing on port 9
             Store(out, StoreConfig(url="postgresql://u:secret@127.0.0.1:9/db"), create=True)

@@ -28,3 +28,18 @@ def test_a_study_resumed_over_a_replaced_cache_is_refused(tmp_path):
         open_study(None, config.out)
     with pytest.raises(XraySSLError, match="not the one this study started on"):
         open_study(config, config.out)
+
+
+def test_a_split_of_one_class_is_refused_before_the_study_starts(tmp_path):
+    import pandas as pd
+
+    root = write_dataset(tmp_path / "data", SynthConfig(n_patients=40, size=64, seed=3), workers=1)
+    labels = next(root.glob("*.csv"))
+    frame = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    frame["label"] = "normal"  # nothing abnormal anywhere
+    frame.to_csv(labels, index=False)
+    cache = prepare(root, tmp_path / "cache", process=ProcessConfig(size=32), workers=1, progress=False).cache
+    config = StudyConfig(cache=str(cache), out=str(tmp_path / "study"), methods=["simclr"], seeds=1)
+    with pytest.raises(XraySSLError, match=r"split .* holds 1 class"):
+        open_study(config, config.out)
+    assert not (tmp_path / "study").exists()

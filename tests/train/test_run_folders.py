@@ -87,3 +87,26 @@ def test_a_damaged_config_json_is_one_line(finished, tiny_cache, tmp_path, capsy
         assert main(args) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_a_planted_or_damaged_encoder_is_one_line_and_never_unpickled(finished, tmp_path, capsys):
+    import pickle
+
+    copy = tmp_path / "bad"
+    shutil.copytree(finished, copy)
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    good = (copy / "encoder.pt").read_bytes()
+    cases = {"holds more than tensors": pickle.dumps(Payload()), "damaged or truncated": good[: len(good) // 3]}
+    for message, data in cases.items():
+        (copy / "encoder.pt").write_bytes(data)
+        assert main(["probe", str(copy), "--bootstrap", "10"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "weights_only" not in err and err.count("\n") == 1, err
+    assert not marker.exists()

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from xrayssl.paths import printable
+
 
 def nothing(result: Any, config: Any) -> int:
     """The step printed as it went (the demo)."""
@@ -21,20 +23,20 @@ def wrote(result: Path, config: Any) -> int:
 def inspect(summary: dict[str, Any], config: Any, *, json: bool = False, strict: bool = False) -> int:
     from xrayssl.data.summary import format_summary
 
-    print(_json(summary) if json else format_summary(summary))
+    print(_json(summary) if json else printable(format_summary(summary)))  # names from the data: no escapes
     return 1 if strict and summary["problems"] else 0
 
 
 def prepare(result: Any, config: Any, *, strict: bool = False) -> int:
     for line in result.repaired:
-        print(f"  repaired: {line}", file=sys.stderr)
+        print(printable(f"  repaired: {line}"), file=sys.stderr)
     state = "up to date" if result.up_to_date else f"{result.n_processed} processed, {result.n_reused} reused"
     print(
         f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; "
         f"{len(result.problems)} problem(s)"
     )
     for p in result.problems[:20]:
-        print(f"  {p.path}: {p.problem}", file=sys.stderr)
+        print(printable(f"  {p.path}: {p.problem}"), file=sys.stderr)
     if len(result.problems) > 20:
         print(f"  ... and {len(result.problems) - 20} more in {result.cache / 'problems.csv'}", file=sys.stderr)
     return 1 if strict and result.problems else 0

@@ -132,8 +132,12 @@ def read_cache_info(path: Path) -> dict[str, Any]:
             f"{path}: cache format version {version}, this xrayssl reads version {CACHE_VERSION}; "
             "run 'xrayssl data prepare' again to rebuild it"
         )
-    if not isinstance(info.get("files"), dict):
-        raise XraySSLError(f"{info_path}: no 'files' section; {REPAIR}")
+    files = info.get("files")
+    if not isinstance(files, dict) or not all(isinstance(record, dict) for record in files.values()):
+        raise XraySSLError(f"{info_path}: no readable 'files' section; {REPAIR}")
+    for key, kind in (("process", dict), ("split", dict), ("dataset", dict), ("counts", list)):
+        if key in info and not isinstance(info[key], kind):  # valid JSON of the wrong shape: damaged all the same
+            raise XraySSLError(f"{info_path}: its '{key}' section is damaged; {REPAIR}")
     return info
 
 

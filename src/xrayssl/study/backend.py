@@ -61,8 +61,11 @@ def parse_url(text_url: str) -> URL:
     """A ``--store`` value -> a PostgreSQL URL using psycopg 3 (SQLAlchemy's plain postgresql:// means psycopg2)."""
     try:
         url = make_url(text_url)
-    except ArgumentError:
-        raise XraySSLError(f"--store '{text_url}': not a database URL; write postgresql://USER@HOST/DATABASE") from None
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        shown = text_url.split("@")[-1][:120]  # what follows the credentials: never echo a password
+        raise XraySSLError(
+            f"--store '...@{shown}': not a database URL; write postgresql://USER@HOST[:PORT]/DATABASE"
+        ) from None
     if url.get_backend_name() not in ("postgresql", "postgres"):
         shown = without_password(url).render_as_string(hide_password=False)
         raise XraySSLError(

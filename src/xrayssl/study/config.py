@@ -170,7 +170,8 @@ class StudyConfig(Serialisable):
         """The cache is a prepared cache and holds every body part asked for (before a study is created)."""
         from xrayssl.data.cache import PreparedCache
 
-        parts = {str(p) for p in PreparedCache(self.cache).manifest["body_part"].unique() if str(p)}
+        manifest = PreparedCache(self.cache).manifest
+        parts = {str(p) for p in manifest["body_part"].unique() if str(p)}
         known = {p.lower() for p in parts}  # training selects body parts case-insensitively
         missing = [p for p in self.body_parts if p is not None and p.lower() not in known]
         if missing:
@@ -178,6 +179,16 @@ class StudyConfig(Serialisable):
                 f"{self.cache}: no images of body part(s) {', '.join(missing)}; "
                 f"the cache holds: {', '.join(sorted(parts)) or 'none named'}"
             )
+        for part in self.body_parts:  # every probe needs both classes: say so now, not after pretraining every run
+            rows = manifest if part is None else manifest[manifest["body_part"].str.lower() == part.lower()]
+            for split in ("train", "val", "test"):
+                labels = set(rows.loc[rows["split"] == split, "label"]) - {-1}
+                if len(labels) < 2:
+                    where = f"body part {part}" if part else "the cache"
+                    raise XraySSLError(
+                        f"{self.cache}: the {split} split of {where} holds {len(labels)} class(es) of normal/abnormal; "
+                        "a probe needs both (prepare with other split fractions, or another body part)"
+                    )
 
     def _check_references(self, shared: PretrainConfig) -> None:
         unknown = [r for r in self.references if r not in REFERENCES]

@@ -9,7 +9,6 @@ untrusted, skipped, and never retried with ``weights_only=False``.
 from __future__ import annotations
 
 import inspect
-import os
 import pickle
 import time
 import warnings
@@ -23,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from xrayssl.errors import XraySSLError
+from xrayssl.fileio import atomic_write
 from xrayssl.train.logs import RunCSVLogger
 
 if TYPE_CHECKING:
@@ -41,16 +41,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise XraySSLError(f"{path}: could not write the checkpoint ({exc.strerror or exc})") from exc
+        # fileio.atomic_write: a full disk (torch.save says RuntimeError) removes the temporary file, one line
+        with atomic_write(path) as f:
+            torch.save(checkpoint, f)
 
     def load_checkpoint(
         self, path: str | Path, map_location: Any = None, weights_only: bool | None = None
