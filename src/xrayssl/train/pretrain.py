@@ -71,10 +71,10 @@ class SSLModule(harness.HarnessModule):
         return views
 
     def training_step(self, batch, batch_idx):
-        p = self.progress()
+        progress = self.progress()  # share of the run done, 0..1: the lr schedule and loss warm-ups read it
         for group in self.optimizers().param_groups:
-            group["lr"] = self.cfg.lr * lr_factor(p, self.cfg.warmup)
-        loss = self.method.loss(self.make_views(batch), p)
+            group["lr"] = self.cfg.lr * lr_factor(progress, self.cfg.warmup)
+        loss = self.method.loss(self.make_views(batch), progress)
         self.track_loss(loss)
         return loss
 
