@@ -9,7 +9,7 @@ from typing import Any
 
 from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
 from xrayssl.paths import safe_name
-from xrayssl.study.analysis import best_recipes, ssl_frame
+from xrayssl.study.analysis import best_recipes, seed_runs, ssl_frame
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.preview import store_preview
 from xrayssl.study.store import Store
@@ -28,12 +28,7 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
     for row in best.itertuples():
         if row.abnormal_fraction != first_fraction:
             continue
-        runs = frame[
-            (frame["method"] == row.method)
-            & (frame["recipe"] == row.recipe)
-            & (frame["body_part"] == row.body_part)
-            & (frame["abnormal_fraction"] == row.abnormal_fraction)
-        ].sort_values("seed")
+        runs = seed_runs(frame, row)
         run = out / runs.iloc[0]["run"]
         if progress:
             print(f"finalize: {row.method} / {row.recipe} ({row.body_part}): label efficiency and Grad-CAM", flush=True)

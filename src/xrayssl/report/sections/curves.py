@@ -10,7 +10,7 @@ import pandas as pd
 from xrayssl.report import plots
 from xrayssl.report.markup import esc, img
 from xrayssl.report.results import StudyResults
-from xrayssl.study.analysis import chosen, run_predictions
+from xrayssl.study.analysis import chosen, run_predictions, seed_runs
 
 
 def roc(res: StudyResults) -> str:
@@ -19,12 +19,7 @@ def roc(res: StudyResults) -> str:
     curves: dict[str, list[dict[str, Any]]] = {}
     frame = res.frame
     for r in chosen(res.board).itertuples():
-        runs = frame[
-            (frame["method"] == r.method)
-            & (frame["recipe"] == r.recipe)
-            & (frame["body_part"] == r.body_part)
-            & (frame["abnormal_fraction"] == r.abnormal_fraction)
-        ].sort_values("seed")
+        runs = seed_runs(frame, r)
         pool = "" if frame["abnormal_fraction"].nunique() < 2 else f", pool {r.abnormal_fraction}"
         result = results.get(runs["run_id"].iloc[0])
         _add_curve(curves, res.study, result, f"{r.method}: {r.recipe}{pool}", "ssl", r.body_part)

@@ -21,7 +21,7 @@ from xrayssl.study.analysis.effects import (
 from xrayssl.study.analysis.frame import EXPECTED_EFFECTS_KEY, GROUP, ssl_frame, ssl_frame_of
 from xrayssl.study.analysis.paired import paired_effects, run_predictions, ssl_predictions, ssl_predictions_of
 from xrayssl.study.analysis.prose import METHOD_NAMES, headline, versus_references
-from xrayssl.study.analysis.ranking import best_recipes, chosen, leaderboard
+from xrayssl.study.analysis.ranking import best_recipes, chosen, leaderboard, seed_runs
 from xrayssl.study.analysis.references import (
     PER_PART_REFERENCES,
     REFERENCE_NAMES,
@@ -61,6 +61,7 @@ __all__ = [
     "references",
     "references_of",
     "run_predictions",
+    "seed_runs",
     "sensitivity",
     "skipped_references",
     "skipped_references_of",

@@ -40,6 +40,14 @@ def chosen(board: pd.DataFrame) -> pd.DataFrame:
     return board[board["rank"] == 1].reset_index(drop=True) if len(board) else board
 
 
+def seed_runs(frame: pd.DataFrame, row) -> pd.DataFrame:
+    """The runs (one per seed, in seed order) of a leaderboard row: its method and recipe in its group."""
+    mask = frame["recipe"] == row.recipe
+    for column in GROUP:
+        mask &= frame[column] == getattr(row, column)
+    return frame[mask].sort_values("seed")
+
+
 def best_recipes(frame: pd.DataFrame) -> pd.DataFrame:
     """The recipe chosen on validation per (body part, abnormal fraction, method)."""
     return chosen(leaderboard(frame))
