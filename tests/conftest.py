@@ -62,3 +62,15 @@ def tiny_cache(tmp_path_factory) -> Path:
     return prepare(
         root, tmp_path_factory.mktemp("cache") / "c", process=ProcessConfig(size=32), workers=2, progress=False
     ).cache
+
+
+@pytest.fixture(scope="session")
+def graded_cache(tmp_path_factory) -> Path:
+    """The real knee demo images with their Kellgren-Lawrence grades as an ordinal task (normal: grade 0), 32 px."""
+    from xrayssl.data.formats import ReadOptions
+    from xrayssl.data.prepare import prepare
+    from xrayssl.data.process import ProcessConfig
+
+    options = ReadOptions(label="kl_grade", task="ordinal", normal="0")
+    out = tmp_path_factory.mktemp("graded") / "c"
+    return prepare(need(KNEE_DEMO), out, process=ProcessConfig(size=32), options=options, workers=2, progress=False).cache

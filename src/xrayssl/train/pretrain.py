@@ -124,10 +124,16 @@ def same_cache(run: Path, cache: PreparedCache) -> None:
 
 def _pool(cache: PreparedCache, config: PretrainConfig) -> tuple[np.ndarray, dict]:
     idx = select(cache, config.split, config.body_part)
-    pool = {"n_pool": len(idx), "abnormal_share_before": float((cache.labels[idx] == 1).mean())}
+    abnormal = cache.task.abnormal(cache.targets)  # 1 abnormal, 0 normal, -1 unknown, whatever the task
+    pool = {"n_pool": len(idx), "abnormal_share_before": float((abnormal[idx] == 1).mean())}
     if config.pretrain_abnormal_fraction is not None:
-        idx = idx[subsample_abnormal_fraction(cache.labels[idx], config.pretrain_abnormal_fraction, config.seed)]
-    pool.update(n_used=len(idx), abnormal_share_used=float((cache.labels[idx] == 1).mean()))
+        if not cache.task.has_normal:
+            raise XraySSLError(
+                f"{cache.path}: --pretrain-abnormal-fraction needs a normal class, and this {cache.task.kind} task "
+                "names none (prepare with --normal VALUE)"
+            )
+        idx = idx[subsample_abnormal_fraction(abnormal[idx], config.pretrain_abnormal_fraction, config.seed)]
+    pool.update(n_used=len(idx), abnormal_share_used=float((abnormal[idx] == 1).mean()))
     if len(idx) < config.batch_size:
         raise XraySSLError(f"only {len(idx)} images to pretrain on, fewer than --batch-size {config.batch_size}")
     return idx, pool
