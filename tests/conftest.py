@@ -73,4 +73,5 @@ def graded_cache(tmp_path_factory) -> Path:
 
     options = ReadOptions(label="kl_grade", task="ordinal", normal="0")
     out = tmp_path_factory.mktemp("graded") / "c"
-    return prepare(need(KNEE_DEMO), out, process=ProcessConfig(size=32), options=options, workers=2, progress=False).cache
+    process = ProcessConfig(size=32)
+    return prepare(need(KNEE_DEMO), out, process=process, options=options, workers=2, progress=False).cache

@@ -33,5 +33,5 @@ def test_the_imbalance_arm_needs_a_normal_class(graded_cache, tmp_path):
         (copy / f.name).write_bytes(f.read_bytes())
     (copy / "cache.json").write_text(json.dumps(info))
     config = PretrainConfig(cache=str(copy), out=str(tmp_path / "r"), pretrain_abnormal_fraction=0.5, **TINY)
-    with pytest.raises(XraySSLError, match="needs a normal class.*--normal"):
+    with pytest.raises(XraySSLError, match=r"needs a normal class.*--normal"):
         _pool(PreparedCache(copy), config)
