@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from xrayssl.data.summary import LABEL_NAMES
 from xrayssl.errors import XraySSLError
 from xrayssl.study.config import StudyConfig
 
@@ -50,8 +49,10 @@ def _store_augmentations(config: StudyConfig, n: int, seed: int) -> dict[str, An
 
     from xrayssl.augment.pipeline import parse_pipeline
     from xrayssl.augment.show import grid_png
+    from xrayssl.data.cache import PreparedCache
     from xrayssl.data.sample import sample_images
 
+    task = PreparedCache(config.cache).task
     images, rows = sample_images(config.cache, n, seed=seed, split="train")
     batch = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
     recipes = preview_recipes(config)
@@ -61,7 +62,7 @@ def _store_augmentations(config: StudyConfig, n: int, seed: int) -> dict[str, An
     }
     shown = [
         {"patient_id": str(r.patient_id), "label": int(r.label), "body_part": r.body_part or "",
-         "caption": f"{LABEL_NAMES.get(int(r.label), r.label)} {r.body_part or ''}".strip()}
+         "caption": f"{task.label_name(int(r.label))} {r.body_part or ''}".strip()}
         for r in rows.itertuples()
     ]  # fmt: skip
     png = Path(config.out) / AUGMENTATIONS_PNG
@@ -76,7 +77,8 @@ def dataset_summary(cache: str | Path) -> dict[str, Any]:
     """Images and patients per split, body part and label of a prepared cache."""
     from xrayssl.data.cache import PreparedCache
 
-    manifest = PreparedCache(cache).manifest
+    prepared = PreparedCache(cache)
+    manifest, task = prepared.manifest, prepared.task
     counts = (
         manifest.groupby(["split", "body_part", "label"])
         .agg(images=("path", "size"), patients=("patient_id", "nunique"))
@@ -84,11 +86,12 @@ def dataset_summary(cache: str | Path) -> dict[str, Any]:
     )
     return {
         "cache": str(cache),
+        "task": task.to_json(),
         "images": len(manifest),
         "patients": int(manifest["patient_id"].nunique()),
         "counts": [
             {"split": str(r.split), "body_part": str(r.body_part or ""), "label": int(r.label),
-             "images": int(r.images), "patients": int(r.patients)}
+             "label_name": task.label_name(int(r.label)), "images": int(r.images), "patients": int(r.patients)}
             for r in counts.itertuples()
         ],
     }  # fmt: skip

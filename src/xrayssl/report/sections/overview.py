@@ -3,7 +3,7 @@ step (study.preview), so the report reads no cache and reruns no augmentation.""
 
 from __future__ import annotations
 
-from xrayssl.data.summary import LABEL_NAMES
+from xrayssl.data.manifest import LABEL_NAMES  # studies stored before tasks: binary
 from xrayssl.report import plots
 from xrayssl.report.markup import esc, fmt, img, table
 from xrayssl.report.results import StudyResults
@@ -36,7 +36,8 @@ def dataset(res: StudyResults) -> str:
         return f"<h2>Dataset</h2><p class='note'>The dataset summary is {NOT_YET}.</p>"
     rows = [
         {"split": esc(r["split"]), "body part": fmt(r["body_part"] or "-"),
-         "label": esc(LABEL_NAMES.get(r["label"], r["label"])), "images": r["images"], "patients": r["patients"]}
+         "label": esc(r.get("label_name", LABEL_NAMES.get(r["label"], r["label"]))), "images": r["images"],
+         "patients": r["patients"]}
         for r in summary["counts"]
     ]  # fmt: skip
     return (
