@@ -165,6 +165,7 @@ def _row_record(
         study_id=str(row.get(cols.get("study_id", ""), "")),
         split=split,
         meta={c: row[c] for c in meta_cols if str(row[c]) != ""},
+        origin=where,
     )
 
 
