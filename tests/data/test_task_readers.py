@@ -44,8 +44,11 @@ def _by_name(scan, column):
 def test_nih_finding_lists_in_one_column(tmp_path, radiographs):
     """NIH ChestX-ray14's 'Finding Labels': the findings are the distinct names, 'No Finding' is all 0."""
     labels = ["Effusion|Mass", "No Finding", "Mass", "", "Cardiomegaly|Effusion"]
-    csv = _csv(tmp_path, radiographs, {"Finding Labels": labels, "Patient ID": ["1", "2", "3", "4", "5"]})
+    csv = _csv(tmp_path, radiographs, {"Finding Labels": labels, "Patient ID": ["1", "1", "3", "4", "5"]})
+    frame = pd.read_csv(csv).rename(columns={"path": "Image Index"})  # NIH's own column names
+    frame.to_csv(csv, index=False)
     scan = read_dataset(csv, options=ReadOptions(label="Finding Labels", task="multilabel"))
+    assert _by_name(scan, "patient_id") == ["1", "1", "3", "4", "5"]
     assert scan.task == Task("multilabel", ("Cardiomegaly", "Effusion", "Mass"), ())
     assert _by_name(scan, "findings") == ["0|1|1", "0|0|0", "0|0|1", "-1|-1|-1", "1|1|0"]
     assert _by_name(scan, "label") == [1, 0, 1, -1, 1]

@@ -27,13 +27,15 @@ class ReadOptions:
 
     label: str | None = field(
         default=None,
-        metadata={"help": "CSV: the label column (several, comma-separated, one per finding, for --task multilabel)",
+        metadata={"help": "CSV: the label column (several, comma-separated, one per finding, for --task multilabel; "
+                          "or one listing the findings as 'A|B')",
                   "default": "the first of label_int, label, target, class, y"},
     )  # fmt: skip
     task: TaskKind | None = field(
         default=None,
-        metadata={"help": "what a label is", "default": "binary (normal/abnormal); other labels need --task"},
-    )
+        metadata={"help": "what a label is",
+                  "default": "binary (normal/abnormal), other labels need --task; MedMNIST: its own task"},
+    )  # fmt: skip
     normal: str | None = field(
         default=None,
         metadata={"help": "the label value(s) meaning normal, comma-separated (gives a normal-vs-rest AUROC)"},
