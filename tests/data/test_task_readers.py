@@ -279,3 +279,16 @@ def test_a_non_grade_in_an_ordinal_column_names_the_file_line(tmp_path, radiogra
     assert scan.task.classes == ("0", "2", "3", "10")
     (bad,) = [p for p in scan.problems if "not a grade" in p.problem]
     assert bad.path.endswith("2.png") and "(labels.csv line 4); kept unlabelled" in bad.problem
+
+
+def test_preview_rows_carry_the_task_s_label_names(tmp_path, radiographs):
+    """augment show and the study's preview caption images by the task's class names, not normal/abnormal."""
+    from xrayssl.data.process import ProcessConfig
+    from xrayssl.data.sample import sample_images
+
+    root = _class_tree(tmp_path / "organs", radiographs, ["liver", "heart"], per=3)
+    out = tmp_path / "cache"
+    prepare(root, out, process=ProcessConfig(size=32), options=ReadOptions(task="multiclass"), progress=False)
+    images, rows = sample_images(out, 6, size=32)
+    folder = rows["path"].map(lambda p: p.split("/")[-2])
+    assert len(images) == 6 and (rows["label_name"] == folder).all()
