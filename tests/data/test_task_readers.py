@@ -152,6 +152,14 @@ def test_retinamnist_is_ordinal_and_pneumoniamnist_stays_binary(tmp_path):
     assert pneumonia.task == BINARY and list(pneumonia.manifest["label"][:4]) == [0, 1, 0, 1]
 
 
+def test_an_npz_of_another_name_takes_its_task_from_its_labels(tmp_path):
+    scan = read_dataset(_npz(tmp_path / "mine.npz", {"train": np.array([[0], [3], [1], [2]])}))
+    assert scan.task == Task("multiclass", ("0", "1", "2", "3"), ()) and "not a MedMNIST name" in scan.task_note
+    (tmp_path / "b").mkdir()
+    two = read_dataset(_npz(tmp_path / "b" / "mine.npz", {"train": np.array([[1], [2], [1]])}))
+    assert two.task.kind == "multiclass" and two.task.classes == ("1", "2")  # not 0/1: never normal/abnormal
+
+
 def test_medmnist_files_of_different_tasks_are_refused_together(tmp_path):
     _npz(tmp_path / "organamnist.npz", {"train": np.arange(4).reshape(4, 1)})
     _npz(tmp_path / "pneumoniamnist.npz", {"train": np.array([[0], [1]])})

@@ -17,6 +17,7 @@ from xrayssl.data.formats import ReadOptions, register
 from xrayssl.data.formats._walk import (
     classify_parts,
     image_files,
+    nfc,
     patient_from_stem,
     report_empty_folders,
     split_of,
@@ -69,7 +70,7 @@ def _named_class_record(path: Path, parts: list[str], options: ReadOptions) -> R
     """An image whose deepest non-split folder names its class, as spelled (``Record.value``)."""
     split = next((s for p in parts if (s := split_of(p))), None)
     others = [p for p in parts if split_of(p) is None]
-    value = others[-1] if others else ""  # no class folder: unlabelled (data/labels.py reports it)
+    value = nfc(others[-1]) if others else ""  # no class folder: unlabelled (data/labels.py reports it)
     rest = others[:-1]
     return Record(
         path=str(path),

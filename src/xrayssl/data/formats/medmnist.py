@@ -3,8 +3,8 @@
 Labels are (N, 1) class indices for single-label sets and (N, K) 0/1 findings for multi-label ones (ChestMNIST).
 Without ``--task`` a file keeps MedMNIST's own task (``MEDMNIST``, from MedMNIST's INFO: ChestMNIST multilabel,
 OrganAMNIST multiclass, RetinaMNIST ordinal, PneumoniaMNIST binary...), its classes named as MedMNIST names
-them; a file of another name is multilabel when its labels have several columns, binary when they hold two
-values, multiclass otherwise, its classes named by index. ``data inspect`` says which task it took.
+them; a file of another name is multilabel when its labels have several columns, binary when they are 0 and
+1 only, multiclass otherwise, its classes named by index. ``data inspect`` says which task it took.
 
 As a binary task (a binary set, or ``--task binary``) class 0 is normal except BreastMNIST, whose class 1 is
 normal/benign; ``--normal`` (class indices or names) or the older ``normal_classes`` name other normal
@@ -77,7 +77,7 @@ def own_task(name: str, labels: list[np.ndarray]) -> tuple[str, tuple[str, ...],
         return KINDS[flag], classes, f"MedMNIST's own task for {name} ('{flag}')"
     width = max((a.shape[1] for a in labels if a.ndim == 2), default=1)
     values = np.unique(np.concatenate([a.reshape(-1) for a in labels])) if labels else np.array([0, 1])
-    kind = "multilabel" if width > 1 else "binary" if len(values) <= 2 else "multiclass"
+    kind = "multilabel" if width > 1 else "binary" if set(values.tolist()) <= {0, 1} else "multiclass"
     k = width if width > 1 else int(values.max()) + 1 if len(values) else 2
     return kind, tuple(str(i) for i in range(k)), f"not a MedMNIST name: {kind} from its labels' shape"
 
