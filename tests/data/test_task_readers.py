@@ -160,6 +160,19 @@ def test_an_npz_of_another_name_takes_its_task_from_its_labels(tmp_path):
     assert two.task.kind == "multiclass" and two.task.classes == ("1", "2")  # not 0/1: never normal/abnormal
 
 
+def test_medmnist_labels_that_cannot_be_used_leave_their_split_unlabelled(tmp_path):
+    f = tmp_path / "organamnist.npz"
+    images = {f"{s}_images": np.zeros((3, 8, 8), np.uint8) for s in ("train", "val", "test")}
+    np.savez(f, **images, train_labels=np.array([[0], [1], [2]]), val_labels=np.array([[0.0], [np.nan], [1.0]]),
+             test_labels=np.array([[0], [1]], dtype=object))  # fmt: skip
+    scan = read_dataset(f)
+    said = sorted(p.problem for p in scan.problems)
+    assert said[0].startswith("test: labels not readable (") and said[0].endswith("; images kept unlabelled")
+    assert said[1] == "val: labels that are not all numbers (float64); images kept unlabelled"
+    assert scan.task.classes == ("bladder", "femur-left", "femur-right")
+    assert list(scan.manifest["label"]) == [0, 1, 2, -1, -1, -1, -1, -1, -1]
+
+
 def test_medmnist_files_of_different_tasks_are_refused_together(tmp_path):
     _npz(tmp_path / "organamnist.npz", {"train": np.arange(4).reshape(4, 1)})
     _npz(tmp_path / "pneumoniamnist.npz", {"train": np.array([[0], [1]])})

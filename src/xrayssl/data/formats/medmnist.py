@@ -115,20 +115,31 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem],
 
 def _split_labels(f: Path, z, shapes: dict, problems: list[Problem]) -> dict[str, tuple[int, np.ndarray | None]]:
     """Per split in the file: the number of images (from the header: they stay compressed until prepare) and
-    the labels as (N, width), or None where they are missing or do not match the images."""
+    the labels as (N, width), or None where they are missing or unusable (said in ``problems``)."""
     out = {}
     for split in ("train", "val", "test"):
         if f"{split}_images" not in z.files:
             continue
         n = shapes[f"{split}_images"][0]
-        labels = np.asarray(z[f"{split}_labels"]) if f"{split}_labels" in z.files else None
-        if labels is not None and len(labels) != n:
-            problems.append(Problem(str(f), f"{split}: {len(labels)} labels for {n} images; unlabelled"))
-            labels = None
-        if labels is None:
-            problems.append(Problem(str(f), f"{split}: no labels; images kept unlabelled"))
-        out[split] = (n, None if labels is None else labels.reshape(n, -1).astype(np.int64))
+        labels, why = _labels(z, split, n)
+        if why:
+            problems.append(Problem(str(f), f"{split}: {why}; images kept unlabelled"))
+        out[split] = (n, labels)
     return out
+
+
+def _labels(z, split: str, n: int) -> tuple[np.ndarray | None, str]:
+    if f"{split}_labels" not in z.files:
+        return None, "no labels"
+    try:
+        labels = np.asarray(z[f"{split}_labels"])
+    except ValueError as exc:  # an object array would need pickle: never loaded
+        return None, f"labels not readable ({exc})"
+    if len(labels) != n:
+        return None, f"{len(labels)} labels for {n} images"
+    if labels.dtype.kind not in "biuf" or not np.isfinite(labels).all():
+        return None, f"labels that are not all numbers ({labels.dtype})"
+    return labels.reshape(n, -1).astype(np.int64), ""
 
 
 def _normal(name: str, classes: tuple[str, ...], options: ReadOptions) -> tuple[int, ...]:
@@ -163,7 +174,7 @@ def _label(record: Record, row: np.ndarray, kind: str, classes: tuple[str, ...],
         if row.size > 1:
             raise XraySSLError(f"{f}: its labels are several findings per image; --task {kind} needs one class "
                                "per image (--task multilabel or binary reads them)")  # fmt: skip
-        record.value = str(int(row[0]))
+        record.value = str(int(row[0])) if row[0] >= 0 else ""  # a negative class: unlabelled, and said
 
 
 def _one_task(tasks: dict[str, tuple[str, tuple[str, ...], str]], root: Path, normal: str | None) -> LabelInfo:
