@@ -55,6 +55,16 @@ def test_nih_finding_lists_in_one_column(tmp_path, radiographs):
     assert [p.problem for p in scan.problems] == ["'Finding Labels' is blank; every finding counted as missing"]
 
 
+def test_a_finding_spelled_two_ways_is_one_and_no_finding_with_findings_is_said(tmp_path, radiographs):
+    csv = _csv(tmp_path, radiographs, {"findings": ["Mass|effusion", "Effusion", "No Finding|Mass", "Mass|Mass"]})
+    scan = read_dataset(csv, options=ReadOptions(label="findings", task="multilabel"))
+    assert scan.task.classes == ("effusion", "Mass")
+    assert _by_name(scan, "findings") == ["1|1", "1|0", "0|1", "0|1"]
+    said = sorted(p.problem for p in scan.problems)
+    assert said == ["'findings' lists findings and no finding at once; the findings kept",
+                    "finding spelled 2 ways ('effusion', 'Effusion'); read as one, 'effusion'"]  # fmt: skip
+
+
 def test_one_finding_column_of_zeros_and_ones_stays_one_finding(tmp_path, radiographs):
     csv = _csv(tmp_path, radiographs, {"effusion": ["1", "0", "", "0"]})
     scan = read_dataset(csv, options=ReadOptions(label="effusion", task="multilabel"))

@@ -179,7 +179,7 @@ def _multilabel(records: list[Record], where: str, uncertain: str) -> tuple[Task
         raise XraySSLError(f"{where}: --task multilabel needs one label column per finding (--label A,B,C)")
     names = list(with_findings[0].findings)
     if len(names) == 1 and any(_finding(r.findings[names[0]], uncertain) is None for r in with_findings):
-        return _finding_lists(with_findings, names[0])
+        return _finding_lists(with_findings, names[0], where)
     problems = []
     for r in with_findings:
         coded = []
@@ -195,22 +195,30 @@ def _multilabel(records: list[Record], where: str, uncertain: str) -> tuple[Task
     return Task("multilabel", tuple(names), ()), problems
 
 
-def _finding_lists(records: list[Record], column: str) -> tuple[Task, list[Problem]]:
+def _finding_lists(records: list[Record], column: str, where: str) -> tuple[Task, list[Problem]]:
     """One column listing each image's findings, ``A|B`` (NIH ChestX-ray14's ``Finding Labels``): the findings
-    are the distinct names, sorted; "No Finding" means every finding is 0; a blank is every finding missing."""
+    are the distinct names (case aside: a name spelled two ways is one finding, and said), sorted;
+    "No Finding" means every finding is 0; a blank is every finding missing."""
     lists = {id(r): [t.strip() for t in str(r.findings[column]).split("|") if t.strip()] for r in records}
-    names = class_order(t for tokens in lists.values() for t in tokens if t.lower() not in NO_FINDING)
-    if not names:
-        raise XraySSLError(f"label column '{column}' names no finding (only {sorted(NO_FINDING)} or blanks)")
-    problems = []
+    spellings: dict[str, list[str]] = {}
+    for tokens in lists.values():
+        for t in tokens:
+            if t.lower() not in NO_FINDING and t not in spellings.setdefault(t.casefold(), []):
+                spellings[t.casefold()].append(t)
+    if not spellings:
+        raise XraySSLError(f"{where}: label column '{column}' names no finding (only 'No Finding' or blanks)")
+    shown = {key: forms[0] for key, forms in spellings.items()}  # the first spelling met names the finding
+    names = class_order(shown.values())
+    problems = [Problem(where, f"finding spelled {len(forms)} ways ({_listed(forms)}); read as one, '{forms[0]}'")
+                for forms in spellings.values() if len(forms) > 1]  # fmt: skip
     for r in records:
         tokens = lists[id(r)]
         if not tokens:
             coded = [-1] * len(names)
             problems.append(Problem(r.path, f"'{column}' is blank; every finding counted as missing"))
         else:
-            present = {t for t in tokens if t.lower() not in NO_FINDING}
-            if present and len(present) < len(tokens):
+            present = {shown[t.casefold()] for t in tokens if t.lower() not in NO_FINDING}
+            if present and any(t.lower() in NO_FINDING for t in tokens):
                 problems.append(Problem(r.path, f"'{column}' lists findings and no finding at once; the findings kept"))
             coded = [int(n in present) for n in names]
         r.encoded_findings = "|".join(map(str, coded))
