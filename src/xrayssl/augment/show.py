@@ -10,7 +10,6 @@ import torch
 
 from xrayssl.augment.pipeline import parse_pipeline
 from xrayssl.data.sample import sample_images
-from xrayssl.data.summary import LABEL_NAMES
 
 
 def show(
@@ -31,7 +30,7 @@ def show(
         len(images), views + 1, figsize=(1.6 * (views + 1), 1.6 * len(images) + 0.6), squeeze=False
     )
     for r in range(len(images)):
-        label = LABEL_NAMES[int(rows["label"].iat[r])]
+        label = textwrap.shorten(str(rows["label_name"].iat[r]), width=28, placeholder="...")
         part = rows["body_part"].iat[r]
         for c in range(views + 1):
             ax = axes[r, c]

@@ -8,7 +8,8 @@ Layout (format version 2):
   cache.json     {"format_version": 2, "xrayssl_version", "created", "dataset": {root, format},
                   "task": Task (kind, classes, normal; absent: binary),
                   "process": ProcessConfig, "split": SplitConfig, "body_parts", "n_images", "size",
-                  "counts", "n_problems", "files": {name: {"bytes", "sha256"[, "shape", "dtype"]}}}
+                  "counts", "finding_counts" (multilabel only), "n_problems",
+                  "files": {name: {"bytes", "sha256"[, "shape", "dtype"]}}}
   images.npy     uint8 array (N, size, size), a standard .npy opened memory-mapped (np.load(mmap_mode="r"));
                  its digest covers the pixel data after the .npy header
   rows.npy       (N,) records: ``key``, the identity of image i (source path, source size:mtime, pixel

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,7 @@ def load_dataset(
     check_patient_disjoint(manifest)
     check_body_parts(scan.root, manifest, body_parts)
     selected = select_body_parts(manifest, body_parts)
-    return ScanResult(scan.root, scan.format, selected, scan.problems + problems, scan.task)
+    return replace(scan, manifest=selected, problems=scan.problems + problems)
 
 
 def check_body_parts(root: Path, manifest: pd.DataFrame, body_parts: list[str] | None) -> None:

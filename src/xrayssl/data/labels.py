@@ -21,6 +21,7 @@ from xrayssl.tasks import BINARY, TASK_KINDS, Task
 UNCERTAIN = {"ignore": -1, "zero": 0, "one": 1}  # CheXpert's policies for an uncertain (-1) finding
 POSITIVE, NEGATIVE = {"1", "1.0", "true", "yes", "positive", "pos"}, {"0", "0.0", "false", "no", "negative", "neg"}
 MAX_LISTED = 12
+NO_FINDING = {"no finding", "no_finding", "nofinding", "none", "normal"}  # in a list of findings: none of them
 
 
 def _number(text: str) -> float | None:
@@ -45,10 +46,17 @@ def _listed(values: list[str]) -> str:
 
 
 def resolve_task(
-    records: list[Record], where: str, task: str | None = None, normal: str | None = None, uncertain: str = "ignore"
+    records: list[Record],
+    where: str,
+    task: str | None = None,
+    normal: str | None = None,
+    uncertain: str = "ignore",
+    names: dict[str, str] | None = None,
 ) -> tuple[Task, list[Problem]]:
     """The task of ``records`` (``task``: the kind asked for; None: binary, if the labels allow it) and the
-    problems found; every record's ``label`` is set. ``normal`` names the normal class(es), comma-separated."""
+    problems found; every record's ``label`` is set. ``normal`` names the normal class(es), comma-separated.
+    ``names``: display names of values spelled as codes (MedMNIST's class indices): the classes keep the
+    codes' order and take these names; ``--normal`` may give either."""
     if task is not None and task not in TASK_KINDS:
         raise XraySSLError(f"unknown task '{task}'; tasks: {', '.join(TASK_KINDS)}")
     if task == "multilabel":
@@ -62,7 +70,7 @@ def resolve_task(
     values = class_order(v for r in spelled if (v := r.value.strip()))
     if task is None or task == "binary":
         return _binary(spelled, values, where, task, normal)
-    return _classes(spelled, values, where, task, normal)
+    return _classes(spelled, values, where, task, normal, names or {})
 
 
 def _binary(records: list[Record], values: list[str], where: str, task: str | None, normal: str | None):
@@ -90,35 +98,43 @@ def _binary(records: list[Record], values: list[str], where: str, task: str | No
     return task_, _assign(records, ordered)
 
 
-def _normal_indices(classes: list[str], normal: str | None, where: str) -> tuple[int, ...]:
+def _normal_indices(
+    classes: list[str], normal: str | None, where: str, shown: list[str] | None = None
+) -> tuple[int, ...]:
     if not normal:
         return ()
     names = [n.strip() for n in normal.split(",") if n.strip()]
     by_number = {_number(c): i for i, c in enumerate(classes) if _number(c) is not None}
+    by_name = {c.lower(): i for i, c in enumerate(shown or [])}
     found = []
     for name in names:
         if name in classes:
             found.append(classes.index(name))
+        elif name.lower() in by_name:
+            found.append(by_name[name.lower()])
         elif _number(name) is not None and _number(name) in by_number:
             found.append(by_number[_number(name)])
         else:
-            raise XraySSLError(f"{where}: --normal '{name}' is not a label value; values: {_listed(classes)}")
+            values = classes if not shown else [f"{c} ({n})" for c, n in zip(classes, shown, strict=True)]
+            raise XraySSLError(f"{where}: --normal '{name}' is not a label value; values: {_listed(values)}")
     return tuple(sorted(set(found)))
 
 
-def _classes(records: list[Record], values: list[str], where: str, task: str, normal: str | None):
+def _classes(
+    records: list[Record], values: list[str], where: str, task: str, normal: str | None, names: dict[str, str]
+):
     problems: list[Problem] = []
     if task == "ordinal":  # grades are numbers; anything else in a grade column is a mistake in the file
         bad = {v for v in values if _number(v) is None}
-        values = [v for v in values if v not in bad]
+        values = class_order(v for v in values if v not in bad)  # the grades alone, in numeric order
+        why = "is not a grade (a number) in an ordinal label column"
         problems += [
-            _unlabelled(r, f"value '{r.value.strip()}' is not a grade (a number) in an ordinal label column")
-            for r in records
-            if r.value.strip() in bad
+            _unlabelled(r, f"value '{r.value.strip()}' {why}{_at(r)}") for r in records if r.value.strip() in bad
         ]
     if len(values) < 2:
         raise XraySSLError(f"{where}: a {task} task needs at least two label values; found {_listed(values)}")
-    result = Task(task, tuple(values), _normal_indices(values, normal, where))  # type: ignore[arg-type]
+    shown = [names.get(v, v) for v in values]
+    result = Task(task, tuple(shown), _normal_indices(values, normal, where, shown if names else None))  # type: ignore[arg-type]
     return result, problems + _assign(records, values)
 
 
@@ -131,6 +147,10 @@ def _assign(records: list[Record], classes: list[str]) -> list[Problem]:
             problems.append(_unlabelled(r, "no label"))
         r.label = index.get(text, -1)
     return problems
+
+
+def _at(record: Record) -> str:
+    return f" ({record.origin})" if record.origin else ""
 
 
 def _unlabelled(record: Record, why: str) -> Problem:
@@ -158,6 +178,8 @@ def _multilabel(records: list[Record], where: str, uncertain: str) -> tuple[Task
     if not with_findings:
         raise XraySSLError(f"{where}: --task multilabel needs one label column per finding (--label A,B,C)")
     names = list(with_findings[0].findings)
+    if len(names) == 1 and any(_finding(r.findings[names[0]], uncertain) is None for r in with_findings):
+        return _finding_lists(with_findings, names[0], where)
     problems = []
     for r in with_findings:
         coded = []
@@ -165,9 +187,40 @@ def _multilabel(records: list[Record], where: str, uncertain: str) -> tuple[Task
             value = _finding(str(r.findings.get(name, "")), uncertain)
             if value is None:
                 problems.append(Problem(r.path, f"finding '{name}': value '{r.findings[name]}' is not 1, 0, -1 "
-                                                "or blank; counted as missing"))  # fmt: skip
+                                                f"or blank{_at(r)}; counted as missing"))  # fmt: skip
                 value = -1
             coded.append(value)
+        r.encoded_findings = "|".join(map(str, coded))
+        r.label = 1 if 1 in coded else 0 if all(v == 0 for v in coded) else -1
+    return Task("multilabel", tuple(names), ()), problems
+
+
+def _finding_lists(records: list[Record], column: str, where: str) -> tuple[Task, list[Problem]]:
+    """One column listing each image's findings, ``A|B`` (NIH ChestX-ray14's ``Finding Labels``): the findings
+    are the distinct names (case aside: a name spelled two ways is one finding, and said), sorted;
+    "No Finding" means every finding is 0; a blank is every finding missing."""
+    lists = {id(r): [t.strip() for t in str(r.findings[column]).split("|") if t.strip()] for r in records}
+    spellings: dict[str, list[str]] = {}
+    for tokens in lists.values():
+        for t in tokens:
+            if t.lower() not in NO_FINDING and t not in spellings.setdefault(t.casefold(), []):
+                spellings[t.casefold()].append(t)
+    if not spellings:
+        raise XraySSLError(f"{where}: label column '{column}' names no finding (only 'No Finding' or blanks)")
+    shown = {key: forms[0] for key, forms in spellings.items()}  # the first spelling met names the finding
+    names = class_order(shown.values())
+    problems = [Problem(where, f"finding spelled {len(forms)} ways ({_listed(forms)}); read as one, '{forms[0]}'")
+                for forms in spellings.values() if len(forms) > 1]  # fmt: skip
+    for r in records:
+        tokens = lists[id(r)]
+        if not tokens:
+            coded = [-1] * len(names)
+            problems.append(Problem(r.path, f"'{column}' is blank; every finding counted as missing"))
+        else:
+            present = {shown[t.casefold()] for t in tokens if t.lower() not in NO_FINDING}
+            if present and any(t.lower() in NO_FINDING for t in tokens):
+                problems.append(Problem(r.path, f"'{column}' lists findings and no finding at once; the findings kept"))
+            coded = [int(n in present) for n in names]
         r.encoded_findings = "|".join(map(str, coded))
         r.label = 1 if 1 in coded else 0 if all(v == 0 for v in coded) else -1
     return Task("multilabel", tuple(names), ()), problems

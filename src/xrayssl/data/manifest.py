@@ -63,6 +63,7 @@ class Record:
     value: str | None = None
     findings: dict[str, str] | None = None  # multilabel: finding name -> value as spelled
     encoded_findings: str = ""  # set by data/labels.py: the manifest's ``findings`` column
+    origin: str = ""  # where the label was read ("labels.csv line 7"), for problems with it
 
     @property
     def label_key(self) -> tuple:

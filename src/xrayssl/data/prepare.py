@@ -341,6 +341,7 @@ def _info(final: pd.DataFrame, build: CacheBuild, files: dict[str, Any]) -> dict
         "size": build.process.size,
         "host": {"python": platform.python_version(), "machine": platform.machine(), "workers": build.workers},
         "counts": summary["counts"],
+        **({"finding_counts": summary["finding_counts"]} if "finding_counts" in summary else {}),
         "n_problems": len(build.problems),
         "files": files,
     }

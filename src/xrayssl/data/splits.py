@@ -53,8 +53,32 @@ def _fix_patient_conflicts(df: pd.DataFrame, problems: list[Problem]) -> pd.Data
     return df
 
 
+def patient_strata(rows: pd.DataFrame) -> pd.Series:
+    """Each patient's label for stratifying, indexed by patient id: for single-label tasks the patient's highest
+    class index (binary: any abnormal image; grades: the worst one; -1 when no image is labelled); for
+    multilabel (a ``findings`` column) the patient's rarest positive finding among these rows ("none" when
+    every finding is negative, "-" when none is known), so that rare findings spread over the splits."""
+    coded = rows["findings"] if "findings" in rows.columns else pd.Series("", index=rows.index)
+    if not coded.astype(bool).any():
+        return rows.groupby("patient_id")["label"].max()
+    values = np.array([[int(v) for v in f.split("|")] if f else [] for f in coded], dtype=object)
+    width = max(len(v) for v in values)
+    grid = np.array([v if len(v) == width else [-1] * width for v in values], dtype=np.int64)
+    rarity = np.argsort(np.argsort((grid == 1).sum(0), kind="stable"), kind="stable")  # 0 = the rarest finding
+    frame = pd.DataFrame(grid, index=rows.index).assign(patient_id=rows["patient_id"].to_numpy())
+    per_patient = frame.groupby("patient_id").max()
+    return per_patient.apply(lambda r: _signature(r.to_numpy(), rarity), axis=1)
+
+
+def _signature(patient: np.ndarray, rarity: np.ndarray) -> str:
+    positive = np.flatnonzero(patient == 1)
+    if len(positive):
+        return f"finding {int(positive[np.argmin(rarity[positive])])}"
+    return "none" if (patient == 0).all() else "-"
+
+
 def _carve(patients: pd.DataFrame, fraction_of_pool: float, rng: np.random.Generator) -> set[str]:
-    """Pick a stratified (body part x any-abnormal) share of patients."""
+    """Pick a stratified (body part x the task's label, see ``patient_strata``) share of patients."""
     chosen: set[str] = set()
     carry = 0.0  # rounding carried across strata keeps the overall share close to the target
     for _, group in patients.groupby(["body_part", "label"], sort=True):
@@ -85,7 +109,8 @@ def assign_splits(df: pd.DataFrame, config: SplitConfig | None = None) -> tuple[
         if (df["split"] == split).any() or fraction == 0:
             continue
         pool = df[df["split"] == "train"]
-        patients = pool.groupby("patient_id").agg(body_part=("body_part", "first"), label=("label", "max"))
+        patients = pool.groupby("patient_id").agg(body_part=("body_part", "first"))
+        patients["label"] = patient_strata(pool).reindex(patients.index)
         if len(patients) < 2:
             continue
         share = min(1.0, fraction * total / len(patients))

@@ -12,7 +12,12 @@ from xrayssl.tasks import BINARY, Task
 
 
 def summarize(
-    manifest: pd.DataFrame, problems: list[Problem], fmt: str, root: str = "", task: Task = BINARY
+    manifest: pd.DataFrame,
+    problems: list[Problem],
+    fmt: str,
+    root: str = "",
+    task: Task = BINARY,
+    task_note: str = "",
 ) -> dict[str, Any]:
     counts = (
         manifest.groupby(["split", "body_part", "label"], sort=True)
@@ -23,6 +28,7 @@ def summarize(
         "format": fmt,
         "root": root,
         "task": task.to_json(),
+        **({"task_note": task_note} if task_note else {}),
         "n_images": len(manifest),
         "n_patients": int(manifest["patient_id"].nunique()),
         "n_studies": int(manifest["study_id"].nunique()),
@@ -38,15 +44,29 @@ def summarize(
             }
             for r in counts.itertuples()
         ],
+        **({"finding_counts": finding_counts(manifest, task)} if task.kind == "multilabel" else {}),
         "problems": [problem.as_dict() for problem in problems],
     }
+
+
+def finding_counts(manifest: pd.DataFrame, task: Task) -> list[dict[str, Any]]:
+    """Multilabel: per split and finding, the images positive, negative and missing (-1) for it."""
+    out = []
+    codes = [f.split("|") if f else ["-1"] * len(task.classes) for f in manifest["findings"]]
+    grid = pd.DataFrame(codes, columns=list(task.classes), index=manifest.index).astype(int)
+    for split, rows in grid.groupby(manifest["split"], sort=True):
+        for finding in task.classes:
+            values = rows[finding]
+            out.append({"split": split, "finding": finding, "positive": int((values == 1).sum()),
+                        "negative": int((values == 0).sum()), "missing": int((values < 0).sum())})  # fmt: skip
+    return out
 
 
 def format_summary(summary: dict[str, Any], max_problems: int = 20) -> str:
     """The human-readable table printed by ``xrayssl data inspect``."""
     lines = [
         f"{summary['root']}  (format: {summary['format']})",
-        _task_line(summary.get("task")),
+        _task_line(summary.get("task")) + (f"  [{summary['task_note']}]" if summary.get("task_note") else ""),
         f"{summary['n_images']} images, {summary['n_patients']} patients, {summary['n_studies']} studies",
         "",
         f"{'split':<6} {'body part':<14} {'label':<14} {'images':>7} {'patients':>9} {'studies':>8}",
@@ -56,6 +76,7 @@ def format_summary(summary: dict[str, Any], max_problems: int = 20) -> str:
             f"{count['split']:<6} {count['body_part'] or '-':<14} {count['label_name']:<14} {count['n']:>7} "
             f"{count['n_patients']:>9} {count['n_studies']:>8}"
         )
+    lines += _finding_lines(summary.get("finding_counts", []))
     problems = summary["problems"]
     lines += ["", f"{len(problems)} problem(s)" + (":" if problems else "")]
     for problem in problems[:max_problems]:
@@ -63,6 +84,16 @@ def format_summary(summary: dict[str, Any], max_problems: int = 20) -> str:
     if len(problems) > max_problems:
         lines.append(f"  ... and {len(problems) - max_problems} more (--json lists all)")
     return "\n".join(lines)
+
+
+def _finding_lines(counts: list[dict[str, Any]]) -> list[str]:
+    if not counts:
+        return []
+    width = max(14, *(len(c["finding"]) for c in counts))
+    lines = ["", f"{'split':<6} {'finding':<{width}} {'positive':>8} {'negative':>8} {'missing':>8}"]
+    for c in counts:
+        lines.append(f"{c['split']:<6} {c['finding']:<{width}} {c['positive']:>8} {c['negative']:>8} {c['missing']:>8}")
+    return lines
 
 
 def _task_line(task: dict[str, Any] | None) -> str:

@@ -27,13 +27,15 @@ class ReadOptions:
 
     label: str | None = field(
         default=None,
-        metadata={"help": "CSV: the label column (several, comma-separated, one per finding, for --task multilabel)",
+        metadata={"help": "CSV: the label column (several, comma-separated, one per finding, for --task multilabel; "
+                          "or one listing the findings as 'A|B')",
                   "default": "the first of label_int, label, target, class, y"},
     )  # fmt: skip
     task: TaskKind | None = field(
         default=None,
-        metadata={"help": "what a label is", "default": "binary (normal/abnormal); other labels need --task"},
-    )
+        metadata={"help": "what a label is",
+                  "default": "binary (normal/abnormal), other labels need --task; MedMNIST: its own task"},
+    )  # fmt: skip
     normal: str | None = field(
         default=None,
         metadata={"help": "the label value(s) meaning normal, comma-separated (gives a normal-vs-rest AUROC)"},
@@ -49,15 +51,31 @@ class ReadOptions:
                   r"e.g. '^(\d+)[LR]$'"},
     )  # fmt: skip
     normal_classes: tuple[int, ...] | None = field(
-        default=None, metadata={"help": "MedMNIST: comma-separated class ids meaning normal", "default": "0"}
-    )
+        default=None,
+        metadata={"help": "MedMNIST: comma-separated class ids meaning normal (an older spelling of --normal)",
+                  "default": "MedMNIST's own (0; BreastMNIST 1)"},
+    )  # fmt: skip
     allow_outside_root: bool = field(
         default=False,
         metadata={"help": "read images that label files (CSV rows, AI Hub JSON) name outside the dataset folder"},
     )
 
 
-Reader = Callable[[Path, ReadOptions], tuple[list[Record], list[Problem]]]
+@dataclass(frozen=True)
+class LabelInfo:
+    """What a reader knows of its labels beyond the values (a reader may return it third): the task its layout
+    defines when ``--task`` is not given (MedMNIST's own), display names of values spelled as codes, and a note
+    saying where the task came from (``data inspect`` prints it)."""
+
+    task: TaskKind | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+    normal: str | None = None  # the normal classes as --normal spells them, when --normal is not given
+
+
+Reader = Callable[
+    [Path, ReadOptions], tuple[list[Record], list[Problem]] | tuple[list[Record], list[Problem], LabelInfo]
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ class ScanResult:
     manifest: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
     task: Task = BINARY
+    task_note: str = ""  # where the task came from, when not from --task or the labels alone (MedMNIST's own)
 
 
 FORMATS: dict[str, DatasetFormat] = {}
@@ -120,11 +139,15 @@ def read_dataset(root: str | Path, fmt: str = "auto", options: ReadOptions | Non
     elif fmt not in FORMATS:
         raise XraySSLError(f"unknown dataset format '{fmt}'; valid formats: auto, {', '.join(names)}")
     options = options or ReadOptions()
-    records, problems = FORMATS[fmt].read(root, options)
+    records, problems, *more = FORMATS[fmt].read(root, options)
+    info = more[0] if more else LabelInfo()
     for r in records:
         r.source = r.source or fmt
     if not records:
         where = "; ".join(f"{p.path}: {p.problem}" for p in problems[:5])
         raise XraySSLError(f"{root}: no usable images found as format '{fmt}'" + (f" ({where})" if where else ""))
-    task, label_problems = resolve_task(records, str(root), options.task, options.normal, options.uncertain)
-    return ScanResult(root, fmt, make_manifest(records), problems + label_problems, task)
+    kind = options.task or info.task
+    normal = options.normal or info.normal
+    task, label_problems = resolve_task(records, str(root), kind, normal, options.uncertain, info.names)
+    note = info.note if options.task is None else ""
+    return ScanResult(root, fmt, make_manifest(records), problems + label_problems, task, note)

@@ -1,7 +1,7 @@
 """A CSV manifest: one row per image with a path and a label, optional patient/study/body part/split.
 
-Recognised column names (first match wins): path | filepath | file | image | image_path | filename;
-label_int | label | target | class; patient_id | patient | subject_id; study_id | study;
+Recognised column names (first match wins, case aside): path | filepath | file | image | image_path | filename |
+Image Index (NIH); label_int | label | target | class; patient_id | patient | Patient ID | subject_id; study_id | study;
 body_part | bodypart | part; split. Other columns are kept as metadata. Relative paths are resolved
 against the CSV's folder; a path outside that folder (absolute, ``..`` or through a link) is reported
 and skipped unless ``ReadOptions.allow_outside_root`` (``--allow-outside-root``) is set.
@@ -25,9 +25,9 @@ from xrayssl.data.manifest import Problem, Record
 from xrayssl.errors import XraySSLError
 
 ALIASES = {
-    "path": ["path", "filepath", "file_path", "file", "image", "image_path", "filename"],
+    "path": ["path", "filepath", "file_path", "file", "image", "image_path", "filename", "image index"],
     "label": ["label_int", "label", "target", "class", "y"],
-    "patient_id": ["patient_id", "patient", "patientid", "subject_id", "subject"],
+    "patient_id": ["patient_id", "patient", "patientid", "patient id", "subject_id", "subject"],
     "study_id": ["study_id", "study", "studyid"],
     "body_part": ["body_part", "bodypart", "part"],
     "split": ["split", "subset"],
@@ -165,6 +165,7 @@ def _row_record(
         study_id=str(row.get(cols.get("study_id", ""), "")),
         split=split,
         meta={c: row[c] for c in meta_cols if str(row[c]) != ""},
+        origin=where,
     )
 
 
