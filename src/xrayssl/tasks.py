@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from xrayssl.catalog import N_BOOT
-from xrayssl.metrics import auroc, bootstrap_metrics
+from xrayssl.metrics import auroc, bootstrap_metrics, knn_neighbours, knn_scores
 
 TaskKind = Literal["binary", "multiclass", "ordinal", "multilabel"]
 TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "ordinal", "multilabel")
@@ -114,6 +114,19 @@ def primary_score(task: Task, y: np.ndarray, prob: np.ndarray) -> float:
         return auroc(y[keep], prob[keep])
     keep = y >= 0 if y.ndim == 1 else np.ones(len(y), bool)
     return point_metrics(task, y[keep], prob[keep])[task.primary]
+
+
+def knn_probabilities(task: Task, train: np.ndarray, labels: np.ndarray, query: np.ndarray, k: int = 20) -> np.ndarray:
+    """The kNN vote as the task's scores: binary, the abnormal share of the ``k`` nearest training images (as
+    always); single-label, each class's share (n, K); multilabel, per finding the positive share among the
+    neighbours whose finding is known (0.5 where none is)."""
+    if task.kind == "binary":
+        return knn_scores(train, labels, query, k)
+    near = np.asarray(labels).astype(int)[knn_neighbours(train, query, k)]  # (m, k) or (m, k, K)
+    if task.kind == "multilabel":
+        known = (near >= 0).sum(1)
+        return np.where(known > 0, (near == 1).sum(1) / np.maximum(known, 1), 0.5)
+    return (near[:, :, None] == np.arange(len(task.classes))[None, None, :]).mean(1)
 
 
 METRIC_RANGE = {"qwk": (-1.0, 1.0), "mae": (0.0, float("inf"))}  # every other metric lies in [0, 1]
