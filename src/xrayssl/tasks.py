@@ -81,6 +81,25 @@ class Task:
         """Per-image prediction columns: ``prob`` for binary (as always), ``prob:<class>`` otherwise."""
         return ["prob"] if self.kind == "binary" else [f"prob:{c}" for c in self.classes]
 
+    def label_name(self, label: int) -> str:
+        """The name of a manifest label: a class, or for multilabel whether any finding is present."""
+        if label < 0:
+            return "unlabelled"
+        if self.kind == "multilabel":
+            return "any finding" if label else "no finding"
+        return self.classes[label]
+
+    def abnormal(self, labels: np.ndarray) -> np.ndarray:
+        """(n,) 1 where an image is not of a normal class (any finding, for multilabel), 0 where it is, -1 where
+        that is unknown (unlabelled, all findings missing, or no normal class named)."""
+        labels = np.asarray(labels)
+        if self.kind == "multilabel":
+            out = np.where((labels == 1).any(1), 1, np.where((labels == 0).all(1), 0, -1))
+            return out.astype(np.int64)
+        if not self.has_normal:
+            return np.full(len(labels), -1, np.int64)
+        return np.where(labels < 0, -1, (~np.isin(labels, self.normal)).astype(np.int64)).astype(np.int64)
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "classes": list(self.classes), "normal": list(self.normal)}
 

@@ -7,11 +7,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import write_png
 from PIL import Image
 
 from xrayssl.data.formats import ReadOptions, detect_format, read_dataset
 from xrayssl.data.imageio import ImageError, read_gray
+from xrayssl.errors import XraySSLError
 
 
 def test_class_folders_with_splits_and_body_parts(tmp_path, radiographs):
@@ -101,7 +103,7 @@ def test_csv_manifest_resolves_paths_and_reports_missing(tmp_path, radiographs):
     pd.DataFrame(
         {
             "path": ["img/0.png", "img/1.png", "img/2.png", "img/3.png", "img/missing.png"],
-            "label": ["normal", "abnormal", "1", "maybe", "0"],
+            "label": ["normal", "abnormal", "1", "", "0"],
             "patient_id": ["p1", "p1", "p2", "p3", "p4"],
             "split": ["train", "train", "test", "holdout", "train"],
             "kl_grade": [0, 3, 2, 1, 0],
@@ -115,7 +117,18 @@ def test_csv_manifest_resolves_paths_and_reports_missing(tmp_path, radiographs):
     assert '"kl_grade": "3"' in m["meta"].iat[1]
     text = " | ".join(f"{Path(p.path).name}: {p.problem}" for p in scan.problems)
     assert "missing.png: named in labels.csv line 6 but not found" in text
-    assert "'maybe' is not normal/abnormal" in text and "unknown split 'holdout'" in text
+    assert "3.png: no label; kept unlabelled" in text and "unknown split 'holdout'" in text
+
+
+def test_a_label_that_is_not_normal_or_abnormal_is_refused_with_the_values(tmp_path, radiographs):
+    """A third value is never read as normal/abnormal nor dropped quietly: the column is refused, naming --task."""
+    root = tmp_path / "csvds"
+    for i in range(3):
+        write_png(root / "img" / f"{i}.png", radiographs[i])
+    paths = [f"img/{i}.png" for i in range(3)]
+    pd.DataFrame({"path": paths, "label": ["normal", "abnormal", "maybe"]}).to_csv(root / "labels.csv", index=False)
+    with pytest.raises(XraySSLError, match=r"holds 3 values \('abnormal', 'maybe', 'normal'\).*--task"):
+        read_dataset(root / "labels.csv")
 
 
 def test_real_knee_demo_csv(knee_demo):

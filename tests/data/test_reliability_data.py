@@ -283,7 +283,7 @@ def test_a_non_numeric_label_in_a_vouched_manifest_is_one_line(synth, tmp_path):
     info = json.loads((out / "cache.json").read_text())
     info["files"]["manifest.csv"] = file_record(out / "manifest.csv")
     (out / "cache.json").write_text(json.dumps(info))
-    with pytest.raises(XraySSLError, match=r"manifest.csv line 2: label 'x' is not -1, 0 or 1"):
+    with pytest.raises(XraySSLError, match=r"manifest.csv line 2: label 'x' is not -1 to 1"):
         PreparedCache(out)
 
 

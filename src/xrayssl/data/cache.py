@@ -6,6 +6,7 @@ found before anything reads a wrong row.
 
 Layout (format version 2):
   cache.json     {"format_version": 2, "xrayssl_version", "created", "dataset": {root, format},
+                  "task": Task (kind, classes, normal; absent: binary),
                   "process": ProcessConfig, "split": SplitConfig, "body_parts", "n_images", "size",
                   "counts", "n_problems", "files": {name: {"bytes", "sha256"[, "shape", "dtype"]}}}
   images.npy     uint8 array (N, size, size), a standard .npy opened memory-mapped (np.load(mmap_mode="r"));
@@ -34,6 +35,7 @@ import pandas as pd
 
 from xrayssl.data.manifest import COLUMNS, check_manifest
 from xrayssl.errors import XraySSLError
+from xrayssl.tasks import BINARY, Task
 
 if TYPE_CHECKING:
     import torch
@@ -135,34 +137,67 @@ def read_cache_info(path: Path) -> dict[str, Any]:
     files = info.get("files")
     if not isinstance(files, dict) or not all(isinstance(record, dict) for record in files.values()):
         raise XraySSLError(f"{info_path}: no readable 'files' section; {REPAIR}")
-    for key, kind in (("process", dict), ("split", dict), ("dataset", dict), ("counts", list)):
+    for key, kind in (("process", dict), ("split", dict), ("dataset", dict), ("counts", list), ("task", dict)):
         if key in info and not isinstance(info[key], kind):  # valid JSON of the wrong shape: damaged all the same
             raise XraySSLError(f"{info_path}: its '{key}' section is damaged; {REPAIR}")
     return info
 
 
-def parse_manifest(data: bytes, where: str) -> pd.DataFrame:
+def parse_manifest(data: bytes, where: str, task: Task = BINARY) -> pd.DataFrame:
     """The cache's manifest table from the bytes of manifest.csv; a malformed one is a one-line error."""
     try:
         df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as exc:
         raise XraySSLError(f"{where}: not a readable CSV ({exc}); {REPAIR}") from exc
+    if "findings" not in df.columns:  # written before tasks existed: binary, no findings
+        df.insert(2, "findings", "")
     check_manifest(df, where)
     labels = pd.to_numeric(df["label"], errors="coerce")
-    bad = labels.isna() | ~labels.isin([-1, 0, 1])
+    highest = 1 if task.kind == "multilabel" else len(task.classes) - 1
+    bad = labels.isna() | (labels < -1) | (labels > highest) | (labels != labels.round())
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise XraySSLError(f"{where} line {i + 2}: label {df['label'].iat[i]!r} is not -1, 0 or 1; {REPAIR}")
+        raise XraySSLError(f"{where} line {i + 2}: label {df['label'].iat[i]!r} is not -1 to {highest}; {REPAIR}")
     df["label"] = labels.astype("int64")
+    if task.kind == "multilabel":
+        _check_findings(df, task, where)
     return df
 
 
-def read_manifest_csv(path: Path) -> pd.DataFrame:
+def _check_findings(df: pd.DataFrame, task: Task, where: str) -> None:
+    ok = df["findings"].str.fullmatch(r"-?[01](\|-?[01])*") & (df["findings"].str.count(r"\|") == len(task.classes) - 1)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok.to_numpy())[0])
+        raise XraySSLError(
+            f"{where} line {i + 2}: findings {df['findings'].iat[i]!r} are not {len(task.classes)} values of "
+            f"1, 0 or -1; {REPAIR}"
+        )
+
+
+def targets(rows: pd.DataFrame, task: Task) -> np.ndarray:
+    """The labels of manifest ``rows`` shaped for ``task``: (n,) class indices (-1 unlabelled), or for multilabel
+    (n, K) of 1, 0 and -1 (missing)."""
+    if task.kind != "multilabel":
+        return rows["label"].to_numpy(dtype=np.int64)
+    if len(rows) == 0:
+        return np.zeros((0, len(task.classes)), np.int64)
+    return np.array([list(map(int, f.split("|"))) for f in rows["findings"]], dtype=np.int64)
+
+
+def read_manifest_csv(path: Path, task: Task = BINARY) -> pd.DataFrame:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise XraySSLError(f"{path}: unreadable ({exc.strerror or exc}); {REPAIR}") from exc
-    return parse_manifest(data, str(path))
+    return parse_manifest(data, str(path), task)
+
+
+def read_task(info: dict[str, Any], path: Path) -> Task:
+    """The task cache.json records (binary for caches written before tasks existed)."""
+    try:
+        return Task.from_json(info.get("task"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise XraySSLError(f"{path / CACHE_JSON}: its 'task' section is damaged ({exc}); {REPAIR}") from exc
 
 
 def read_rows(path: Path) -> np.ndarray:
@@ -201,7 +236,8 @@ class PreparedCache:
         if damaged:
             more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
             raise XraySSLError(f"{damaged[0]}{more}; {REPAIR}")
-        self.manifest = read_manifest_csv(self.path / MANIFEST)
+        self.task = read_task(self.info, self.path)
+        self.manifest = read_manifest_csv(self.path / MANIFEST, self.task)
         self.images: np.ndarray = np.load(self.path / IMAGES, mmap_mode="r")
         if self.images.shape[0] != len(self.manifest):
             raise XraySSLError(
@@ -225,7 +261,13 @@ class PreparedCache:
 
     @property
     def labels(self) -> np.ndarray:
+        """(N,) the manifest's label column: class index, or for multilabel 1 = any finding; -1 unlabelled."""
         return self.manifest["label"].to_numpy()
+
+    @property
+    def targets(self) -> np.ndarray:
+        """Every image's labels shaped for the task (see ``targets``)."""
+        return targets(self.manifest, self.task)
 
     def indices(self, split: str | None = None, body_part: str | None = None) -> np.ndarray:
         mask = np.ones(len(self), dtype=bool)
@@ -270,4 +312,5 @@ __all__ = [
     "check_cache",
     "load_images",
     "read_cache_info",
+    "targets",
 ]

@@ -26,6 +26,16 @@ if TYPE_CHECKING:
 WORKERS = {"help": "worker processes", "default": "all cores"}
 
 
+def check_label_options(options: ReadOptions) -> None:
+    from xrayssl.data.labels import UNCERTAIN
+    from xrayssl.tasks import TASK_KINDS
+
+    if options.task is not None and options.task not in TASK_KINDS:
+        raise XraySSLError(f"unknown task '{options.task}'; tasks: {', '.join(TASK_KINDS)}")
+    if options.uncertain not in UNCERTAIN:
+        raise XraySSLError(f"unknown --uncertain policy '{options.uncertain}'; valid: {', '.join(UNCERTAIN)}")
+
+
 def part(config: Any, cls: type) -> Any:
     """The ``cls`` part of a config that extends ``cls`` (a ProcessConfig out of a PrepareConfig)."""
     return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
@@ -49,6 +59,7 @@ class DatasetConfig(ReadOptions, SplitConfig):
         if self.format != "auto" and self.format not in format_names():
             names = ", ".join(format_names())
             raise XraySSLError(f"unknown dataset format '{self.format}'; valid formats: auto, {names}")
+        check_label_options(self)
         if self.normal_classes is not None:  # a list from a flag or a file; the readers keep a tuple
             object.__setattr__(self, "normal_classes", tuple(int(c) for c in self.normal_classes))
         check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge

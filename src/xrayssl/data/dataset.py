@@ -26,7 +26,7 @@ def load_dataset(
     check_patient_disjoint(manifest)
     check_body_parts(scan.root, manifest, body_parts)
     selected = select_body_parts(manifest, body_parts)
-    return ScanResult(scan.root, scan.format, selected, scan.problems + problems)
+    return ScanResult(scan.root, scan.format, selected, scan.problems + problems, scan.task)
 
 
 def check_body_parts(root: Path, manifest: pd.DataFrame, body_parts: list[str] | None) -> None:

@@ -39,4 +39,4 @@ def inspect_dataset(
         hashes = [h for (_, h, err) in results if not err]
         manifest["content_hash"] = hashes
         problems += duplicate_problems(manifest, manifest["content_hash"])
-    return summarize(manifest, problems, scan.format, str(scan.root))
+    return summarize(manifest, problems, scan.format, str(scan.root), scan.task)

@@ -2,7 +2,9 @@
 
 Columns (in this order):
   path       file path (absolute), or ``file.npz::<split>_images[<i>]`` for an array inside a file
-  label      1 = abnormal, 0 = normal, -1 = unlabelled (class unknown; still usable for self-supervised pretraining)
+  label      the class index in the dataset's task (binary: 1 = abnormal, 0 = normal), -1 = unlabelled (class
+             unknown; still usable for self-supervised pretraining); multilabel: 1 = any finding, 0 = none
+  findings   multilabel only: "v1|v2|...|vK", one value per finding in the task's order (1, 0, -1 = missing)
   body_part  lower-case body part ("knee", "shoulder", ...), "" when unknown
   patient_id patient identifier, unique within the dataset
   study_id   study identifier, unique within the dataset (a study holds one or more views)
@@ -20,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-COLUMNS = ["path", "label", "body_part", "patient_id", "study_id", "split", "source", "meta"]
+COLUMNS = ["path", "label", "findings", "body_part", "patient_id", "study_id", "split", "source", "meta"]
 SPLITS = ("train", "val", "test")
 # the label column's values by name (-1: no class given or recognised, so "unlabelled", as problems say)
 LABEL_NAMES = {1: "abnormal", 0: "normal", -1: "unlabelled"}
@@ -57,6 +59,22 @@ class Record:
     split: str = ""
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    # the label as the file spells it, for formats that can carry any task (data/labels.py turns it into ``label``)
+    value: str | None = None
+    findings: dict[str, str] | None = None  # multilabel: finding name -> value as spelled
+    encoded_findings: str = ""  # set by data/labels.py: the manifest's ``findings`` column
+
+    @property
+    def label_key(self) -> tuple:
+        """What the label says, before or after it is resolved: rows naming one file are compared by it."""
+        value = None if self.value is None else self.value.strip()
+        spelled = parse_label(value) if value is not None and parse_label(value) is not None else value
+        return (self.label, spelled, tuple(sorted((self.findings or {}).items())))
+
+    def label_text(self) -> str:
+        if self.findings is not None:
+            return ", ".join(f"{k}={v}" for k, v in self.findings.items())
+        return self.value if self.value is not None else LABEL_NAMES[self.label]
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,7 @@ def make_manifest(records: Iterable[Record]) -> pd.DataFrame:
             {
                 "path": r.path,
                 "label": int(r.label),
+                "findings": r.encoded_findings,
                 "body_part": (r.body_part or "").strip().lower(),
                 "patient_id": str(patient),
                 "study_id": str(r.study_id or r.path),

@@ -44,6 +44,7 @@ from xrayssl.data.reuse import PreviousCache, PreviousImages, ReusePlan, fingerp
 from xrayssl.data.splits import SplitConfig, duplicate_problems
 from xrayssl.data.summary import summarize
 from xrayssl.errors import XraySSLError
+from xrayssl.tasks import BINARY
 from xrayssl.version import __version__
 
 
@@ -151,6 +152,8 @@ class CacheBuild:
         if old.damaged or old.info is None or old.manifest is None or not plan.keeps_old_images:
             return False
         if old.info.get("process") != asdict(self.process) or old.info.get("split") != asdict(self.split):
+            return False
+        if old.info.get("task", BINARY.to_json()) != self.scan.task.to_json():
             return False
         kept = self.df[~plan.known_bad]
         return len(kept) == len(old.manifest) and bool(
@@ -324,12 +327,13 @@ def _problems_csv(df: pd.DataFrame, problems: list[Problem], fails: dict[int, st
 
 def _info(final: pd.DataFrame, build: CacheBuild, files: dict[str, Any]) -> dict[str, Any]:
     scan = build.scan
-    summary = summarize(final, build.problems, scan.format, str(scan.root))
+    summary = summarize(final, build.problems, scan.format, str(scan.root), scan.task)
     return {
         "format_version": CACHE_VERSION,
         "xrayssl_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset": {"root": str(scan.root), "format": scan.format},
+        "task": scan.task.to_json(),
         "process": asdict(build.process),
         "split": asdict(build.split),
         "body_parts": build.body_parts or [],

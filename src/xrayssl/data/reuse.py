@@ -28,6 +28,7 @@ from xrayssl.data.cache import (
     read_cache_info,
     read_manifest_csv,
     read_rows,
+    read_task,
 )
 from xrayssl.data.imageio import NPZ_REF
 from xrayssl.data.process import ProcessConfig, pixel_settings
@@ -84,7 +85,7 @@ def read_previous_cache(out: Path, process: ProcessConfig, verify: bool) -> Prev
             old.damaged.append(f"{out / ROWS}: unreadable ({exc})")
     if MANIFEST not in bad:
         try:
-            old.manifest = read_manifest_csv(out / MANIFEST)
+            old.manifest = read_manifest_csv(out / MANIFEST, read_task(old.info, out))
         except XraySSLError as exc:
             old.damaged.append(str(exc).split("; ")[0])
     if PROBLEMS not in bad and old_process == asdict(process):

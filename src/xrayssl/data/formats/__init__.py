@@ -11,16 +11,37 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
+from xrayssl.data.labels import resolve_task
 from xrayssl.data.manifest import Problem, Record, make_manifest
 from xrayssl.errors import XraySSLError
+from xrayssl.tasks import BINARY, Task, TaskKind
 
 
 @dataclass(frozen=True)
 class ReadOptions:
     """Options a few formats need; each is ignored by the formats it does not concern."""
+
+    label: str | None = field(
+        default=None,
+        metadata={"help": "CSV: the label column (several, comma-separated, one per finding, for --task multilabel)",
+                  "default": "the first of label_int, label, target, class, y"},
+    )  # fmt: skip
+    task: TaskKind | None = field(
+        default=None,
+        metadata={"help": "what a label is", "default": "binary (normal/abnormal); other labels need --task"},
+    )
+    normal: str | None = field(
+        default=None,
+        metadata={"help": "the label value(s) meaning normal, comma-separated (gives a normal-vs-rest AUROC)"},
+    )
+    uncertain: Literal["ignore", "zero", "one"] = field(
+        default="ignore",
+        metadata={"help": "multilabel: an uncertain finding (-1) counts as missing (ignore), 0 (zero) or 1 (one)"},
+    )
 
     patient_regex: str | None = field(
         default=None,
@@ -56,6 +77,7 @@ class ScanResult:
     format: str
     manifest: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
+    task: Task = BINARY
 
 
 FORMATS: dict[str, DatasetFormat] = {}
@@ -97,10 +119,12 @@ def read_dataset(root: str | Path, fmt: str = "auto", options: ReadOptions | Non
         fmt = detect_format(root)
     elif fmt not in FORMATS:
         raise XraySSLError(f"unknown dataset format '{fmt}'; valid formats: auto, {', '.join(names)}")
-    records, problems = FORMATS[fmt].read(root, options or ReadOptions())
+    options = options or ReadOptions()
+    records, problems = FORMATS[fmt].read(root, options)
     for r in records:
         r.source = r.source or fmt
     if not records:
         where = "; ".join(f"{p.path}: {p.problem}" for p in problems[:5])
         raise XraySSLError(f"{root}: no usable images found as format '{fmt}'" + (f" ({where})" if where else ""))
-    return ScanResult(root=root, format=fmt, manifest=make_manifest(records), problems=problems)
+    task, label_problems = resolve_task(records, str(root), options.task, options.normal, options.uncertain)
+    return ScanResult(root, fmt, make_manifest(records), problems + label_problems, task)

@@ -21,7 +21,7 @@ import pandas as pd
 from xrayssl.data.formats import ReadOptions, register
 from xrayssl.data.formats._walk import outside_root, split_of
 from xrayssl.data.imageio import is_regular_file
-from xrayssl.data.manifest import LABEL_NAMES, Problem, Record, parse_label
+from xrayssl.data.manifest import Problem, Record
 from xrayssl.errors import XraySSLError
 
 ALIASES = {
@@ -86,17 +86,38 @@ def read(root: Path, options: ReadOptions) -> tuple[list[Record], list[Problem]]
     cols = _columns(df)
     if "path" not in cols:
         raise XraySSLError(f"{csv}: no path column (expected one of {ALIASES['path']})")
-    if "label" not in cols:
-        raise XraySSLError(f"{csv}: no label column (expected one of {ALIASES['label']})")
+    findings = _label_columns(df, cols, options, csv)
     # a text label next to label_int is kept as metadata (it is the same information, spelled out)
-    meta_cols = [c for c in df.columns if c not in cols.values()]
+    meta_cols = [c for c in df.columns if c not in cols.values() and c not in findings]
     records: list[tuple[int, Record]] = []
     problems: list[Problem] = []
     for i, row in enumerate(df.to_dict("records"), start=2):  # row 1 is the header
         path = _row_path(row, cols, csv, f"{csv.name} line {i}", options, problems)
         if path is not None:
-            records.append((i, _row_record(row, cols, meta_cols, path, f"{csv.name} line {i}", problems)))
+            records.append((i, _row_record(row, cols, findings, meta_cols, path, f"{csv.name} line {i}", problems)))
     return one_row_per_file(records, csv.name, problems), problems
+
+
+def _label_columns(df: pd.DataFrame, cols: dict[str, str], options: ReadOptions, csv: Path) -> list[str]:
+    """Choose the label column(s): ``--label`` names them (several: one per finding), or the first alias found.
+    Returns the finding columns (empty for a single label column, which goes in ``cols["label"]``)."""
+    found = ", ".join(map(str, df.columns))
+    if options.label is None:
+        if "label" not in cols:
+            raise XraySSLError(f"{csv}: no label column (expected one of {ALIASES['label']} or --label); "
+                               f"columns found: {found}")  # fmt: skip
+        return []
+    lower = {str(c).strip().lower(): c for c in df.columns}
+    names = [n.strip() for n in options.label.split(",") if n.strip()]
+    missing = [n for n in names if n.lower() not in lower]
+    if missing:
+        raise XraySSLError(f"{csv}: no label column '{missing[0]}'; columns found: {found}")
+    chosen = [lower[n.lower()] for n in names]
+    if len(chosen) > 1 or options.task == "multilabel":
+        cols.pop("label", None)
+        return chosen
+    cols["label"] = chosen[0]
+    return []
 
 
 def _row_path(
@@ -121,13 +142,14 @@ def _row_path(
 
 
 def _row_record(
-    row: dict, cols: dict[str, str], meta_cols: list[str], path: Path, where: str, problems: list[Problem]
+    row: dict,
+    cols: dict[str, str],
+    findings: list[str],
+    meta_cols: list[str],
+    path: Path,
+    where: str,
+    problems: list[Problem],
 ) -> Record:
-    label = parse_label(row[cols["label"]])
-    if label is None:
-        problems.append(
-            Problem(str(path), f"{where}: label '{row[cols['label']]}' is not normal/abnormal; kept unlabelled")
-        )
     split = ""
     if "split" in cols and str(row[cols["split"]]).strip():
         split = split_of(str(row[cols["split"]])) or ""
@@ -135,7 +157,9 @@ def _row_record(
             problems.append(Problem(str(path), f"{where}: unknown split '{row[cols['split']]}', will be re-split"))
     return Record(
         path=str(path),
-        label=-1 if label is None else label,
+        label=-1,  # set for the whole dataset at once by data/labels.py, from the value as spelled
+        value=None if findings else str(row[cols["label"]]),
+        findings={c: str(row[c]) for c in findings} if findings else None,
         body_part=str(row.get(cols.get("body_part", ""), "")),
         patient_id=str(row.get(cols.get("patient_id", ""), "")),
         study_id=str(row.get(cols.get("study_id", ""), "")),
@@ -156,8 +180,8 @@ def one_row_per_file(rows: list[tuple[int, Record]], name: str, problems: list[P
     kept = []
     for group in by_file.values():
         first_line, first = group[0]
-        if len({r.label for _, r in group}) > 1:
-            labels = ", ".join(f"line {line}: {LABEL_NAMES[r.label]}" for line, r in group)
+        if len({r.label_key for _, r in group}) > 1:
+            labels = ", ".join(f"line {line}: {r.label_text()}" for line, r in group)
             problems.append(Problem(first.path, f"{name} labels this file two ways ({labels}); all its rows dropped"))
             continue
         kept.append(first)
