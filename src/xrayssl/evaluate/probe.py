@@ -30,6 +30,17 @@ DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 ABSENT_LOGIT = -1e4  # a class no training image has: its softmax probability is 0
 
 
+def warn_absent(task: Task, y_train: np.ndarray, y_other: np.ndarray, where: str) -> None:
+    """A warning naming each class (or finding) that ``where`` has and the training labels lack."""
+    absent = missing_classes(task, y_train, y_other)
+    if absent:
+        warnings.warn(
+            f"no training image of {', '.join(absent)} (present in {where}): the probe cannot predict it; its "
+            "probability is 0 (a finding's: constant)",
+            stacklevel=4,
+        )
+
+
 class LinearProbe:
     def __init__(self, task: Task = BINARY, cs: tuple[float, ...] = DEFAULT_CS, max_iter: int = 3000) -> None:
         self.task, self.cs, self.max_iter = task, cs, max_iter
@@ -63,13 +74,7 @@ class LinearProbe:
             raise XraySSLError("the probe needs normal and abnormal images in both train and validation splits")
         if self.task.kind != "binary" and len(np.unique(y_train[y_train >= 0])) < 2:
             raise XraySSLError(f"the probe needs at least two {self.task.kind} labels among the training images")
-        absent = missing_classes(self.task, y_train, y_val)
-        if absent:
-            warnings.warn(
-                f"no training image of {', '.join(absent)} (present in validation or test): the probe cannot "
-                "predict it; its probability is 0 (a finding's: constant)",
-                stacklevel=3,
-            )
+        warn_absent(self.task, y_train, y_val, "validation")
 
     def _models(self, y_train: np.ndarray) -> list[tuple[int | None, LogisticRegression]]:
         """(finding or None, model) per regression to fit; a finding with one kind of label has none."""
