@@ -135,6 +135,19 @@ def gradcam(result: dict, config: Any) -> int:
     return 0
 
 
+def predict(result: dict, config: Any, *, json: bool = False) -> int:
+    if json:
+        print(_json(result, ensure_ascii=True))
+        return 0
+    columns = ", ".join(result["columns"])
+    print(printable(f"{result['out']}: {result['n'] - result['n_failed']} of {result['n']} images scored ({columns})"))
+    for path, problem in result["problems"][:20]:
+        print(printable(f"  {path}: {problem}"), file=sys.stderr)
+    if len(result["problems"]) > 20:
+        print(f"  ... and {len(result['problems']) - 20} more (column 'error' of {result['out']})", file=sys.stderr)
+    return 0
+
+
 def export(result: tuple[Path, dict[str, str]], config: Any) -> int:
     out, meta = result
     print(f"wrote {out} ({meta['library']}, {meta['arch']})")
