@@ -83,3 +83,82 @@ def test_predict_needs_a_fitted_probe(kl_cache, tmp_path, capsys):
     run = _fake_run(tmp_path / "bare", kl_cache)
     assert main(["predict", str(run), str(tmp_path)]) == 2
     assert "xrayssl probe" in capsys.readouterr().err
+
+
+def test_export_with_head_round_trips_the_probe(kl_run, tmp_path):
+    import torchvision
+
+    from xrayssl.evaluate.heads import Probabilities, load_head_model
+
+    model, _, _ = load_head_model(kl_run)
+    x = torch.rand(4, 1, 32, 32)
+    with torch.no_grad():
+        want = Probabilities(model)(x).numpy()
+    out = tmp_path / "head.pt"
+    assert main(["export", str(kl_run), "--with-head", "--out", str(out)]) == 0
+    meta = json.loads(out.with_name("head.pt.json").read_text())
+    assert meta["classes"] == "0,2,3,4" and "softmax" in meta["head"]
+    sd = torch.load(out, weights_only=True)
+    net = torchvision.models.resnet18()
+    net.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)  # the run's small stem, as the metadata says
+    net.maxpool = torch.nn.Identity()
+    net.fc = torch.nn.Linear(512, 4)
+    net.load_state_dict(sd, strict=True)
+    mean, std = float(meta["mean"].split(",")[0]), float(meta["std"].split(",")[0])
+    with torch.no_grad():
+        got = torch.softmax(net.eval()((x.repeat(1, 3, 1, 1) - mean) / std), 1).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra: pip install 'xrayssl[export]'")
+    pytest.importorskip("onnxscript", reason="torch's ONNX exporter needs onnxscript (xrayssl[export])")
+    onnx_file = tmp_path / "head.onnx"
+    assert main(["export", str(kl_run), "--with-head", "--to", "onnx", "--out", str(onnx_file)]) == 0
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["probabilities"], {"image": x.numpy()})
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_gradcam_targets_a_named_class(kl_run, tmp_path, capsys):
+    assert main(["gradcam", str(kl_run), "--out", str(tmp_path / "cam"), "--n", "2", "--target", "3"]) == 0
+    result = json.loads((tmp_path / "cam" / "faithfulness.json").read_text())
+    assert result["target"] == "3" and result["threshold"] is None
+    assert {p["outcome"] for p in result["panels"]} <= {"true positive", "false positive", "false negative",
+                                                        "true negative"}  # fmt: skip
+    assert main(["gradcam", str(kl_run), "--out", str(tmp_path / "top"), "--n", "2"]) == 0
+    top = json.loads((tmp_path / "top" / "faithfulness.json").read_text())
+    assert top["target"] is None and {p["outcome"] for p in top["panels"]} <= {"correct", "wrong"}
+    assert main(["gradcam", str(kl_run), "--out", str(tmp_path / "x"), "--target", "KL9"]) == 2
+    assert "not a class of this run" in capsys.readouterr().err
+
+
+def test_supervised_ordinal_run_predicts_and_exports_its_corn_head(kl_cache, tmp_path):
+    from xrayssl.evaluate.heads import Probabilities, load_head_model
+
+    run = tmp_path / "sup"
+    argv = ["supervised", str(kl_cache), "--out", str(run), "--epochs", "1", "--size", "32", "--batch-size", "32"]
+    assert main([*argv, "--quiet"]) == 0
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert evaluation["overall"]["primary"] == "qwk" and "val_qwk" in evaluation
+    assert json.loads((run / "head.json").read_text())["head"] == "corn"
+    record = json.loads((run / "record.json").read_text())
+    assert "best_epoch_val_qwk" in record
+    held = pd.read_csv(run / "predictions.csv")
+    columns = ["prob:0", "prob:2", "prob:3", "prob:4"]
+    np.testing.assert_allclose(held[columns].sum(axis=1), 1, atol=1e-5)
+    from xrayssl.data.cache import PreparedCache
+
+    csv_file = tmp_path / "images.csv"
+    paths = PreparedCache(kl_cache).manifest["path"].iloc[held["index"][:5]]
+    pd.DataFrame({"path": paths}).to_csv(csv_file, index=False)
+    assert main(["predict", str(run), str(csv_file), "--out", str(tmp_path / "p.csv")]) == 0
+    got = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(got[columns].to_numpy(), held[columns].to_numpy()[:5], atol=1e-5)
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra: pip install 'xrayssl[export]'")
+    pytest.importorskip("onnxscript", reason="torch's ONNX exporter needs onnxscript (xrayssl[export])")
+    model, _, _ = load_head_model(run)
+    x = torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        want = Probabilities(model)(x).numpy()
+    out = tmp_path / "corn.onnx"
+    assert main(["export", str(run), "--with-head", "--to", "onnx", "--out", str(out)]) == 0
+    (got,) = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})
+    np.testing.assert_allclose(got, want, atol=1e-5)

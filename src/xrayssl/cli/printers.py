@@ -158,6 +158,8 @@ def export(result: tuple[Path, dict[str, str]], config: Any) -> int:
         print(f"  load: {meta['load']}")
         if meta["stem"] != "standard":
             print(f"  stem: {meta['stem']}")
+    if "outputs" in meta:  # --with-head
+        print(printable(f"  head: {meta['head']}; outputs {meta['outputs']}"))
     return 0
 
 

@@ -32,7 +32,9 @@ def head_outputs(task: Task) -> int:
 
 def corn_probabilities(logits: torch.Tensor) -> torch.Tensor:
     """CORN's K-1 conditional logits -> (B, K) class probabilities."""
-    above = torch.cumprod(torch.sigmoid(logits), dim=1)  # P(y > k), k = 0..K-2: never increasing
+    # P(y > k), k = 0..K-2, the running product of the conditionals (never increasing), summed in log space: the
+    # same numbers, and ONNX has CumSum but no CumProd
+    above = torch.exp(torch.cumsum(F.logsigmoid(logits), dim=1))
     ones, zeros = torch.ones_like(above[:, :1]), torch.zeros_like(above[:, :1])
     return torch.cat([ones, above], 1) - torch.cat([above, zeros], 1)
 
