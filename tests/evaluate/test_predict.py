@@ -162,3 +162,27 @@ def test_supervised_ordinal_run_predicts_and_exports_its_corn_head(kl_cache, tmp
     assert main(["export", str(run), "--with-head", "--to", "onnx", "--out", str(out)]) == 0
     (got,) = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_multilabel_probe_on_kl_findings_masks_the_missing_ones(knee_demo, tmp_path):
+    """KL >= 2, KL >= 3 and KL = 4 as three findings of one CSV, a third of the KL = 4 labels left blank."""
+    table = pd.read_csv(knee_demo / "labels.csv")
+    table["path"] = [str(knee_demo / p) for p in table["path"]]
+    grade = table["kl_grade"]
+    table = table.assign(kl_ge2=(grade >= 2).astype(int), kl_ge3=(grade >= 3).astype(int))
+    table["kl4"] = (grade == 4).astype(int).astype(object)
+    table.loc[::3, "kl4"] = ""
+    (tmp_path / "src").mkdir()
+    table.drop(columns=["label", "label_int"]).to_csv(tmp_path / "src" / "labels.csv", index=False)
+    cache = tmp_path / "cache"
+    argv = ["data", "prepare", str(tmp_path / "src"), "--label", "kl_ge2,kl_ge3,kl4", "--task", "multilabel"]
+    assert main([*argv, "--size", "32", "--out", str(cache), "--allow-outside-root", "--quiet"]) == 0
+    out = tmp_path / "probe.json"
+    assert main(["probe", str(cache), "--encoder", "pixels", "--bootstrap", "30", "--out", str(out)]) == 0
+    o = json.loads(out.read_text())["overall"]
+    assert o["primary"] == "mean_auroc" and list(o["per_finding"]) == ["kl_ge2", "kl_ge3", "kl4"]
+    test = table[table["split"] == "test"]
+    assert o["per_finding"]["kl4"]["n"] == int((test["kl4"] != "").sum())  # blanks masked, not counted as 0
+    assert o["per_finding"]["kl_ge2"]["n"] == len(test)
+    predictions = pd.read_csv(tmp_path / "predictions.csv")  # named after probe.json
+    assert list(predictions.columns[-3:]) == ["prob:kl_ge2", "prob:kl_ge3", "prob:kl4"]

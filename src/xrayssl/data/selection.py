@@ -13,7 +13,10 @@ def labelled_splits(
 ) -> dict[str, pd.DataFrame]:
     """Labelled rows of train/val/test, each with an ``index`` column pointing into the cache."""
     m = manifest.assign(index=np.arange(len(manifest)))
-    m = m[m["label"] >= 0]
+    known = m["label"] >= 0
+    if "findings" in m:  # multilabel: an image with any finding known is labelled (label -1: some missing)
+        known |= m["findings"].astype(str).str.contains(r"(?:^|\|)[01](?:\||$)")
+    m = m[known]
     if body_part:
         m = m[m["body_part"].str.lower() == body_part.lower()]
     rows = {s: m[m["split"] == s].reset_index(drop=True) for s in ("train", "val", "test")}
