@@ -186,3 +186,46 @@ def test_multilabel_probe_on_kl_findings_masks_the_missing_ones(knee_demo, tmp_p
     assert o["per_finding"]["kl_ge2"]["n"] == len(test)
     predictions = pd.read_csv(tmp_path / "predictions.csv")  # named after probe.json
     assert list(predictions.columns[-3:]) == ["prob:kl_ge2", "prob:kl_ge3", "prob:kl4"]
+
+
+def _dicom(path: Path, pixels: np.ndarray) -> Path:
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.1.1", generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.Modality, ds.PhotometricInterpretation, ds.SamplesPerPixel = "DX", "MONOCHROME2", 1
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_predict_reads_dicom_files_with_or_without_a_suffix(kl_run, tmp_path):
+    from xrayssl.api import predict
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    _dicom(folder / "a.dcm", rng.integers(0, 4096, (80, 64)))
+    _dicom(folder / "b", rng.integers(0, 4096, (64, 80)))  # no suffix: found by its DICM preamble
+    (folder / "notes.txt").write_text("not an image")
+    result = predict(kl_run, folder, out=str(tmp_path / "p.csv"))
+    assert result["n"] == 2 and result["n_failed"] == 0
+    got = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(got[["prob:0", "prob:2", "prob:3", "prob:4"]].sum(axis=1), 1, atol=1e-6)
+
+
+def test_knn_monitor_reads_qwk_on_a_graded_cache(kl_cache, tmp_path):
+    from xrayssl.train.config import PretrainConfig
+    from xrayssl.train.pretrain import pretrain
+
+    config = PretrainConfig(cache=str(kl_cache), out=str(tmp_path / "ssl"), epochs=1, size=32, batch_size=32,
+                            budget=None, checkpoint_every=None, monitor_every=3, keep="best-knn")  # fmt: skip
+    run = pretrain(config, progress_bar=False)
+    record = json.loads((run / "record.json").read_text())
+    assert -1 <= record["monitor"]["knn_val_qwk"] <= 1 and "knn_val_auroc" not in record["monitor"]
+    assert "knn_val_qwk" in record["encoder"]
