@@ -135,3 +135,21 @@ def test_label_fractions_use_the_primary_metric():
     )
     assert [f["metric"] for f in out] == ["qwk", "qwk"]
     assert len(out[0]["qwk_per_seed"]) == 2 and out[1]["qwk"] > out[0]["qwk"] - 0.2
+
+
+def test_a_probe_saved_before_tasks_loads_as_binary_and_a_pickled_one_is_refused(tmp_path):
+    from xrayssl.errors import XraySSLError
+
+    rng = np.random.default_rng(0)
+    mean, scale, coef = rng.normal(size=5), rng.uniform(0.5, 2, 5), rng.normal(size=5)
+    old = tmp_path / "old.npz"
+    np.savez(old, mean=mean, scale=scale, coef=coef, intercept=np.array([0.3]), threshold=0.4, pool=np.array("avg"))
+    probe, pool = LinearProbe.load(old)
+    x = rng.normal(size=(7, 5))
+    want = 1 / (1 + np.exp(-(((x - mean) / scale) @ coef + 0.3)))
+    assert probe.task == BINARY and pool == "avg" and probe.threshold_ == 0.4
+    np.testing.assert_allclose(probe.predict_proba(x), want)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, mean=np.array([{"a": 1}], dtype=object), scale=scale, coef=coef, intercept=[0.0], threshold=0.5)
+    with pytest.raises(XraySSLError, match="not a readable fitted probe"):
+        LinearProbe.load(pickled)
