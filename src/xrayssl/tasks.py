@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from xrayssl.catalog import N_BOOT
-from xrayssl.metrics import auroc, bootstrap_metrics, knn_neighbours, knn_scores
+from xrayssl.metrics import auroc, bootstrap_metrics, knn_neighbours, knn_scores, youden_threshold
 
 TaskKind = Literal["binary", "multiclass", "ordinal", "multilabel"]
 TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "ordinal", "multilabel")
@@ -146,6 +146,12 @@ def knn_probabilities(task: Task, train: np.ndarray, labels: np.ndarray, query: 
         known = (near >= 0).sum(1)
         return np.where(known > 0, (near == 1).sum(1) / np.maximum(known, 1), 0.5)
     return (near[:, :, None] == np.arange(len(task.classes))[None, None, :]).mean(1)
+
+
+def decision_threshold(task: Task, y_val: np.ndarray, prob_val: np.ndarray) -> float | None:
+    """Binary's cut on the abnormal probability, chosen on validation (Youden); other tasks predict the
+    highest-scoring class (or read each finding's probability) and have none."""
+    return youden_threshold(np.asarray(y_val), np.asarray(prob_val)) if task.kind == "binary" else None
 
 
 METRIC_RANGE = {"qwk": (-1.0, 1.0), "mae": (0.0, float("inf"))}  # every other metric lies in [0, 1]

@@ -27,8 +27,8 @@ def metrics_report(
 ) -> dict[str, Any]:
     """The task's metrics with their intervals (``tasks.evaluate``), overall and per body part; for binary also
     study-level where studies hold several views (MURA's protocol). ``frame``: one row per test image with
-    patient_id, study_id, body_part, label (and prob for binary); ``y`` and ``prob``: the task's labels and
-    scores ((n, K) for other tasks; default: the frame's label and prob columns)."""
+    patient_id, study_id, body_part; ``y`` and ``prob``: the task's labels and scores ((n, K) for other tasks;
+    default: the frame's label and prob columns)."""
     y = frame["label"].to_numpy() if y is None else np.asarray(y)
     prob = frame["prob"].to_numpy() if prob is None else np.asarray(prob)
     binary = {"threshold": threshold} if task.kind == "binary" else {}

@@ -23,8 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from xrayssl.errors import XraySSLError
-from xrayssl.metrics import youden_threshold
-from xrayssl.tasks import BINARY, Task, missing_classes, primary_score, probabilities
+from xrayssl.tasks import BINARY, Task, decision_threshold, missing_classes, primary_score, probabilities
 
 DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 ABSENT_LOGIT = -1e4  # a class no training image has: its softmax probability is 0
@@ -66,7 +65,7 @@ class LinearProbe:
             if best is None or score > best[0] or not np.isfinite(best[0]):
                 best = (float(score), c, coef, intercept)
         self.val_score_, self.c_, self.coef_, self.intercept_ = best
-        self.threshold_ = youden_threshold(y_val, self.predict_proba(x_val)) if self.task.kind == "binary" else None
+        self.threshold_ = decision_threshold(self.task, y_val, self.predict_proba(x_val))
         return self
 
     def _check(self, y_train: np.ndarray, y_val: np.ndarray) -> None:

@@ -148,9 +148,7 @@ def probe(config: ProbeConfig) -> dict[str, Any]:
         )
     fitted = LinearProbe(task).fit(x["train"], y["train"], x["val"], y["val"])
     held, prob = rows[config.split], fitted.predict_proba(x[config.split])
-    frame = held[["patient_id", "study_id", "body_part", "label"]]
-    if task.kind == "binary":
-        frame = frame.assign(prob=prob)
+    frame = held[["patient_id", "study_id", "body_part"]]
     result = {
         **_describe(config, src, x, rows, fitted),
         **metrics_report(frame, fitted.threshold_, config.n_boot, task=task, y=y[config.split], prob=prob),

@@ -17,10 +17,9 @@ from xrayssl.evaluate.config import SupervisedEvalConfig
 from xrayssl.evaluate.evaluation import metrics_report
 from xrayssl.evaluate.run_probe import prediction_frame, task_labels
 from xrayssl.fileio import atomic_write, write_text_atomic
-from xrayssl.metrics import youden_threshold
 from xrayssl.models.classifier import Classifier
 from xrayssl.runs import load_classifier
-from xrayssl.tasks import primary_score
+from xrayssl.tasks import decision_threshold, primary_score
 
 
 @torch.no_grad()
@@ -46,11 +45,9 @@ def evaluate_supervised(config: SupervisedEvalConfig) -> dict[str, Any]:
     if task != model.task:
         raise XraySSLError(f"{cache.path}: its task is not the one {run} was trained for; prepare it again")
     val_p = predict(model, load_images(cache, rows["val"]["index"].to_numpy(), run_config["size"]))
-    threshold = youden_threshold(y["val"], val_p) if task.kind == "binary" else None
+    threshold = decision_threshold(task, y["val"], val_p)
     test_p = predict(model, load_images(cache, rows[split]["index"].to_numpy(), run_config["size"]))
-    frame = rows[split][["patient_id", "study_id", "body_part", "label"]]
-    if task.kind == "binary":
-        frame = frame.assign(prob=test_p)
+    frame = rows[split][["patient_id", "study_id", "body_part"]]
     result = {
         "kind": "supervised",
         "source": str(config.run),
