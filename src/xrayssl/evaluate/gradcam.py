@@ -1,7 +1,10 @@
-"""``xrayssl gradcam``: which image regions drive a model's abnormality score, as pictures and a number.
+"""``xrayssl gradcam``: which image regions drive a model's score for a class, as pictures and a number.
 
 For a pretraining run the classifier is the frozen encoder followed by its fitted probe (standardisation
-and logistic regression as one linear layer); for a supervised run, its own classifier. Grad-CAM maps
+and logistic regression as one linear layer); for a supervised run, its own classifier (evaluate/heads.py).
+The class explained: ``--target CLASS`` (a class or finding), by default the abnormal class for binary and
+each image's highest-scoring class for other tasks; the score differentiated is that output's logit (the
+log class probability for a CORN head, which has no logit per grade). Grad-CAM maps
 (pytorch-grad-cam) are taken at the deepest ResNet stage whose maps are at least 7 px wide (at 64 px input
 that is layer2; layer4 would be 2x2), resized to the input and scaled to [0, 1].
 
