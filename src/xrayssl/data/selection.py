@@ -6,15 +6,17 @@ import numpy as np
 import pandas as pd
 
 from xrayssl.errors import XraySSLError
+from xrayssl.tasks import Task
 
 
 def labelled_splits(
-    manifest: pd.DataFrame, body_part: str | None = None, where: str = "cache"
+    manifest: pd.DataFrame, body_part: str | None = None, where: str = "cache", task: Task | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Labelled rows of train/val/test, each with an ``index`` column pointing into the cache."""
+    """Labelled rows of train/val/test, each with an ``index`` column pointing into the cache; for a
+    multilabel ``task`` a row is labelled when any finding is known."""
     m = manifest.assign(index=np.arange(len(manifest)))
     known = m["label"] >= 0
-    if "findings" in m:  # multilabel: an image with any finding known is labelled (label -1: some missing)
+    if task is not None and task.kind == "multilabel":  # label -1 there: no finding positive, some missing
         known |= m["findings"].astype(str).str.contains(r"(?:^|\|)[01](?:\||$)")
     m = m[known]
     if body_part:

@@ -166,7 +166,8 @@ def gradcam(config: GradCamConfig) -> dict[str, Any]:
     task = getattr(model, "task", Task())
     target = choose_target(task, config.target)
     cache = PreparedCache(run_config["cache"])
-    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path))[config.split]
+    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path), cache.task)
+    rows = rows[config.split]
     size = run_config["size"]
     images = load_images(cache, rows["index"].to_numpy(), size)
     x = images.float() / 255

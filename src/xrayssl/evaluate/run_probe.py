@@ -139,7 +139,7 @@ def probe(config: ProbeConfig) -> dict[str, Any]:
 
         check_imagenet(src["backbone"], src["small_stem"])
     cache = PreparedCache(src["cache"])
-    rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path))
+    rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path), cache.task)
     task, y = task_labels(cache, rows)
     x = featurize(src, config, cache, rows)
     if config.split != "val":

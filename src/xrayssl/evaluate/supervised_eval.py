@@ -40,7 +40,7 @@ def evaluate_supervised(config: SupervisedEvalConfig) -> dict[str, Any]:
     run, split = Path(config.run), config.split
     model, run_config = load_classifier(run)
     cache = PreparedCache(run_config["cache"])
-    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path))
+    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path), cache.task)
     task, y = task_labels(cache, rows)
     if task != model.task:
         raise XraySSLError(f"{cache.path}: its task is not the one {run} was trained for; prepare it again")

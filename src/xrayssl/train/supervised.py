@@ -108,7 +108,7 @@ class BestState(Callback):
 def _labelled_rows(config: SupervisedConfig, cache: PreparedCache) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The training rows (a patient-level ``label_fraction`` of them), the validation rows, and the size of the
     full training split."""
-    rows = labelled_splits(cache.manifest, config.body_part, str(cache.path))
+    rows = labelled_splits(cache.manifest, config.body_part, str(cache.path), cache.task)
     train = rows["train"]
     if config.label_fraction < 1:
         train = train.iloc[patient_fraction(train, config.label_fraction, config.seed)].reset_index(drop=True)
