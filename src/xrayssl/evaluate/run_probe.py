@@ -19,7 +19,7 @@ from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.config import ProbeConfig
 from xrayssl.evaluate.evaluation import label_efficiency, metrics_report
 from xrayssl.evaluate.features import encode, pixels
-from xrayssl.evaluate.probe import LinearProbe, warn_absent
+from xrayssl.evaluate.probe import LinearProbe
 from xrayssl.fileio import atomic_write, write_text_atomic
 from xrayssl.models.backbones import build_backbone
 from xrayssl.runs import load_encoder
@@ -36,13 +36,6 @@ def prediction_frame(held: pd.DataFrame, task: Task, prob: np.ndarray) -> pd.Dat
     for j, column in enumerate(task.prob_columns()):
         frame[column] = scores[:, j]
     return frame.reset_index(drop=True)
-
-
-def _in(task: Task, y: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """Rows of ``y`` whose class (single-label) also occurs in ``other``: validation warns about those itself."""
-    if task.kind == "multilabel":
-        return np.zeros(len(y), bool)
-    return np.isin(y, other)
 
 
 def task_labels(cache: PreparedCache, rows: dict[str, pd.DataFrame]) -> tuple[Task, dict[str, np.ndarray]]:
@@ -142,10 +135,6 @@ def probe(config: ProbeConfig) -> dict[str, Any]:
     rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path), cache.task)
     task, y = task_labels(cache, rows)
     x = featurize(src, config, cache, rows)
-    if config.split != "val":
-        warn_absent(
-            task, y["train"], y[config.split][~_in(task, y[config.split], y["val"])], f"the {config.split} split"
-        )
     fitted = LinearProbe(task).fit(x["train"], y["train"], x["val"], y["val"])
     held, prob = rows[config.split], fitted.predict_proba(x[config.split])
     frame = held[["patient_id", "study_id", "body_part"]]
