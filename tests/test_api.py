@@ -24,6 +24,7 @@ PUBLIC = {
             "probe",
             "supervised",
             "gradcam",
+            "predict",
         )
     },
     "run_study": "xrayssl.api:study",
@@ -39,6 +40,7 @@ PUBLIC = {
     "SupervisedConfig": "xrayssl.train.config:SupervisedConfig",
     "ProbeConfig": "xrayssl.evaluate.config:ProbeConfig",
     "GradCamConfig": "xrayssl.evaluate.config:GradCamConfig",
+    "PredictConfig": "xrayssl.evaluate.config:PredictConfig",
     "StudyConfig": "xrayssl.study.config:StudyConfig",
     "ReportConfig": "xrayssl.report.config:ReportConfig",
     "ExportConfig": "xrayssl.export_config:ExportConfig",

@@ -29,6 +29,7 @@ CALLS = {
     "supervised": (["supervised", "CACHE", "--out", "OUT"], api.supervised),
     "probe": (["probe", "RUN", "--seeds", "2"], lambda c: api.probe("RUN", seeds=2)),
     "gradcam": (["gradcam", "RUN", "--out", "OUT"], api.gradcam),
+    "predict": (["predict", "RUN", "IMAGES"], lambda c: api.predict("RUN", "IMAGES")),
     "export": (["export", "RUN", "--to", "timm"], api.export),
     "study": (["study", "CACHE", "--out", "OUT", "--no-report"], lambda c: api.study(c, "OUT", report=False)),
     "report": (["report", "STUDY"], lambda c: api.report("STUDY")),

@@ -35,6 +35,7 @@ _LAZY = {
     "run_study": ("xrayssl.api", "study"),
     "build_report": ("xrayssl.api", "report"),
     "gradcam": ("xrayssl.api", "gradcam"),
+    "predict": ("xrayssl.api", "predict"),
     "load_encoder": ("xrayssl.api", "load_encoder"),
     "export_encoder": ("xrayssl.api", "export"),
     "run_demo": ("xrayssl.api", "demo"),
@@ -46,6 +47,7 @@ _LAZY = {
     "SupervisedConfig": ("xrayssl.train.config", "SupervisedConfig"),
     "ProbeConfig": ("xrayssl.evaluate.config", "ProbeConfig"),
     "GradCamConfig": ("xrayssl.evaluate.config", "GradCamConfig"),
+    "PredictConfig": ("xrayssl.evaluate.config", "PredictConfig"),
     "StudyConfig": ("xrayssl.study.config", "StudyConfig"),
     "ReportConfig": ("xrayssl.report.config", "ReportConfig"),
     "ExportConfig": ("xrayssl.export_config", "ExportConfig"),
@@ -67,6 +69,7 @@ __all__ = [  # noqa: RUF022 (grouped: steps, then configs; the same names as _LA
     "run_study",
     "build_report",
     "gradcam",
+    "predict",
     "load_encoder",
     "export_encoder",
     "run_demo",
@@ -78,6 +81,7 @@ __all__ = [  # noqa: RUF022 (grouped: steps, then configs; the same names as _LA
     "SupervisedConfig",
     "ProbeConfig",
     "GradCamConfig",
+    "PredictConfig",
     "StudyConfig",
     "ReportConfig",
     "ExportConfig",
@@ -105,6 +109,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
         gradcam,
         inspect,
         load_encoder,
+        predict,
         prepare,
         pretrain,
         probe,
@@ -121,7 +126,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from xrayssl.data.config import InspectConfig, PrepareConfig
     from xrayssl.data.synthetic import SynthConfig
     from xrayssl.demo import DemoConfig
-    from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
+    from xrayssl.evaluate.config import GradCamConfig, PredictConfig, ProbeConfig
     from xrayssl.export_config import ExportConfig
     from xrayssl.report.config import ReportConfig
     from xrayssl.study.config import StudyConfig

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from xrayssl.data.prepare import PrepareResult
     from xrayssl.data.synthetic import SynthConfig
     from xrayssl.demo import DemoConfig
-    from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
+    from xrayssl.evaluate.config import GradCamConfig, PredictConfig, ProbeConfig
     from xrayssl.export_config import ExportConfig
     from xrayssl.report.config import ReportConfig
     from xrayssl.study.config import StudyConfig
@@ -107,6 +107,18 @@ def probe(config: ProbeConfig | str | Path, **settings: Any) -> dict[str, Any]:
 def gradcam(config: GradCamConfig) -> dict[str, Any]:
     """Grad-CAM grids per body part and outcome, and a deletion-curve faithfulness score, in ``config.out``."""
     return steps.run("gradcam", config)
+
+
+def predict(config: PredictConfig | str | Path, images: str | Path | None = None, **settings: Any) -> dict[str, Any]:
+    """A run's probabilities for new images: ``predict(PredictConfig(...))`` or ``predict(run, images,
+    out="predictions.csv")``; the CSV holds one row per image (path, error, a probability per class)."""
+    from xrayssl.evaluate.config import PredictConfig
+
+    if not isinstance(config, PredictConfig):
+        config = PredictConfig(run=str(config), images=str(images), **settings)
+    elif settings or images is not None:
+        raise TypeError("give a PredictConfig or a run, images and keyword settings, not both")
+    return steps.run("predict", config)
 
 
 def study(

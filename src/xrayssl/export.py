@@ -126,7 +126,9 @@ def _write_state_dict(sd: dict[str, torch.Tensor], meta: dict[str, str], out: Pa
         raise XraySSLError(f"{out}: write a .safetensors, .pt or .pth file")
 
 
-def _write_onnx(encoder: nn.Module, meta: dict[str, str], out: Path, size: int, opset: int) -> None:
+def _write_onnx(
+    encoder: nn.Module, meta: dict[str, str], out: Path, size: int, opset: int, output: str = "features"
+) -> None:
     import torch
 
     try:
@@ -141,7 +143,7 @@ def _write_onnx(encoder: nn.Module, meta: dict[str, str], out: Path, size: int, 
         encoder,
         (example,),
         input_names=["image"],
-        output_names=["features"],
+        output_names=[output],
         dynamic_shapes={"x": {0: batch}},
         opset_version=opset,
         dynamo=True,
@@ -149,7 +151,7 @@ def _write_onnx(encoder: nn.Module, meta: dict[str, str], out: Path, size: int, 
         verbose=False,
     )
     model = program.model_proto
-    model.doc_string = "xrayssl encoder: image float32 (batch, 1, H, W) in [0, 1] -> features (batch, dim)"
+    model.doc_string = f"xrayssl encoder: image float32 (batch, 1, H, W) in [0, 1] -> {output} (batch, n)"
     onnx.helper.set_model_props(model, {**meta, "input": "image: grayscale in [0, 1], normalisation inside"})
     with atomic_write(out) as f:
         f.write(model.SerializeToString())
@@ -158,6 +160,9 @@ def _write_onnx(encoder: nn.Module, meta: dict[str, str], out: Path, size: int, 
 def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
     """Write a run's encoder for torchvision, timm or ONNX Runtime; returns the file and its metadata."""
     from xrayssl.runs import load_encoder
+
+    if config.with_head:
+        return export_with_head(config)
 
     encoder, run_config = load_encoder(config.run)
     if config.to != "onnx" and getattr(encoder, "kind", "resnet") != "resnet":
@@ -176,4 +181,62 @@ def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
         _write_onnx(encoder, meta, out, size, config.opset)
     else:
         _write_state_dict(state_dict(encoder, in_chans), meta, out)
+    return out, meta
+
+
+LINKS = {
+    "logit": "sigmoid(fc output) = P(abnormal)",
+    "sigmoid": "sigmoid(fc output) per finding",
+    "softmax": "softmax(fc output) over the classes",
+    "corn": "CORN (ordinal): P(y > k) = cumprod(sigmoid(fc output))[k]; P(class k) = P(y > k-1) - P(y > k)",
+}
+
+
+def _head_meta(meta: dict[str, str], model: nn.Module, to: str, in_chans: int, arch: str) -> dict[str, str]:
+    """The metadata of an export with its head: the task, its classes, and how outputs become probabilities."""
+    task, n = model.task, model.head.out_features
+    if to == "timm":
+        load = f"timm.create_model('{arch}', num_classes={n}, in_chans={in_chans}).load_state_dict(sd, strict=True)"
+    else:
+        load = f"m = torchvision.models.{arch}(); m.fc = torch.nn.Linear(m.fc.in_features, {n}); m.load_state_dict(sd)"
+    kind = "logit" if task.kind == "binary" else model.kind
+    return {
+        **meta,
+        "task": json.dumps(task.to_json()),
+        "classes": ",".join(task.classes),
+        "outputs": ",".join(task.prob_columns()),
+        "head": f"fc: {n} output(s); {LINKS[kind]}",
+        "load": load if to != "onnx" else meta["load"],
+    }
+
+
+def export_with_head(config: ExportConfig) -> tuple[Path, dict[str, str]]:
+    """Encoder plus head: ONNX ``image`` -> ``probabilities`` (batch, outputs), the task's link included; or the
+    torchvision/timm state dict with the head as ``fc.weight``/``fc.bias`` (the probe's standardisation folded
+    in), its task and link in the metadata."""
+    from xrayssl.evaluate.heads import Probabilities, load_head_model
+
+    model, run_config, _ = load_head_model(config.run)
+    encoder = model.backbone
+    if config.to != "onnx" and (getattr(encoder, "kind", "resnet") != "resnet" or model.pool != "avg"):
+        raise XraySSLError(
+            f"{config.run}: a state dict's fc reads globally averaged features of a ResNet; this head reads "
+            f"{model.pool} pooling of {run_config['backbone']}: export it --to onnx"
+        )
+    in_chans = 1 if config.to == "onnx" else config.in_chans
+    norm = None if config.to == "onnx" else input_norm(encoder, in_chans)
+    default = _default_out(config)  # RUN/encoder-TO.EXT -> RUN/classifier-TO.EXT
+    out = Path(config.out) if config.out else default.with_name(default.name.replace("encoder-", "classifier-", 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = metadata(run_config, config.run, config.to, in_chans, norm)
+    meta = _head_meta(meta, model, config.to, in_chans, run_config["backbone"])
+    if config.to == "onnx":
+        size = config.size or int(run_config["size"])
+        meta.update(image_size=str(size), mean="inside the model", std="inside the model")
+        _write_onnx(Probabilities(model).eval(), meta, out, size, config.opset, output="probabilities")
+    else:
+        sd = state_dict(encoder, in_chans)
+        sd["fc.weight"] = model.head.weight.detach().clone().contiguous()
+        sd["fc.bias"] = model.head.bias.detach().clone().contiguous()
+        _write_state_dict(sd, meta, out)
     return out, meta

@@ -25,6 +25,13 @@ class ExportConfig:
         default=None, metadata={"help": "ONNX: the fixed input side in px", "default": "the run's image size"}
     )
     opset: int = field(default=18, metadata={"help": "ONNX opset version"})
+    with_head: bool = field(
+        default=False,
+        metadata={
+            "help": "encoder plus its head (a supervised run's, or the fitted probe of 'xrayssl probe RUN'): ONNX "
+            "outputs the task's probabilities; a state dict adds the head as fc.weight/fc.bias"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.to not in TARGETS:

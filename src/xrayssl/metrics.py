@@ -117,14 +117,18 @@ def mean_ci(values) -> tuple[float, float | None, float | None]:
     return m, m - half, m + half
 
 
-def knn_scores(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, k: int = 20) -> np.ndarray:
-    """Share of abnormal (label 1) training images among each query's ``k`` nearest neighbours by cosine
-    distance (features are L2-normalised here); a score for AUROC, no fitting, no hyper-parameter search."""
+def knn_neighbours(train: np.ndarray, query: np.ndarray, k: int = 20) -> np.ndarray:
+    """(m, k) indices of each query's ``k`` nearest training rows by cosine distance (L2-normalised here)."""
     a = train / np.maximum(np.linalg.norm(train, axis=1, keepdims=True), 1e-12)
     b = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
     k = min(k, len(a))
-    nearest = np.argpartition(-(b @ a.T), k - 1, axis=1)[:, :k]
-    return (np.asarray(train_labels)[nearest] == 1).mean(1)
+    return np.argpartition(-(b @ a.T), k - 1, axis=1)[:, :k]
+
+
+def knn_scores(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, k: int = 20) -> np.ndarray:
+    """Share of abnormal (label 1) training images among each query's ``k`` nearest neighbours by cosine
+    distance (features are L2-normalised here); a score for AUROC, no fitting, no hyper-parameter search."""
+    return (np.asarray(train_labels)[knn_neighbours(train, query, k)] == 1).mean(1)
 
 
 def knn_auroc(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, query_labels: np.ndarray, k: int = 20):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from xrayssl.evaluate.config import GradCamConfig, ProbeConfig
+    from xrayssl.evaluate.config import GradCamConfig, PredictConfig, ProbeConfig
     from xrayssl.export_config import ExportConfig
     from xrayssl.report.config import ReportConfig
     from xrayssl.study.config import StudyConfig
@@ -52,6 +52,13 @@ def gradcam(config: GradCamConfig) -> dict[str, Any]:
     from xrayssl.evaluate.gradcam import gradcam as run_gradcam
 
     return run_gradcam(config)
+
+
+def predict(config: PredictConfig) -> dict[str, Any]:
+    """A run's probabilities for new images, decoded and prepared as its cache was: a CSV, one row per image."""
+    from xrayssl.evaluate.predict import predict as run_predict
+
+    return run_predict(config)
 
 
 def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:

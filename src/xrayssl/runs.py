@@ -33,6 +33,7 @@ from xrayssl.errors import XraySSLError
 from xrayssl.fileio import LOCK_NAME, atomic_write, claim_folder, write_text_atomic
 
 RUN_FORMAT_VERSION = 1
+HEAD_JSON = "head.json"  # a supervised run's label task and head: {"task": Task.to_json(), "head": "logit"|...}
 
 
 def environment() -> dict[str, Any]:
@@ -217,11 +218,24 @@ def load_encoder(run: str | Path):
     return backbone.eval(), config
 
 
+def read_task(run: str | Path):
+    """A supervised run's label task (``RUN/head.json``; runs from before tasks are binary)."""
+    from xrayssl.tasks import Task
+
+    path = Path(run) / HEAD_JSON
+    if not path.is_file():
+        return Task()
+    try:
+        return Task.from_json(json.loads(path.read_bytes()[:MAX_CONFIG_BYTES])["task"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise XraySSLError(f"{path}: unreadable ({' '.join(str(exc).split())[:120]})") from None
+
+
 def load_classifier(run: str | Path):
-    """A supervised run's classifier (backbone + linear unit) in eval mode, and the run's config."""
+    """A supervised run's classifier (backbone + the head of its task) in eval mode, and the run's config."""
     from xrayssl.models.classifier import Classifier
 
     _, config = read_config(run)
-    model = Classifier(_backbone(run, config))
+    model = Classifier(_backbone(run, config), read_task(run))
     load_weights(model, Path(run) / "classifier.pt")
     return model.eval(), config

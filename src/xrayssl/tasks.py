@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from xrayssl.catalog import N_BOOT
-from xrayssl.metrics import auroc, bootstrap_metrics
+from xrayssl.metrics import auroc, bootstrap_metrics, knn_neighbours, knn_scores, youden_threshold
 
 TaskKind = Literal["binary", "multiclass", "ordinal", "multilabel"]
 TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "ordinal", "multilabel")
@@ -61,6 +61,26 @@ class Task:
         """Whether a normal-vs-rest AUROC (and the study's imbalance arm) exists."""
         return self.kind == "binary" or (self.kind != "multilabel" and bool(self.normal))
 
+    @property
+    def single_label(self) -> bool:
+        """One class per image (binary, multiclass, ordinal), as opposed to K findings each 0/1."""
+        return self.kind != "multilabel"
+
+    @property
+    def link(self) -> str:
+        """How a linear model's outputs become probabilities: one sigmoid per output (binary: the abnormal
+        class's logit; multilabel: one per finding) or a softmax over the classes."""
+        return "softmax" if self.kind in ("multiclass", "ordinal") else "sigmoid"
+
+    @property
+    def n_outputs(self) -> int:
+        """Columns of the scores: 1 for binary (the abnormal probability), K otherwise."""
+        return 1 if self.kind == "binary" else len(self.classes)
+
+    def prob_columns(self) -> list[str]:
+        """Per-image prediction columns: ``prob`` for binary (as always), ``prob:<class>`` otherwise."""
+        return ["prob"] if self.kind == "binary" else [f"prob:{c}" for c in self.classes]
+
     def label_name(self, label: int) -> str:
         """The name of a manifest label: a class, or for multilabel whether any finding is present."""
         if label < 0:
@@ -92,6 +112,79 @@ class Task:
 
 
 BINARY = Task()
+
+
+def probabilities(task: Task, logits: np.ndarray) -> np.ndarray:
+    """A linear model's outputs (n, task.n_outputs) -> the task's scores: (n,) for binary, (n, K) otherwise."""
+    z = np.asarray(logits, dtype=float).reshape(len(logits), -1)
+    if task.link == "softmax":
+        z = np.exp(z - z.max(1, keepdims=True))
+        return z / z.sum(1, keepdims=True)
+    p = 1 / (1 + np.exp(-z))
+    return p[:, 0] if task.kind == "binary" else p
+
+
+def primary_score(task: Task, y: np.ndarray, prob: np.ndarray) -> float:
+    """The task's primary metric on one sample, without intervals: what a C, an epoch or a monitor reading is
+    chosen by (unlabelled rows of single-label tasks left out)."""
+    y, prob = np.asarray(y).astype(int), np.asarray(prob, dtype=float)
+    if task.kind == "binary":
+        keep = y >= 0
+        return auroc(y[keep], prob[keep])
+    keep = y >= 0 if y.ndim == 1 else np.ones(len(y), bool)
+    return point_metrics(task, y[keep], prob[keep])[task.primary]
+
+
+def knn_probabilities(task: Task, train: np.ndarray, labels: np.ndarray, query: np.ndarray, k: int = 20) -> np.ndarray:
+    """The kNN vote as the task's scores: binary, the abnormal share of the ``k`` nearest training images (as
+    always); single-label, each class's share (n, K); multilabel, per finding the positive share among the
+    neighbours whose finding is known (0.5 where none is)."""
+    if task.kind == "binary":
+        return knn_scores(train, labels, query, k)
+    near = np.asarray(labels).astype(int)[knn_neighbours(train, query, k)]  # (m, k) or (m, k, K)
+    if task.kind == "multilabel":
+        known = (near >= 0).sum(1)
+        return np.where(known > 0, (near == 1).sum(1) / np.maximum(known, 1), 0.5)
+    return (near[:, :, None] == np.arange(len(task.classes))[None, None, :]).mean(1)
+
+
+def decision_threshold(task: Task, y_val: np.ndarray, prob_val: np.ndarray) -> float | None:
+    """Binary's cut on the abnormal probability, chosen on validation (Youden); other tasks predict the
+    highest-scoring class (or read each finding's probability) and have none."""
+    return youden_threshold(np.asarray(y_val), np.asarray(prob_val)) if task.kind == "binary" else None
+
+
+METRIC_RANGE = {"qwk": (-1.0, 1.0), "mae": (0.0, float("inf"))}  # every other metric lies in [0, 1]
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """Where a metric's values can lie (to clip a t-interval over seeds to)."""
+    return METRIC_RANGE.get(name, (0.0, 1.0))
+
+
+def class_weights(task: Task, y: np.ndarray) -> np.ndarray:
+    """Loss weights that balance the training labels: for binary the one ``pos_weight`` (normals over
+    abnormals, as the baseline always had); for multiclass/ordinal n / (K * n_c) per class (0 for a class with no
+    image); for multilabel, per finding, negatives over positives among its labelled images (1 where it lacks
+    one kind)."""
+    y = np.asarray(y).astype(int)
+    if task.kind == "binary":
+        return np.array([float((y == 0).sum()) / max(1.0, float((y == 1).sum()))])
+    if task.kind == "multilabel":
+        pos, neg = (y == 1).sum(0), (y == 0).sum(0)
+        return np.where((pos > 0) & (neg > 0), neg / np.maximum(pos, 1), 1.0).astype(float)
+    k = len(task.classes)
+    counts = np.bincount(y[y >= 0], minlength=k).astype(float)
+    return np.where(counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 0.0)
+
+
+def missing_classes(task: Task, y_train: np.ndarray, y_other: np.ndarray) -> list[str]:
+    """Classes (single-label) or findings (multilabel: no positive) present in ``y_other`` but absent from the
+    training labels: a model cannot learn them, so the probe and the baseline name them in a warning."""
+    y_train, y_other = np.asarray(y_train).astype(int), np.asarray(y_other).astype(int)
+    if task.kind == "multilabel":
+        return [c for j, c in enumerate(task.classes) if (y_other[:, j] == 1).any() and not (y_train[:, j] == 1).any()]
+    return [c for j, c in enumerate(task.classes) if (y_other == j).any() and not (y_train == j).any()]
 
 
 def confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:

@@ -200,7 +200,7 @@ def test_best_knn_encoder_is_kept_and_a_failing_monitor_does_not_stop_the_run(ti
     def broken(*args, **kwargs):
         raise ValueError("constructed failure")
 
-    monkeypatch.setattr(monitor, "knn_auroc", broken)
+    monkeypatch.setattr(monitor, "knn_probabilities", broken)
     config = PretrainConfig(cache=str(tiny_cache), out=str(tmp_path / "nan"), epochs=1, monitor_every=5, **TINY)
     with pytest.warns(UserWarning, match="kNN monitor failed"):
         run = pretrain(config, progress_bar=False)

@@ -62,23 +62,51 @@ def pretrain(run: Path, config: Any) -> int:
     return 0
 
 
+METRIC_NAMES = {
+    "auroc": "AUROC",
+    "macro_auroc": "macro AUROC",
+    "mean_auroc": "mean AUROC",
+    "qwk": "QWK",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "mae": "MAE",
+    "kappa": "kappa",
+    "normal_vs_rest_auroc": "normal-vs-rest AUROC",
+}
+SHOWN_BESIDE = ("accuracy", "balanced_accuracy", "mae", "qwk", "macro_auroc", "normal_vs_rest_auroc")
+
+
+def _with_ci(r: dict, name: str) -> str:
+    ci = r.get(f"{name}_ci") or [float("nan")] * 2
+    return f"{METRIC_NAMES.get(name, name)} {r[name]:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def evaluation(result: dict, title: str) -> None:
-    """An evaluation (probe or supervised) as a few lines: overall, study level, per body part, label fractions."""
+    """An evaluation (probe or supervised) as a few lines: the task's primary metric first, overall, study
+    level, per body part, label fractions."""
     o = result["overall"]
-    ci = o["auroc_ci"] or [float("nan")] * 2
-    print(
-        f"{title}: AUROC {o['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], accuracy {o['accuracy']:.3f}, "
-        f"kappa {o['kappa']:.3f} ({o['n']} images, {o['n_patients']} patients)"
-    )
+    primary = o.get("primary", "auroc")
+    if primary == "auroc":  # binary: the lines as they always were
+        line = f"{_with_ci(o, 'auroc')}, accuracy {o['accuracy']:.3f}, kappa {o['kappa']:.3f}"
+    else:
+        beside = [f"{METRIC_NAMES[m]} {o[m]:.3f}" for m in SHOWN_BESIDE if m != primary and m in o]
+        line = ", ".join([f"{_with_ci(o, primary)} (primary)", *beside])
+    print(f"{title}: {line} ({o['n']} images, {o['n_patients']} patients)")
     if o.get("study_level"):
         s = o["study_level"]
         print(f"  study level: AUROC {s['auroc']:.3f}, kappa {s['kappa']:.3f} ({s['n']} studies)")
+    for name, r in (o.get("per_finding") or {}).items():
+        print(printable(f"  {name}: {_with_ci(r, 'auroc')} (prevalence {r['prevalence']:.2f}, {r['n']} images)"))
     for part, r in result.get("per_body_part", {}).items():
-        print(f"  {part}: AUROC {r['auroc']:.3f} [{r['auroc_ci'][0]:.3f}, {r['auroc_ci'][1]:.3f}] ({r['n']} images)")
+        print(printable(f"  {part}: {_with_ci(r, primary)} ({r['n']} images)"))
     for f in result.get("label_fractions", []):
-        ci = f["auroc_ci"]
+        metric = f.get("metric", "auroc")
+        ci = f[f"{metric}_ci"]
         interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-        print(f"  {f['fraction']:g} of labels ({f['n_train_patients']} patients): AUROC {f['auroc']:.3f}{interval}")
+        print(
+            f"  {f['fraction']:g} of labels ({f['n_train_patients']} patients): "
+            f"{METRIC_NAMES.get(metric, metric)} {f[metric]:.3f}{interval}"
+        )
 
 
 def probe(result: dict, config: Any, *, json: bool = False) -> int:
@@ -107,6 +135,19 @@ def gradcam(result: dict, config: Any) -> int:
     return 0
 
 
+def predict(result: dict, config: Any, *, json: bool = False) -> int:
+    if json:
+        print(_json(result, ensure_ascii=True))
+        return 0
+    columns = ", ".join(result["columns"])
+    print(printable(f"{result['out']}: {result['n'] - result['n_failed']} of {result['n']} images scored ({columns})"))
+    for path, problem in result["problems"][:20]:
+        print(printable(f"  {path}: {problem}"), file=sys.stderr)
+    if len(result["problems"]) > 20:
+        print(f"  ... and {len(result['problems']) - 20} more (column 'error' of {result['out']})", file=sys.stderr)
+    return 0
+
+
 def export(result: tuple[Path, dict[str, str]], config: Any) -> int:
     out, meta = result
     print(f"wrote {out} ({meta['library']}, {meta['arch']})")
@@ -117,6 +158,8 @@ def export(result: tuple[Path, dict[str, str]], config: Any) -> int:
         print(f"  load: {meta['load']}")
         if meta["stem"] != "standard":
             print(f"  stem: {meta['stem']}")
+    if "outputs" in meta:  # --with-head
+        print(printable(f"  head: {meta['head']}; outputs {meta['outputs']}"))
     return 0
 
 

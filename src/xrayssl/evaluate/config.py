@@ -101,6 +101,13 @@ class GradCamConfig:
     n: int = field(default=16, metadata={"help": "images per body part and outcome"})
     split: Split = field(default="test", metadata={"help": "split the images come from"})
     seed: int = field(default=0, metadata={"help": "seed of the image draw"})
+    target: str | None = field(
+        default=None,
+        metadata={
+            "help": "the class or finding the maps explain",
+            "default": "binary: abnormal; otherwise each image's highest-scoring class",
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -127,3 +134,23 @@ class SupervisedEvalConfig:
         if self.n_boot < 1:
             raise XraySSLError("--bootstrap must be >= 1")
         check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
+
+
+@dataclass
+class PredictConfig:
+    """What ``xrayssl predict`` reads and writes: a run's probabilities for new images."""
+
+    run: str = field(metadata={"help": "a pretraining run with its fitted probe (after 'xrayssl probe RUN'), or a "
+                                       "supervised run"})  # fmt: skip
+    images: str = field(metadata={"help": "a folder of images (PNG, JPEG, TIFF, DICOM...), a CSV with a path column, "
+                                          "or one image file"})  # fmt: skip
+    out: str = field(default="predictions.csv", metadata={"help": "CSV to write: one row per image"})
+    batch_size: int = field(default=256, metadata={"help": "images decoded and scored at a time"})
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise XraySSLError("--batch-size must be >= 1")
+        check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,7 +1,10 @@
-"""``xrayssl gradcam``: which image regions drive a model's abnormality score, as pictures and a number.
+"""``xrayssl gradcam``: which image regions drive a model's score for a class, as pictures and a number.
 
 For a pretraining run the classifier is the frozen encoder followed by its fitted probe (standardisation
-and logistic regression as one linear layer); for a supervised run, its own classifier. Grad-CAM maps
+and logistic regression as one linear layer); for a supervised run, its own classifier (evaluate/heads.py).
+The class explained: ``--target CLASS`` (a class or finding), by default the abnormal class for binary and
+each image's highest-scoring class for other tasks; the score differentiated is that output's logit (the
+log class probability for a CORN head, which has no logit per grade). Grad-CAM maps
 (pytorch-grad-cam) are taken at the deepest ResNet stage whose maps are at least 7 px wide (at 64 px input
 that is layer2; layer4 would be 2x2), resized to the input and scaled to [0, 1].
 
@@ -20,58 +23,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from xrayssl import runs
 from xrayssl.catalog import INFERENCE_BATCH
-from xrayssl.data.cache import PreparedCache, load_images
+from xrayssl.data.cache import PreparedCache, load_images, targets
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.config import GradCamConfig
+from xrayssl.evaluate.heads import ProbeClassifier, SupervisedLogits, load_head_model  # noqa: F401 (as before)
+from xrayssl.evaluate.heads import probabilities as head_probabilities
 from xrayssl.fileio import atomic_write, write_text_atomic
-from xrayssl.models.backbones import pool_features
 from xrayssl.paths import safe_name
+from xrayssl.tasks import Task
+
+_Logit = SupervisedLogits  # a supervised classifier with (B, outputs) logits (its name before tasks)
 
 
-class ProbeClassifier(nn.Module):
-    """Frozen encoder + its pooling + standardisation + logistic regression -> one logit per image, (B, 1)."""
-
-    def __init__(self, backbone: nn.Module, mean, scale, coef, intercept, pool: str = "avg") -> None:
-        super().__init__()
-        self.backbone, self.pool = backbone, pool
-        self.head = nn.Linear(len(coef), 1)
-        with torch.no_grad():
-            w = torch.as_tensor(coef / scale, dtype=torch.float32)
-            self.head.weight.copy_(w.view(1, -1))
-            self.head.bias.copy_(torch.as_tensor(intercept - float((coef * mean / scale).sum()), dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(pool_features(self.backbone.feature_maps(x), self.pool))
-
-
-class _Logit(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model, self.backbone = model, model.backbone
-
-    def forward(self, x):
-        return self.model(x).view(-1, 1)
-
-
-def load_model(run: str | Path) -> tuple[nn.Module, dict, float]:
-    """(classifier giving one logit, run config, decision threshold on the probability)."""
-    kind, config = runs.read_config(run)
-    if kind == "supervised":
-        model, _ = runs.load_classifier(run)
-        ev = Path(run) / "evaluation.json"
-        threshold = json.loads(ev.read_text())["threshold"] if ev.is_file() else 0.5
-        return _Logit(model).eval(), config, threshold
-    probe_file = Path(run) / "probe-run.npz"
-    if not probe_file.is_file():
-        raise XraySSLError(f"{run}: no fitted probe; run 'xrayssl probe {run}' first")
-    p = np.load(probe_file)
-    backbone, _ = runs.load_encoder(run)
-    pool = str(p["pool"]) if "pool" in p else "avg"
-    model = ProbeClassifier(backbone, p["mean"], p["scale"], p["coef"], float(p["intercept"][0]), pool)
-    return model.eval(), config, float(p["threshold"])
+def load_model(run: str | Path) -> tuple[nn.Module, dict, float | None]:
+    """(classifier giving (B, outputs) logits, run config, binary decision threshold on the probability)."""
+    return load_head_model(run)
 
 
 def cam_layer(backbone: nn.Module, size: int) -> tuple[str, nn.Module]:
@@ -92,13 +60,29 @@ def cam_layer(backbone: nn.Module, size: int) -> tuple[str, nn.Module]:
     return name, getattr(net, name)[-1]
 
 
-def grad_cam_maps(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> np.ndarray:
-    """(B, H, W) maps in [0, 1] for the abnormality logit."""
+class _Score(nn.Module):
+    """The score Grad-CAM differentiates, one column per class or finding: the logit where the head has one per
+    output (binary, findings, softmax classes), the log class probability for CORN (a grade has no logit)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.backbone = model, model.backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        if getattr(self.model, "kind", "") == "corn":
+            return torch.log(head_probabilities(self.model, logits).clamp_min(1e-12))
+        return logits.unsqueeze(1) if logits.ndim == 1 else logits
+
+
+def grad_cam_maps(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: np.ndarray | None = None) -> np.ndarray:
+    """(B, H, W) maps in [0, 1] for each image's ``target`` output (default 0: binary's abnormality logit)."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    with GradCAM(model=model, target_layers=[layer]) as cam:
-        maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(0)] * len(x))
+    target = np.zeros(len(x), int) if target is None else np.asarray(target)
+    with GradCAM(model=_Score(model), target_layers=[layer]) as cam:
+        maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in target])
     maps = np.nan_to_num(maps.astype(np.float32))
     peak = maps.reshape(len(maps), -1).max(1).reshape(-1, 1, 1)
     return np.clip(np.where(peak > 0, maps / np.maximum(peak, 1e-12), 0.0), 0.0, 1.0)
@@ -106,9 +90,15 @@ def grad_cam_maps(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> np.nda
 
 @torch.no_grad()
 def deletion_auc(
-    model: nn.Module, x: torch.Tensor, order: np.ndarray, positive: np.ndarray, steps: int = 10
+    model: nn.Module,
+    x: torch.Tensor,
+    order: np.ndarray,
+    positive: np.ndarray,
+    steps: int = 10,
+    target: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Area under prob(predicted class) as the pixels in ``order`` (B, H*W) are replaced by the image mean."""
+    """Area under the probability of what the model predicted (the target class where ``positive``, its
+    absence elsewhere) as the pixels in ``order`` (B, H*W) are replaced by the image mean."""
     b, _, h, w = x.shape
     flat = x.clone().view(b, -1)
     mean = flat.mean(1, keepdim=True)
@@ -119,53 +109,105 @@ def deletion_auc(
         if cut:
             idx = torch.as_tensor(order[:, :cut])
             y.scatter_(1, idx, mean.expand(b, cut))
-        prob = torch.sigmoid(model(y.view(b, 1, h, w)).view(-1)).numpy()
+        prob = _target_prob(model, model(y.view(b, 1, h, w)), target)
         curve.append(np.where(positive, prob, 1 - prob))
     return np.trapezoid(np.stack(curve, 1), dx=1 / steps, axis=1)
 
 
-OUTCOMES = ("true_positive", "false_positive", "false_negative", "true_negative")
+OUTCOMES = ("true_positive", "false_positive", "false_negative", "true_negative", "correct", "wrong")
 FAITHFULNESS_IMAGES = 64  # deletion curves on up to this many of the shown images: enough for a stable mean
+
+
+def _target_prob(model: nn.Module, logits: torch.Tensor, target: np.ndarray | None) -> np.ndarray:
+    """Each image's probability of its target class or finding (binary: of abnormal)."""
+    prob = head_probabilities(model, logits)
+    if prob.ndim == 1:
+        return prob.numpy()
+    return prob[torch.arange(len(prob)), torch.as_tensor(target)].numpy()
+
+
+def choose_target(task: Task, name: str | None) -> int | None:
+    """The output ``--target`` names (binary: only its abnormal class, output 0; the default there); None
+    without one for other tasks: each image's highest-scoring class."""
+    if name is None:
+        return 0 if task.kind == "binary" else None
+    if name not in task.classes:
+        raise XraySSLError(f"--target {name}: not a class of this run; its classes: {', '.join(task.classes)}")
+    if task.kind == "binary":
+        if name != task.classes[1]:
+            raise XraySSLError(f"--target {name}: a binary model explains its abnormal class ({task.classes[1]})")
+        return 0
+    return task.classes.index(name)
+
+
+def targeted(
+    task: Task, prob: np.ndarray, labels: np.ndarray, target: int | None, threshold: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(target output per image, outcome per image, each image's probability of its target). With a target:
+    true/false positive/negative for "is it that class" (a finding: is it present); without one (not binary):
+    each image's highest-scoring class or finding, correct or wrong."""
+    n = len(prob)
+    if task.kind == "binary":
+        return np.zeros(n, int), outcomes(prob >= threshold, labels == 1), prob
+    rows = np.arange(n)
+    if target is None:
+        pick = prob.argmax(1)
+        right = labels[rows, pick] == 1 if labels.ndim == 2 else pick == labels
+        return pick, np.where(right, "correct", "wrong"), prob[rows, pick]
+    p = prob[:, target]
+    truth = labels[:, target] == 1 if labels.ndim == 2 else labels == target
+    pred = p >= 0.5 if task.kind == "multilabel" else prob.argmax(1) == target
+    return np.full(n, target), outcomes(pred, truth), p
 
 
 def gradcam(config: GradCamConfig) -> dict[str, Any]:
     """Grad-CAM grids per body part and outcome, and a deletion-curve faithfulness score, in ``config.out``."""
     model, run_config, threshold = load_model(config.run)
+    task = getattr(model, "task", Task())
+    target = choose_target(task, config.target)
     cache = PreparedCache(run_config["cache"])
-    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path))[config.split]
+    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path), cache.task)
+    rows = rows[config.split]
     size = run_config["size"]
     images = load_images(cache, rows["index"].to_numpy(), size)
     x = images.float() / 255
-    prob = probabilities(model, x)
-    pred = prob >= threshold
-    outcome = outcomes(pred, rows["label"].to_numpy() == 1)
+    picks, outcome, prob = targeted(task, probabilities(model, x), targets(rows, task), target, threshold)
+    pred = np.isin(outcome, ("true_positive", "false_positive", "correct", "wrong"))  # predicted its target
     layer_name, layer = cam_layer(model.backbone, size)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
     chosen = choose_images(rows["body_part"].to_numpy(), outcome, config.n, rng)
     shown = np.unique(np.concatenate([pick for _, _, pick in chosen]))
-    maps = dict(zip(shown.tolist(), grad_cam_maps(model, layer, x[shown]), strict=True))
-    title = f"(threshold {threshold:.2f})"
+    binary = task.kind == "binary"
+    cams = grad_cam_maps(model, layer, x[shown]) if binary else grad_cam_maps(model, layer, x[shown], picks[shown])
+    maps = dict(zip(shown.tolist(), cams, strict=True))
+    title = f"(threshold {threshold:.2f})" if binary else _target_title(task, target)
     panels = [_panel(out, part, kind, pick, images, maps, prob, title) for part, kind, pick in chosen]
+    idx = shown[:FAITHFULNESS_IMAGES]
     result = {
         "run": str(config.run),
         "split": config.split,
         "layer": layer_name,
         "threshold": threshold,
+        "target": task.classes[1] if binary else None if target is None else task.classes[target],
         "images": [p["file"] for p in panels],
         "panels": panels,  # what each image shows: the report's headings come from here, not from file names
-        "faithfulness": faithfulness(model, x, maps, shown[:FAITHFULNESS_IMAGES], pred, rng),
+        "faithfulness": faithfulness(model, x, maps, idx, pred, rng, None if binary else picks),
     }
     write_text_atomic(out / "faithfulness.json", json.dumps(result, indent=2))
     return result
 
 
+def _target_title(task: Task, target: int | None) -> str:
+    return "(each image's top class)" if target is None else f"(target {task.classes[target]})"
+
+
 @torch.no_grad()
 def probabilities(model: nn.Module, x: torch.Tensor) -> np.ndarray:
-    """The abnormality probability of each image, in batches."""
+    """The task's scores of each image ((N,) binary, (N, K) otherwise), in batches."""
     step = INFERENCE_BATCH
-    return torch.sigmoid(torch.cat([model(x[i : i + step]).view(-1) for i in range(0, len(x), step)])).numpy()
+    return torch.cat([head_probabilities(model, model(x[i : i + step])) for i in range(0, len(x), step)]).numpy()
 
 
 def outcomes(pred: np.ndarray, label: np.ndarray) -> np.ndarray:
@@ -200,15 +242,22 @@ def _panel(
 
 
 def faithfulness(
-    model: nn.Module, x: torch.Tensor, maps: dict, idx: np.ndarray, pred: np.ndarray, rng: np.random.Generator
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: dict,
+    idx: np.ndarray,
+    pred: np.ndarray,
+    rng: np.random.Generator,
+    picks: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """Deletion AUC in Grad-CAM order against random order: the score is how much faster Grad-CAM's pixels
     take the model's confidence away."""
     pixels = x.shape[-2] * x.shape[-1]
     cam_order = np.argsort(-np.stack([maps[i] for i in idx]).reshape(len(idx), -1), axis=1, kind="stable")
     rand_order = np.stack([rng.permutation(pixels) for _ in idx])
-    cam_auc = deletion_auc(model, x[idx], cam_order, pred[idx])
-    rand_auc = deletion_auc(model, x[idx], rand_order, pred[idx])
+    extra = {} if picks is None else {"target": picks[idx]}  # binary: the abnormal probability, as before
+    cam_auc = deletion_auc(model, x[idx], cam_order, pred[idx], **extra)
+    rand_auc = deletion_auc(model, x[idx], rand_order, pred[idx], **extra)
     return {
         "deletion_auc_gradcam": float(cam_auc.mean()),
         "deletion_auc_random": float(rand_auc.mean()),

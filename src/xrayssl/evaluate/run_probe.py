@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from xrayssl import runs
-from xrayssl.data.cache import CACHE_JSON, PreparedCache, load_images
+from xrayssl.data.cache import CACHE_JSON, PreparedCache, load_images, targets
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.config import ProbeConfig
@@ -23,8 +23,25 @@ from xrayssl.evaluate.probe import LinearProbe
 from xrayssl.fileio import atomic_write, write_text_atomic
 from xrayssl.models.backbones import build_backbone
 from xrayssl.runs import load_encoder
+from xrayssl.tasks import Task
 
 PREDICTION_COLUMNS = ["index", "patient_id", "label", "prob"]  # predictions*.csv: one row per image of the split
+
+
+def prediction_frame(held: pd.DataFrame, task: Task, prob: np.ndarray) -> pd.DataFrame:
+    """predictions*.csv: index, patient_id, label (findings for multilabel) and one probability column per
+    class or finding (``prob`` for binary, as before; ``prob:<class>`` otherwise)."""
+    frame = held[["index", "patient_id", "label"] + (["findings"] if task.kind == "multilabel" else [])].copy()
+    scores = np.asarray(prob).reshape(len(held), -1)
+    for j, column in enumerate(task.prob_columns()):
+        frame[column] = scores[:, j]
+    return frame.reset_index(drop=True)
+
+
+def task_labels(cache: PreparedCache, rows: dict[str, pd.DataFrame]) -> tuple[Task, dict[str, np.ndarray]]:
+    """The cache's task and each split's labels for it ((n,) classes, or (n, K) findings with -1 missing)."""
+    task = cache.task
+    return task, {s: targets(r, task) for s, r in rows.items()}
 
 
 def resolve_source(config: ProbeConfig) -> dict[str, Any]:
@@ -115,25 +132,29 @@ def probe(config: ProbeConfig) -> dict[str, Any]:
 
         check_imagenet(src["backbone"], src["small_stem"])
     cache = PreparedCache(src["cache"])
-    rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path))
+    rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path), cache.task)
+    task, y = task_labels(cache, rows)
     x = featurize(src, config, cache, rows)
-    fitted = LinearProbe().fit(x["train"], rows["train"]["label"].to_numpy(), x["val"], rows["val"]["label"].to_numpy())
-    held = rows[config.split]
-    frame = held[["patient_id", "study_id", "body_part", "label"]].assign(prob=fitted.predict_proba(x[config.split]))
+    fitted = LinearProbe(task).fit(x["train"], y["train"], x["val"], y["val"])
+    held, prob = rows[config.split], fitted.predict_proba(x[config.split])
+    frame = held[["patient_id", "study_id", "body_part"]]
     result = {
         **_describe(config, src, x, rows, fitted),
-        **metrics_report(frame, fitted.threshold_, n_boot=config.n_boot),
+        **metrics_report(frame, fitted.threshold_, config.n_boot, task=task, y=y[config.split], prob=prob),
     }
     if config.label_fractions:
         split_rows = {"train": rows["train"], "val": rows["val"], "test": held}
         features = {"train": x["train"], "val": x["val"], "test": x[config.split]}
-        result["label_fractions"] = label_efficiency(features, split_rows, config.label_fractions, config.seeds)
+        labels = {"train": y["train"], "val": y["val"], "test": y[config.split]}
+        result["label_fractions"] = label_efficiency(
+            features, split_rows, config.label_fractions, config.seeds, task=task, y=labels
+        )
     result["seconds"] = round(time.perf_counter() - start, 2)
     if config.encoder == "run" and not src.get("transfer"):
         save_fitted_probe(Path(src["run"]) / "probe-run.npz", fitted, config.pool)
     target = Path(config.out) if config.out else default_output(src, config.encoder)
     if target:
-        _write(result, frame.assign(index=held["index"]), target)
+        _write(result, prediction_frame(held, task, prob), target)
     return result
 
 
@@ -158,31 +179,26 @@ def _describe(
         "weights": (config.weights or _imagenet_url(src["backbone"])) if imagenet else None,
         "feature_dim": int(x["train"].shape[1]),
         "n": {s: len(r) for s, r in rows.items()},
-        "probe": {
-            "C": fitted.c_,
-            "val_auroc": fitted.val_auroc_,
-            "threshold": fitted.threshold_,
-            "val_auroc_by_C": {str(k): v for k, v in fitted.val_auroc_by_c_.items()},
-        },
+        "task": fitted.task.to_json(),
+        "probe": _fitted(fitted),
     }
 
 
+def _fitted(fitted: LinearProbe) -> dict[str, Any]:
+    """The probe's choice of C: by the task's primary metric on validation (``metric``); binary keeps its
+    ``val_auroc`` keys."""
+    metric = fitted.task.primary
+    by_c = {str(k): v for k, v in fitted.val_score_by_c_.items()}
+    out = {"C": fitted.c_, "metric": metric, "val_score": fitted.val_score_, "val_score_by_C": by_c}
+    out.update({"threshold": fitted.threshold_, f"val_{metric}": fitted.val_score_, f"val_{metric}_by_C": by_c})
+    return out
+
+
 def save_fitted_probe(path: Path, fitted: LinearProbe, pool: str) -> None:
-    """The fitted probe beside the run, so that Grad-CAM can explain encoder + probe as one classifier."""
+    """The fitted probe beside the run (its task, class names, matrix), so that Grad-CAM, ``xrayssl predict``
+    and ``export --with-head`` apply encoder + probe as one classifier."""
     with atomic_write(path) as f:
-        _savez(f, fitted, pool)
-
-
-def _savez(f, fitted: LinearProbe, pool: str) -> None:
-    np.savez(
-        f,
-        mean=fitted.scaler_.mean_,
-        scale=fitted.scaler_.scale_,
-        coef=fitted.model_.coef_[0],
-        intercept=fitted.model_.intercept_,
-        threshold=fitted.threshold_,
-        pool=np.array(pool),
-    )
+        fitted.save(f, pool)
 
 
 def _write(result: dict[str, Any], predictions: pd.DataFrame, target: Path) -> None:
@@ -192,6 +208,6 @@ def _write(result: dict[str, Any], predictions: pd.DataFrame, target: Path) -> N
     stem = target.stem.replace("probe", "predictions", 1) if "probe" in target.stem else f"{target.stem}-predictions"
     result["predictions"] = f"{stem}.csv"
     with atomic_write(target.parent / result["predictions"], "w") as f:
-        predictions[PREDICTION_COLUMNS].to_csv(f, index=False)
+        predictions.to_csv(f, index=False)
     write_text_atomic(target, json.dumps(result, indent=2))
     result["written_to"] = str(target)

@@ -196,7 +196,7 @@ class PretrainConfig(RunConfig):
         default=2000, metadata={"help": "labelled training images the monitor's kNN is fitted on (at most)"}
     )
     keep: str = field(
-        default="last", metadata={"help": "encoder to save: last, or best-knn (best validation kNN AUROC)"}
+        default="last", metadata={"help": "encoder to save: last, or best-knn (best validation kNN primary metric)"}
     )
     logger: str | None = field(
         default=None, metadata={"help": "tensorboard or mlflow, besides metrics.csv, which is always written"}
@@ -269,7 +269,7 @@ class SupervisedConfig(RunConfig):
             "encoder, e.g. an SSL run's), or none (random)"
         },
     )
-    patience: int = field(default=5, metadata={"help": "epochs without a better validation AUROC before stopping"})
+    patience: int = field(default=5, metadata={"help": "epochs without a better validation score (QWK...) to stop"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, label draw and data order"})
     body_part: str | None = field(default=None, metadata={"help": "train and evaluate on one body part only"})
     devices: str = field(default="auto", metadata={"help": "number of devices"})

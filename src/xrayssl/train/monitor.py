@@ -1,9 +1,11 @@
-"""Learning you can watch: a validation kNN AUROC and a collapse indicator of the encoder during pretraining.
+"""Learning you can watch: a validation kNN score and a collapse indicator of the encoder during pretraining.
 
 At each reading the frozen encoder (eval mode) embeds up to ``monitor_images`` labelled *training* images and
-the validation split; each validation image is scored by the share of abnormal images among its k = 20
-nearest training images (cosine distance on L2-normalised features) and the scores give an AUROC. The labels
-are the ones the probe trains on; the SSL loss never sees them, and the test split is never read.
+the validation split; each validation image gets the vote of its k = 20 nearest training images (cosine
+distance on L2-normalised features): the share of abnormal images for binary, of each class for multiclass and
+ordinal, of positives per finding for multilabel (``tasks.knn_probabilities``), and the votes give the task's
+primary metric (AUROC for binary, logged as ``knn_val_auroc`` as always; ``knn_val_qwk`` for grades...). The
+labels are the ones the probe trains on; the SSL loss never sees them, and the test split is never read.
 """
 
 from __future__ import annotations
@@ -17,15 +19,29 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from xrayssl.metrics import embedding_std, knn_auroc
+from xrayssl.metrics import embedding_std
+from xrayssl.tasks import BINARY, Task, knn_probabilities, primary_score
 
 
 class MonitorData:
-    """uint8 images and labels of the monitor's two sets (moved to the training device with the model)."""
+    """uint8 images and labels (the task's: (n,) classes or (n, K) findings) of the monitor's two sets (moved to
+    the training device with the model)."""
 
-    def __init__(self, train: torch.Tensor, train_labels: np.ndarray, val: torch.Tensor, val_labels: np.ndarray):
-        self.train, self.val = train, val
+    def __init__(
+        self,
+        train: torch.Tensor,
+        train_labels: np.ndarray,
+        val: torch.Tensor,
+        val_labels: np.ndarray,
+        task: Task = BINARY,
+    ):
+        self.train, self.val, self.task = train, val, task
         self.train_labels, self.val_labels = np.asarray(train_labels), np.asarray(val_labels)
+
+    @property
+    def metric(self) -> str:
+        """The logged name: ``knn_val_`` + the task's primary metric (binary: knn_val_auroc, as before)."""
+        return f"knn_val_{self.task.primary}"
 
     def to(self, device: torch.device) -> MonitorData:
         self.train, self.val = self.train.to(device), self.val.to(device)
@@ -49,8 +65,8 @@ def embed(backbone: torch.nn.Module, images: torch.Tensor, batch_size: int = 512
 
 class KNNMonitor(Callback):
     """Reads the encoder at ``every`` steps (or, with ``every`` None, at each tenth of the run's progress) and at
-    the end; logs ``knn_val_auroc`` and ``embedding_std``. With ``keep_best`` it keeps a copy of the encoder
-    with the best validation kNN AUROC (saved in checkpoints, so a resumed run remembers it)."""
+    the end; logs ``knn_val_<primary metric>`` and ``embedding_std``. With ``keep_best`` it keeps a copy of the
+    encoder with the best validation kNN score (saved in checkpoints, so a resumed run remembers it)."""
 
     def __init__(self, data: MonitorData, every: int | None, keep_best: bool, k: int = 20) -> None:
         self.data, self.every, self.keep_best, self.k = data, every, keep_best, k
@@ -82,17 +98,18 @@ class KNNMonitor(Callback):
         train = embed(backbone, self.data.train)
         val = embed(backbone, self.data.val)
         try:
-            score = knn_auroc(train, self.data.train_labels, val, self.data.val_labels, self.k)
+            votes = knn_probabilities(self.data.task, train, self.data.train_labels, val, self.k)
+            score = primary_score(self.data.task, self.data.val_labels, votes)
             std = embedding_std(val)
         except Exception as exc:  # a broken reading must not end a run
             warnings.warn(f"kNN monitor failed at step {trainer.global_step}: {exc}", stacklevel=2)
             score, std = float("nan"), float("nan")
         self.readings += 1
-        self.last = {"step": trainer.global_step, "knn_val_auroc": score, "embedding_std": std}
+        self.last = {"step": trainer.global_step, self.data.metric: score, "embedding_std": std}
         if self.keep_best and np.isfinite(score) and score > self.best_score:
             self.best_score, self.best_step = score, trainer.global_step
             self.best_state = {k: v.detach().cpu().clone() for k, v in backbone.state_dict().items()}
-        pl_module.log_row(knn_val_auroc=score, embedding_std=std)
+        pl_module.log_row(**{self.data.metric: score}, embedding_std=std)
         pl_module.clock.add("monitor", time.perf_counter() - start)
         return self.last
 
@@ -110,19 +127,21 @@ class KNNMonitor(Callback):
 
 
 def monitor_data(cache, train_rows, val_rows, size: int, n_train: int, seed: int) -> MonitorData | None:
-    """Up to ``n_train`` labelled training images (drawn by seed) and the labelled validation split; None (with
-    a warning) when there is no validation split with both classes."""
-    from xrayssl.data.cache import load_images
+    """Up to ``n_train`` labelled training images (drawn by seed) and the labelled validation split, with the
+    cache's task and its labels; None (with a warning) when there is no validation split with two classes."""
+    from xrayssl.data.cache import load_images, targets
 
     if val_rows is None or len(val_rows) == 0 or val_rows["label"].nunique() < 2:
-        warnings.warn("no validation split with normal and abnormal images: the kNN monitor is off", stacklevel=2)
+        warnings.warn("no validation split with two kinds of labels: the kNN monitor is off", stacklevel=2)
         return None
+    task = cache.task
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(train_rows), size=min(n_train, len(train_rows)), replace=False))
     train_rows = train_rows.iloc[pick]
     return MonitorData(
         load_images(cache, train_rows["index"].to_numpy(), size),
-        train_rows["label"].to_numpy(),
+        targets(train_rows, task),
         load_images(cache, val_rows["index"].to_numpy(), size),
-        val_rows["label"].to_numpy(),
+        targets(val_rows, task),
+        task,
     )

@@ -201,7 +201,7 @@ def _pretrain(config: PretrainConfig, run: Path, resume: bool, progress_bar: boo
         kept = {"keep": config.keep, "step": trainer.global_step}
         if monitor and monitor.best_state is not None and config.keep == "best-knn":
             backbone.load_state_dict(monitor.best_state)
-            kept = {"keep": "best-knn", "step": monitor.best_step, "knn_val_auroc": monitor.best_score}
+            kept = {"keep": "best-knn", "step": monitor.best_step, monitor.data.metric: monitor.best_score}
         runs.save_weights(backbone, run / "encoder.pt")
         harness.write_record(
             run,

@@ -1,13 +1,18 @@
 """``xrayssl supervised``: the same backbone trained end to end with labels, as a reference for SSL.
 
-Class-weighted loss, the same augmentation language, early stopping on validation AUROC, an optional
-patient-level label fraction; evaluated on the test split by the same code and metrics as the probe.
+The cache's task chooses the head and its loss (models/classifier.py: one logit, softmax, CORN for grades, masked
+BCE per finding), class-weighted as the binary baseline's pos_weight; the same augmentation language; early
+stopping and the kept epoch by the task's primary metric on validation (``val_auroc`` for binary, ``val_qwk``
+for ordinal...); an optional patient-level label fraction; evaluated on the test split by the same code and
+metrics as the probe. The task is written to ``RUN/head.json`` so that the classifier can be rebuilt.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -15,16 +20,17 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
-from sklearn.metrics import roc_auc_score
-from torch import nn
 
 from xrayssl import runs
 from xrayssl.augment import parse_pipeline
 from xrayssl.catalog import INFERENCE_BATCH
-from xrayssl.data.cache import PreparedCache, load_images
+from xrayssl.data.cache import PreparedCache, load_images, targets
 from xrayssl.data.selection import labelled_splits, patient_fraction
 from xrayssl.errors import XraySSLError
+from xrayssl.fileio import write_text_atomic
 from xrayssl.models.classifier import Classifier
+from xrayssl.runs import HEAD_JSON
+from xrayssl.tasks import Task, class_weights, missing_classes, primary_score
 from xrayssl.train import checkpoints, harness
 from xrayssl.train.batches import Batches, place
 from xrayssl.train.config import SupervisedConfig
@@ -32,14 +38,14 @@ from xrayssl.train.init import initial_backbone
 
 
 class SupervisedModule(harness.HarnessModule):
-    def __init__(self, config: dict, pos_weight: float) -> None:
+    def __init__(self, config: dict, weight: list[float], task: dict | None = None) -> None:
         cfg = SupervisedConfig.from_dict(config)
         super().__init__(cfg.epochs, cfg.budget)
         self.save_hyperparameters()
-        self.cfg = cfg
-        self.model = Classifier(initial_backbone(cfg)).to(memory_format=torch.channels_last)
+        self.cfg, self.task = cfg, Task.from_json(task)
+        self.model = Classifier(initial_backbone(cfg), self.task).to(memory_format=torch.channels_last)
         self.augment = parse_pipeline(cfg.augs)
-        self.criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
+        self.register_buffer("weight", torch.tensor(weight, dtype=torch.float32))
         self.batches: Batches | None = None
         self.data_on = "host"
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -58,20 +64,21 @@ class SupervisedModule(harness.HarnessModule):
         gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
         x = self.augment(x.float().div_(255), gen).contiguous(memory_format=torch.channels_last)
         self.clock.add("views", time.perf_counter() - start)
-        loss = self.criterion(self.model(x), y.float())
+        loss = self.model.loss(self.model(x), y, self.weight)
         self.track_loss(loss)
         return loss
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
         x = x.float().div_(255).contiguous(memory_format=torch.channels_last)
-        self._val.append((torch.sigmoid(self.model(x).float()).cpu(), y.cpu()))
+        self._val.append((self.model.probabilities(self.model(x)).cpu(), y.cpu()))
 
     def on_validation_epoch_end(self):
         scores = torch.cat([a for a, _ in self._val]).numpy()
         y = torch.cat([b for _, b in self._val]).numpy()
         self._val.clear()
-        self.log("val_auroc", float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else 0.5, prog_bar=True)
+        score = primary_score(self.task, y, scores)
+        self.log(monitor_name(self.task), score if np.isfinite(score) else self.task.chance, prog_bar=True)
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
@@ -79,14 +86,20 @@ class SupervisedModule(harness.HarnessModule):
         return [opt], [sched]
 
 
-class BestState(Callback):
-    """The classifier's weights at its best validation AUROC, kept in memory (early stopping's choice)."""
+def monitor_name(task: Task) -> str:
+    """What early stopping watches: the task's primary metric on validation (binary: val_auroc, as before)."""
+    return f"val_{task.primary}"
 
-    def __init__(self) -> None:
+
+class BestState(Callback):
+    """The classifier's weights at its best validation primary metric, kept in memory (early stopping's choice)."""
+
+    def __init__(self, monitor: str = "val_auroc") -> None:
+        self.monitor = monitor
         self.score, self.epoch, self.state = -np.inf, None, None
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        score = float(trainer.callback_metrics.get("val_auroc", -np.inf))
+        score = float(trainer.callback_metrics.get(self.monitor, -np.inf))
         if score > self.score:
             self.score, self.epoch = score, trainer.current_epoch
             self.state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.model.state_dict().items()})
@@ -95,7 +108,7 @@ class BestState(Callback):
 def _labelled_rows(config: SupervisedConfig, cache: PreparedCache) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The training rows (a patient-level ``label_fraction`` of them), the validation rows, and the size of the
     full training split."""
-    rows = labelled_splits(cache.manifest, config.body_part, str(cache.path))
+    rows = labelled_splits(cache.manifest, config.body_part, str(cache.path), cache.task)
     train = rows["train"]
     if config.label_fraction < 1:
         train = train.iloc[patient_fraction(train, config.label_fraction, config.seed)].reset_index(drop=True)
@@ -111,10 +124,10 @@ def _batches(
     tenth of the training and make the baseline SSL is compared against look weaker than it is."""
     batch = min(config.batch_size, len(train))
     images = load_images(cache, train["index"].to_numpy(), config.size)
-    labels = torch.tensor(train["label"].to_numpy())
+    labels = torch.tensor(targets(train, cache.task))
     training = Batches(images, batch, config.seed, labels=labels, num_samples=n_full, drop_last=len(train) > batch)
     val_images = load_images(cache, val["index"].to_numpy(), config.size)
-    val_labels = torch.tensor(val["label"].to_numpy())
+    val_labels = torch.tensor(targets(val, cache.task))
     return training, Batches(
         val_images, INFERENCE_BATCH, config.seed, labels=val_labels, shuffle=False, drop_last=False
     )
@@ -134,12 +147,21 @@ def _train(config: SupervisedConfig, run: Path, progress_bar: bool) -> Path:
     L.seed_everything(config.seed, workers=True, verbose=False)
     cache = PreparedCache(config.cache)
     train, val_rows, n_full = _labelled_rows(config, cache)
-    pos_weight = float((train["label"] == 0).sum()) / max(1.0, float((train["label"] == 1).sum()))
-    module = SupervisedModule(config.to_dict(), pos_weight)  # a wrong --init fails before the run folder is made
+    task = cache.task
+    y_train = targets(train, task)
+    absent = missing_classes(task, y_train, targets(val_rows, task))
+    if absent:
+        warnings.warn(
+            f"no training image of {', '.join(absent)} (present in validation): it cannot be learnt", stacklevel=2
+        )
+    weight = class_weights(task, y_train).tolist()
+    module = SupervisedModule(config.to_dict(), weight, task.to_json())  # a wrong --init fails before the folder
     module.batches, val = _batches(config, cache, train, val_rows, n_full)
     norm = module.model.backbone.norm
     runs.write_config(run, "supervised", config.to_dict(), norm=norm, cache_identity=cache.identity)
-    best = BestState()
+    write_text_atomic(run / HEAD_JSON, json.dumps({"task": task.to_json(), "head": module.model.kind}, indent=2))
+    monitor = monitor_name(task)
+    best = BestState(monitor)
     precision = config.precision or runs.default_precision(config.accelerator)
     trainer = harness.build_trainer(
         run,
@@ -151,7 +173,7 @@ def _train(config: SupervisedConfig, run: Path, progress_bar: bool) -> Path:
         checkpoint_every=None,  # early stopping keeps its best epoch in memory: an interrupted run starts over
         tracker=None,
         progress_bar=progress_bar,
-        callbacks=[best, EarlyStopping(monitor="val_auroc", mode="max", patience=config.patience)],
+        callbacks=[best, EarlyStopping(monitor=monitor, mode="max", patience=config.patience)],
         clock=module.clock,
         validate=True,
     )
@@ -174,7 +196,7 @@ def _train(config: SupervisedConfig, run: Path, progress_bar: bool) -> Path:
         n_train_patients=int(train["patient_id"].nunique()),
         images_per_epoch=n_full,
         best_epoch=best.epoch,
-        best_epoch_val_auroc=float(best.score),
+        **{f"best_epoch_{monitor}": float(best.score)},
         precision=precision,
         data_on=module.data_on,
     )
