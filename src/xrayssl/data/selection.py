@@ -36,9 +36,13 @@ class LabelledSplits(dict):
 
     def targets(self, split: str) -> np.ndarray:
         """The split's labels shaped for ``self.task``: (n,) class indices, or (n, kept findings) of 1/0/-1."""
+        return self.labels_of(self[split])
+
+    def labels_of(self, rows: pd.DataFrame) -> np.ndarray:
+        """``targets`` for any of these rows (a label fraction of a split, say)."""
         if self.source is None:
-            return self[split]["label"].to_numpy(dtype=np.int64)
-        y = task_targets(self[split], self.source)
+            return rows["label"].to_numpy(dtype=np.int64)
+        y = task_targets(rows, self.source)
         return y[:, list(self.findings)] if self.source.kind == "multilabel" else y
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from xrayssl.catalog import INFERENCE_BATCH
-from xrayssl.data.cache import PreparedCache, load_images, targets
+from xrayssl.data.cache import PreparedCache, load_images
 from xrayssl.data.selection import labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.config import GradCamConfig
@@ -166,12 +166,12 @@ def gradcam(config: GradCamConfig) -> dict[str, Any]:
     task = getattr(model, "task", Task())
     target = choose_target(task, config.target)
     cache = PreparedCache(run_config["cache"])
-    rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path), cache.task)
-    rows = rows[config.split]
+    splits = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path), cache.task)
+    rows, truth = splits[config.split], splits.targets(config.split)  # for the task the model was fitted on
     size = run_config["size"]
     images = load_images(cache, rows["index"].to_numpy(), size)
     x = images.float() / 255
-    picks, outcome, prob = targeted(task, probabilities(model, x), targets(rows, task), target, threshold)
+    picks, outcome, prob = targeted(task, probabilities(model, x), truth, target, threshold)
     pred = np.isin(outcome, ("true_positive", "false_positive", "correct", "wrong"))  # predicted its target
     layer_name, layer = cam_layer(model.backbone, size)
     out = Path(config.out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ import pandas as pd
 import torch
 
 from xrayssl import runs
-from xrayssl.data.cache import CACHE_JSON, PreparedCache, load_images, targets
-from xrayssl.data.selection import labelled_splits
+from xrayssl.data.cache import CACHE_JSON, PreparedCache, load_images
+from xrayssl.data.selection import LabelledSplits, labelled_splits
 from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.config import ProbeConfig
 from xrayssl.evaluate.evaluation import label_efficiency, metrics_report
@@ -38,10 +39,10 @@ def prediction_frame(held: pd.DataFrame, task: Task, prob: np.ndarray) -> pd.Dat
     return frame.reset_index(drop=True)
 
 
-def task_labels(cache: PreparedCache, rows: dict[str, pd.DataFrame]) -> tuple[Task, dict[str, np.ndarray]]:
-    """The cache's task and each split's labels for it ((n,) classes, or (n, K) findings with -1 missing)."""
-    task = cache.task
-    return task, {s: targets(r, task) for s, r in rows.items()}
+def task_labels(rows: LabelledSplits) -> tuple[Task, dict[str, np.ndarray]]:
+    """The task the splits can be scored on (the cache's, less the findings a split cannot score) and each split's
+    labels for it ((n,) classes, or (n, K) findings with -1 missing)."""
+    return rows.task, {s: rows.targets(s) for s in rows}
 
 
 def resolve_source(config: ProbeConfig) -> dict[str, Any]:
@@ -133,9 +134,11 @@ def probe(config: ProbeConfig) -> dict[str, Any]:
         check_imagenet(src["backbone"], src["small_stem"])
     cache = PreparedCache(src["cache"])
     rows = labelled_splits(cache.manifest, src["body_part"], str(cache.path), cache.task)
-    task, y = task_labels(cache, rows)
+    task, y = task_labels(rows)
     x = featurize(src, config, cache, rows)
-    fitted = LinearProbe(task).fit(x["train"], y["train"], x["val"], y["val"])
+    with warnings.catch_warnings():  # labelled_splits has named any class that train lacks
+        warnings.filterwarnings("ignore", "no training image of", UserWarning)
+        fitted = LinearProbe(task).fit(x["train"], y["train"], x["val"], y["val"])
     held, prob = rows[config.split], fitted.predict_proba(x[config.split])
     frame = held[["patient_id", "study_id", "body_part"]]
     result = {

@@ -41,7 +41,7 @@ def evaluate_supervised(config: SupervisedEvalConfig) -> dict[str, Any]:
     model, run_config = load_classifier(run)
     cache = PreparedCache(run_config["cache"])
     rows = labelled_splits(cache.manifest, run_config.get("body_part"), str(cache.path), cache.task)
-    task, y = task_labels(cache, rows)
+    task, y = task_labels(rows)
     if task != model.task:
         raise XraySSLError(f"{cache.path}: its task is not the one {run} was trained for; prepare it again")
     val_p = predict(model, load_images(cache, rows["val"]["index"].to_numpy(), run_config["size"]))

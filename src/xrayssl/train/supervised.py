@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-import warnings
 from pathlib import Path
 
 import lightning as L
@@ -24,13 +23,13 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from xrayssl import runs
 from xrayssl.augment import parse_pipeline
 from xrayssl.catalog import INFERENCE_BATCH
-from xrayssl.data.cache import PreparedCache, load_images, targets
-from xrayssl.data.selection import labelled_splits, patient_fraction
+from xrayssl.data.cache import PreparedCache, load_images
+from xrayssl.data.selection import LabelledSplits, labelled_splits, patient_fraction
 from xrayssl.errors import XraySSLError
 from xrayssl.fileio import write_text_atomic
 from xrayssl.models.classifier import Classifier
 from xrayssl.runs import HEAD_JSON
-from xrayssl.tasks import Task, class_weights, missing_classes, primary_score
+from xrayssl.tasks import Task, class_weights, primary_score
 from xrayssl.train import checkpoints, harness
 from xrayssl.train.batches import Batches, place
 from xrayssl.train.config import SupervisedConfig
@@ -105,29 +104,29 @@ class BestState(Callback):
             self.state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.model.state_dict().items()})
 
 
-def _labelled_rows(config: SupervisedConfig, cache: PreparedCache) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """The training rows (a patient-level ``label_fraction`` of them), the validation rows, and the size of the
-    full training split."""
+def _labelled_rows(config: SupervisedConfig, cache: PreparedCache) -> tuple[LabelledSplits, pd.DataFrame]:
+    """The labelled splits (their ``task``: what the model learns) and the training rows: a patient-level
+    ``label_fraction`` of the training split."""
     rows = labelled_splits(cache.manifest, config.body_part, str(cache.path), cache.task)
     train = rows["train"]
     if config.label_fraction < 1:
         train = train.iloc[patient_fraction(train, config.label_fraction, config.seed)].reset_index(drop=True)
-    return train, rows["val"], len(rows["train"])
+    return rows, train
 
 
 def _batches(
-    config: SupervisedConfig, cache: PreparedCache, train: pd.DataFrame, val: pd.DataFrame, n_full: int
+    config: SupervisedConfig, cache: PreparedCache, rows: LabelledSplits, train: pd.DataFrame
 ) -> tuple[Batches, Batches]:
     """(training batches, validation batches). An epoch is as many images as the full training split, whatever
     the label fraction (repeated shuffles of the labelled part): a 10 % run then takes as many optimiser steps,
     and is validated as often, as a full one. Counting epochs over the labelled part alone would stop it after a
     tenth of the training and make the baseline SSL is compared against look weaker than it is."""
-    batch = min(config.batch_size, len(train))
+    batch, n_full = min(config.batch_size, len(train)), len(rows["train"])
     images = load_images(cache, train["index"].to_numpy(), config.size)
-    labels = torch.tensor(targets(train, cache.task))
+    labels = torch.tensor(rows.labels_of(train))
     training = Batches(images, batch, config.seed, labels=labels, num_samples=n_full, drop_last=len(train) > batch)
-    val_images = load_images(cache, val["index"].to_numpy(), config.size)
-    val_labels = torch.tensor(targets(val, cache.task))
+    val_images = load_images(cache, rows["val"]["index"].to_numpy(), config.size)
+    val_labels = torch.tensor(rows.targets("val"))
     return training, Batches(
         val_images, INFERENCE_BATCH, config.seed, labels=val_labels, shuffle=False, drop_last=False
     )
@@ -146,17 +145,11 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
 def _train(config: SupervisedConfig, run: Path, progress_bar: bool) -> Path:
     L.seed_everything(config.seed, workers=True, verbose=False)
     cache = PreparedCache(config.cache)
-    train, val_rows, n_full = _labelled_rows(config, cache)
-    task = cache.task
-    y_train = targets(train, task)
-    absent = missing_classes(task, y_train, targets(val_rows, task))
-    if absent:
-        warnings.warn(
-            f"no training image of {', '.join(absent)} (present in validation): it cannot be learnt", stacklevel=2
-        )
-    weight = class_weights(task, y_train).tolist()
+    rows, train = _labelled_rows(config, cache)  # labelled_splits names any class that train lacks
+    task = rows.task  # the cache's, less any finding a split cannot score
+    weight = class_weights(task, rows.labels_of(train)).tolist()
     module = SupervisedModule(config.to_dict(), weight, task.to_json())  # a wrong --init fails before the folder
-    module.batches, val = _batches(config, cache, train, val_rows, n_full)
+    module.batches, val = _batches(config, cache, rows, train)
     norm = module.model.backbone.norm
     runs.write_config(run, "supervised", config.to_dict(), norm=norm, cache_identity=cache.identity)
     write_text_atomic(run / HEAD_JSON, json.dumps({"task": task.to_json(), "head": module.model.kind}, indent=2))
@@ -194,7 +187,7 @@ def _train(config: SupervisedConfig, run: Path, progress_bar: bool) -> Path:
         started,
         n_train_images=len(train),
         n_train_patients=int(train["patient_id"].nunique()),
-        images_per_epoch=n_full,
+        images_per_epoch=len(rows["train"]),
         best_epoch=best.epoch,
         **{f"best_epoch_{monitor}": float(best.score)},
         precision=precision,
