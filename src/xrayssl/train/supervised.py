@@ -137,8 +137,9 @@ def _train(config: SupervisedConfig, run: Path, progress_bar: bool) -> Path:
     pos_weight = float((train["label"] == 0).sum()) / max(1.0, float((train["label"] == 1).sum()))
     module = SupervisedModule(config.to_dict(), pos_weight)  # a wrong --init fails before the run folder is made
     module.batches, val = _batches(config, cache, train, val_rows, n_full)
-    norm = module.model.backbone.norm
-    runs.write_config(run, "supervised", config.to_dict(), norm=norm, cache_identity=cache.identity)
+    backbone = module.model.backbone  # what it expects as input: a start's normalisation, size, patch
+    spec = getattr(backbone, "input_spec", dict)()
+    runs.write_config(run, "supervised", config.to_dict(), backbone.norm, cache.identity, encoder=spec)
     best = BestState()
     precision = config.precision or runs.default_precision(config.accelerator)
     trainer = harness.build_trainer(
