@@ -60,7 +60,9 @@ def state_dict(encoder: nn.Module, in_chans: int = 3) -> dict[str, torch.Tensor]
         first = encoder.model.pretrained_cfg.get("first_conv") or ""
         stems = [first] if isinstance(first, str) else list(first)
     else:
-        out = {k: v.detach().clone().contiguous() for k, v in encoder.net.state_dict().items() if not k.startswith("fc.")}
+        out = {
+            k: v.detach().clone().contiguous() for k, v in encoder.net.state_dict().items() if not k.startswith("fc.")
+        }
         stems = ["conv1"]
     for stem in stems:
         key = f"{stem}.weight"
@@ -74,7 +76,9 @@ def _timm_load(config: dict[str, Any], in_chans: int, args: dict[str, Any]) -> s
     name = str(config["backbone"]).removeprefix("timm:")
     extra = "".join(f", {k}={v!r}" for k, v in args.items())
     side = f", img_size={config['size']}" if args.get("patch_size") or "vit" in name else ""
-    return f"timm.create_model('{name}', num_classes=0, in_chans={in_chans}{side}{extra}).load_state_dict(sd, strict=True)"
+    return (
+        f"timm.create_model('{name}', num_classes=0, in_chans={in_chans}{side}{extra}).load_state_dict(sd, strict=True)"
+    )
 
 
 def metadata(

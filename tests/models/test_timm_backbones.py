@@ -194,7 +194,7 @@ def test_a_hugging_face_dinov2_folder_loads_and_matches_the_timm_model(hf_folder
 
 def test_hugging_face_mistakes_are_one_line(hf_folder, tmp_path):
     folder, _ = hf_folder
-    with pytest.raises(XraySSLError, match="no config.json"):
+    with pytest.raises(XraySSLError, match=r"no config\.json"):
         hf_backbone(tmp_path)
     other = tmp_path / "clip"
     other.mkdir()
@@ -245,7 +245,9 @@ def test_export_of_a_timm_run_loads_strictly_into_timm(files, tiny_cache, tmp_pa
     encoder, _ = runs.load_encoder(run)
     x = torch.rand(2, 1, 32, 32)
     for in_chans in (1, 3):
-        out, meta = export(ExportConfig(run=str(run), to="timm", in_chans=in_chans, out=str(tmp_path / f"e{in_chans}.safetensors")))
+        out, meta = export(
+            ExportConfig(run=str(run), to="timm", in_chans=in_chans, out=str(tmp_path / f"e{in_chans}.safetensors"))
+        )
         model = timm.create_model("convnext_atto", num_classes=0, in_chans=in_chans).eval()
         model.load_state_dict(load_file(str(out)), strict=True)
         mean = torch.tensor([float(v) for v in meta["mean"].split(",")]).view(1, -1, 1, 1)

@@ -49,7 +49,9 @@ def initial_backbone(cfg, norm: str | None = None, args: dict[str, Any] | None =
             f"{cfg.backbone}{' (small stem)' * cfg.small_stem}; give the same --backbone/--small-stem"
         )
     if getattr(encoder, "image_size", cfg.size) != cfg.size and encoder.kind == "vit":
-        raise XraySSLError(f"--init {cfg.init}: its ViT encoder takes {encoder.image_size}-px images; give --size {encoder.image_size}")
+        raise XraySSLError(
+            f"--init {cfg.init}: its ViT encoder takes {encoder.image_size}-px images; give --size {encoder.image_size}"
+        )
     backbone = build_backbone(cfg.backbone, cfg.small_stem, cfg.size, encoder.norm, getattr(encoder, "args", None))
     backbone.load_state_dict(encoder.state_dict())
     return backbone

@@ -78,7 +78,9 @@ def build_method(name: str, backbone: nn.Module, temperature: float | None = Non
     method_names()  # the registry fills as the method modules are imported
     kind = getattr(backbone, "kind", "resnet")  # a timm model's, as built (its name only suggested it)
     if kind not in METHODS[name].kinds:
-        raise XraySSLError(f"method {name} needs a backbone of kind {' or '.join(METHODS[name].kinds)}; {backbone.name} is a {kind}")
+        raise XraySSLError(
+            f"method {name} needs a backbone of kind {' or '.join(METHODS[name].kinds)}; {backbone.name} is a {kind}"
+        )
     if temperature is None:
         return METHODS[name](backbone)
     check_temperature(name, temperature)
