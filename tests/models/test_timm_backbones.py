@@ -234,6 +234,10 @@ def test_pretraining_from_a_timm_start_moves_its_weights_and_records_its_input(f
     described = runs.read_encoder(run)
     assert described["norm"] == "grey(0.449,0.226)" and described["in_chans"] == 1 and described["size"] == 32
     assert config["init"] == "pretrained" and encoder.norm == begun.norm
+    # the run probes and explains like any other (Grad-CAM on the timm CNN's stages)
+    assert main(["probe", str(run), "--bootstrap", "20"]) == 0
+    assert main(["gradcam", str(run), "--out", str(tmp_path / "cam"), "--n", "2"]) == 0
+    assert json.loads((tmp_path / "cam" / "faithfulness.json").read_text())
 
 
 def test_export_of_a_timm_run_loads_strictly_into_timm(files, tiny_cache, tmp_path):

@@ -76,20 +76,26 @@ def load_model(run: str | Path) -> tuple[nn.Module, dict, float]:
 
 def cam_layer(backbone: nn.Module, size: int) -> tuple[str, nn.Module]:
     """The deepest stage whose feature maps are at least 7 px wide at this input size."""
-    if getattr(backbone, "kind", "resnet") != "resnet":
-        raise XraySSLError(f"Grad-CAM reads ResNet feature maps; this run's backbone is {backbone.name}")
-    net = backbone.net
+    kind = getattr(backbone, "kind", "resnet")
+    if kind == "cnn":  # a timm CNN: its stages as timm's feature_info names them
+        net = backbone.model
+        stages = [info["module"] for info in net.feature_info][-4:]
+    elif kind == "resnet":
+        net, stages = backbone.net, ["layer1", "layer2", "layer3", "layer4"]
+    else:
+        raise XraySSLError(f"Grad-CAM reads CNN feature maps; this run's backbone is {backbone.name}")
     shapes: dict[str, int] = {}
     hooks = [
-        getattr(net, n).register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, o.shape[-1]))
-        for n in ("layer1", "layer2", "layer3", "layer4")
+        net.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, o.shape[-1]))
+        for n in stages
     ]
     with torch.no_grad():
         backbone(torch.zeros(1, 1, size, size))
     for h in hooks:
         h.remove()
-    name = next((n for n in ("layer4", "layer3", "layer2") if shapes[n] >= 7), "layer1")
-    return name, getattr(net, name)[-1]
+    name = next((n for n in reversed(stages[1:]) if shapes.get(n, 0) >= 7), stages[0])
+    layer = net.get_submodule(name)
+    return name, layer[-1] if isinstance(layer, torch.nn.Sequential) and len(layer) else layer
 
 
 def grad_cam_maps(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> np.ndarray:
