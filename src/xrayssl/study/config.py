@@ -16,6 +16,8 @@ from xrayssl.catalog import (  # help texts
     check_imagenet,
     check_temperature,
     check_weights_path,
+    is_hf,
+    is_timm,
     method_names,
     words,
 )
@@ -34,8 +36,14 @@ STUDY_AUGMENTATIONS = SEED_AUGMENTATIONS
 STUDY_PRETRAIN: dict[str, Any] = {"epochs": 5, "budget": None}
 # References the study can run beside the floors and the supervised baseline: name -> the probe's --encoder.
 # imagenet: the study's ResNet (standard stem) with torchvision's ImageNet weights, frozen, + logistic regression,
-# at the study's image size: the seed study's baseline.
+# at the study's image size: the seed study's baseline. Besides these, any pretrained start the probe takes as
+# --encoder: timm:NAME (its weights from reference_weights offline) or hf:PATH (a local DINOv2 folder).
 REFERENCES: dict[str, str] = {"imagenet": "imagenet"}
+
+
+def reference_encoder(name: str) -> str:
+    """The probe's --encoder of a reference: a named one's, or the start spec itself."""
+    return REFERENCES.get(name, name)
 # Pretraining settings that a study sets per run, so they cannot be shared by all of them.
 SET_BY_STUDY = ("cache", "out", "method", "augs", "augs2", "seed", "body_part", "pretrain_abnormal_fraction")
 # Supervised-baseline settings that the study sets per run (the baseline's label shares, seeds and parts).
@@ -92,7 +100,16 @@ class StudyConfig(Serialisable):
         metadata=_help(
             "frozen-feature references run once per body part beside the floors and the supervised baseline: "
             "imagenet (ImageNet features + logistic regression, the seed study's baseline; downloads torchvision's "
-            "weights once unless --imagenet-weights is given)"
+            "weights once unless --imagenet-weights is given), timm:NAME (a timm model's pretrained weights, e.g. "
+            "timm:vit_small_patch14_dinov2.lvd142m; offline: --reference-weights) or hf:PATH (a local Hugging Face "
+            "DINOv2-family folder, e.g. RAD-DINO); without network or weights a reference is skipped with its reason"
+        ),
+    )
+    reference_weights: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_help(
+            "a timm:NAME reference's local weights file (.safetensors, .pth or .bin): NAME=FILE, repeatable",
+            flags=["--reference-weights"],
         ),
     )
     imagenet_weights: str | None = field(
@@ -191,9 +208,21 @@ class StudyConfig(Serialisable):
                     )
 
     def _check_references(self, shared: PretrainConfig) -> None:
-        unknown = [r for r in self.references if r not in REFERENCES]
+        unknown = [r for r in self.references if r not in REFERENCES and not (is_timm(r) or is_hf(r))]
         if unknown:
-            raise XraySSLError(f"unknown reference(s) {', '.join(unknown)}; valid: {', '.join(REFERENCES)}")
+            raise XraySSLError(
+                f"unknown reference(s) {', '.join(unknown)}; valid: {', '.join(REFERENCES)}, timm:NAME or hf:PATH"
+            )
+        for name, path in self.reference_weights.items():
+            spec = name if is_timm(name) else f"timm:{name}"
+            if spec not in self.references:
+                raise XraySSLError(f"--reference-weights {name}: no reference {spec} (add it to references)")
+            check_weights_path(path)
+        for spec in self.references:
+            if is_hf(spec):  # its config.json now, not after the study's pretraining
+                from xrayssl.models.hf_dinov2 import hf_architecture
+
+                hf_architecture(spec)
         if "imagenet" in self.references:
             try:
                 check_imagenet(shared.backbone)  # the reference takes the standard stem, whatever the runs use
@@ -203,6 +232,12 @@ class StudyConfig(Serialisable):
                 check_weights_path(self.imagenet_weights)
         elif self.imagenet_weights:
             raise XraySSLError("--imagenet-weights is for the imagenet reference: add --references imagenet")
+
+    def reference_weights_of(self, name: str) -> str | None:
+        """The local weights file of a reference (imagenet: --imagenet-weights; timm:NAME: --reference-weights)."""
+        if name == "imagenet":
+            return self.imagenet_weights
+        return self.reference_weights.get(name) or self.reference_weights.get(name.removeprefix("timm:"))
 
     def recipe_list(self) -> list[Recipe]:
         return build(self.design, list(self.augmentations), self.recipes)
