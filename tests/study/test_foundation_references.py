@@ -43,9 +43,9 @@ def test_timm_references_are_probed_from_their_file_or_skipped_offline(tiny_cach
 
 
 def test_reference_mistakes_are_one_line(tmp_path):
-    with pytest.raises(XraySSLError, match="unknown reference.*timm:NAME or hf:PATH"):
+    with pytest.raises(XraySSLError, match=r"unknown reference.*timm:NAME or hf:PATH"):
         StudyConfig(cache="c", out="o", references=["radimagenet"])
-    with pytest.raises(XraySSLError, match="no reference timm:resnet10t"):
+    with pytest.raises(XraySSLError, match=r"no reference timm:resnet10t"):
         StudyConfig(cache="c", out="o", reference_weights={"resnet10t": "w.pth"})
-    with pytest.raises(XraySSLError, match="no config.json"):
+    with pytest.raises(XraySSLError, match=r"no config\.json"):
         StudyConfig(cache="c", out="o", references=[f"hf:{tmp_path}"])
