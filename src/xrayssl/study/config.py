@@ -44,6 +44,8 @@ REFERENCES: dict[str, str] = {"imagenet": "imagenet"}
 def reference_encoder(name: str) -> str:
     """The probe's --encoder of a reference: a named one's, or the start spec itself."""
     return REFERENCES.get(name, name)
+
+
 # Pretraining settings that a study sets per run, so they cannot be shared by all of them.
 SET_BY_STUDY = ("cache", "out", "method", "augs", "augs2", "seed", "body_part", "pretrain_abnormal_fraction")
 # Supervised-baseline settings that the study sets per run (the baseline's label shares, seeds and parts).
