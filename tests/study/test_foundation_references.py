@@ -49,3 +49,41 @@ def test_reference_mistakes_are_one_line(tmp_path):
         StudyConfig(cache="c", out="o", reference_weights={"resnet10t": "w.pth"})
     with pytest.raises(XraySSLError, match=r"no config\.json"):
         StudyConfig(cache="c", out="o", references=[f"hf:{tmp_path}"])
+
+
+@pytest.mark.slow
+def test_a_study_with_inits_pretrains_every_recipe_from_every_start_and_reports_per_start(tiny_cache, tmp_path):
+    """inits: [none, imagenet] with a local random-weight file: every recipe from both starts, the ImageNet start
+    frozen added as a reference, augmentation effects within each start and the start's own effect reported."""
+    import torch
+    import torchvision
+
+    from xrayssl.cli.main import main
+    from xrayssl.report.results import load_results
+    from xrayssl.study.store import Store
+
+    weights = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    out = tmp_path / "s"
+    argv = ["study", str(tiny_cache), "--out", str(out), "--methods", "simclr", "--augmentations", "flip",
+            "--seeds", "2", "--epochs", "1", "--size", "32", "--batch-size", "16", "--inits", "none,imagenet",
+            "--imagenet-weights", str(weights), "--no-supervised", "--no-floors", "--bootstrap", "50",
+            "--gradcam-n", "1", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    runs = Store(out).runs()
+    ssl = [r for r in runs if r["kind"] == "ssl"]
+    assert {r["params"]["init"] for r in ssl} == {None, "imagenet"} and all(r["status"] == "done" for r in runs)
+    assert len(ssl) == 2 * 2 * 2 and any(r["id"].endswith("/from-imagenet") for r in ssl)
+    started = [r for r in ssl if r["params"]["init"] == "imagenet"]
+    config = json.loads((out / started[0]["result"]["run"] / "config.json").read_text())
+    assert config["config"]["init"] == "imagenet" and config["encoder"]["norm"] == "imagenet"
+    assert [r["id"] for r in runs if r["kind"] == "reference"] == ["reference/all/imagenet"]
+    res = load_results(out)
+    assert set(res.effects["start"]) == {"none", "imagenet"}  # augmentation effects within each start
+    starts = res.to_json()["starts"]
+    overall = [e for e in starts["effects"] if e["recipe"] == "all recipes"]
+    assert overall and overall[0]["start"] == "imagenet" and overall[0]["n_pairs"] == 4
+    assert starts["versus_frozen"] and starts["versus_frozen"][0]["frozen"] == "imagenet"
+    assert any("continued from imagenet" in s for s in starts["sentences"])
+    assert "continued from imagenet" in (out / "report.html").read_text()

@@ -11,8 +11,10 @@ from typing import Any
 from xrayssl.augment.presets import SEED_AUGMENTATIONS
 from xrayssl.augment.spec import check_recipe_names
 from xrayssl.catalog import (  # help texts
+    IMAGENET,
     METHOD_NAMES,
     N_BOOT,
+    PRETRAINED,
     check_imagenet,
     check_temperature,
     check_weights_path,
@@ -121,6 +123,16 @@ class StudyConfig(Serialisable):
             "backbone's ImageNet weights (offline); none: torchvision's download, kept in its cache"
         ),
     )
+    inits: list[str | None] = field(
+        default_factory=lambda: [None],
+        metadata=_help(
+            "starts as a study factor: every recipe is pretrained from each, e.g. none,imagenet,pretrained,hf:PATH "
+            "(imagenet: --imagenet-weights offline; pretrained: the timm:NAME backbone's weights, --weights "
+            "offline); each start's frozen encoder is added as a reference; none alone: the pretrain settings' "
+            "own --init",
+            default="none (the pretrain settings' start)",
+        ),
+    )
     label_fractions: list[float] = field(
         default_factory=lambda: [0.1, 1.0], metadata=_help("label shares for the efficiency curves")
     )
@@ -154,13 +166,19 @@ class StudyConfig(Serialisable):
         for key in SET_BY_STUDY:
             if key in self.pretrain:
                 raise XraySSLError(f"pretrain.{key} is set by the study, not shared by all runs")
+        if not self.inits:
+            raise XraySSLError("inits is empty: give at least one start (none: random weights)")
+        if self.varies_init() and "init" in self.pretrain:
+            raise XraySSLError("pretrain.init is set per run by inits: give the starts in inits only")
         if self.n_boot < 1 or self.gradcam_n < 0:
             raise XraySSLError("n_boot must be >= 1 and gradcam_n >= 0")
         # fail now, not in run 37: every pretraining and supervised run's config, and the design's recipes
         for part in self.body_parts:
             for fraction in self.abnormal_fractions:
-                self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-", body_part=part,
-                                     pretrain_abnormal_fraction=fraction)  # fmt: skip
+                for init in self.inits if self.varies_init() else [None]:
+                    start = {"init": init} if self.varies_init() else {}
+                    self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-", body_part=part,
+                                         pretrain_abnormal_fraction=fraction, **start)  # fmt: skip
             if self.supervised is not None:
                 for fraction in self.label_fractions:
                     self.supervised_config(out="-", label_fraction=fraction, body_part=part)
@@ -232,14 +250,47 @@ class StudyConfig(Serialisable):
                 raise XraySSLError(f"references: imagenet: {exc}") from None
             if self.imagenet_weights:
                 check_weights_path(self.imagenet_weights)
-        elif self.imagenet_weights:
+        elif self.imagenet_weights and IMAGENET not in self.inits:
             raise XraySSLError("--imagenet-weights is for the imagenet reference: add --references imagenet")
 
     def reference_weights_of(self, name: str) -> str | None:
-        """The local weights file of a reference (imagenet: --imagenet-weights; timm:NAME: --reference-weights)."""
+        """The local weights file of a reference (imagenet: --imagenet-weights; timm:NAME: --reference-weights, or
+        the pretrained start's --weights where the reference is that start frozen)."""
         if name == "imagenet":
             return self.imagenet_weights
-        return self.reference_weights.get(name) or self.reference_weights.get(name.removeprefix("timm:"))
+        own = self.reference_weights.get(name) or self.reference_weights.get(name.removeprefix("timm:"))
+        if own is None and PRETRAINED in self.inits and name == self.pretrain.get("backbone"):
+            return self.pretrain.get("weights")
+        return own
+
+    def varies_init(self) -> bool:
+        """Whether the start is a factor of the study (``inits`` other than the pretrain settings' own)."""
+        return self.inits != [None]
+
+    def start_weights(self, init: str | None) -> str | None:
+        """The local weights file of a start: --imagenet-weights, or the timm backbone's --weights."""
+        if init == IMAGENET:
+            return self.imagenet_weights
+        if init == PRETRAINED:
+            return self.pretrain.get("weights")
+        return None
+
+    def frozen_start(self, init: str | None) -> str | None:
+        """The reference that is a start frozen (what continued SSL from it is judged against), if any."""
+        if init == IMAGENET:
+            return "imagenet"
+        if init == PRETRAINED:
+            return self.pretrain.get("backbone")
+        return init if is_hf(init) else None
+
+    def all_references(self) -> list[str]:
+        """The references asked for, then each start's frozen encoder (once)."""
+        out = list(self.references)
+        for init in self.inits if self.varies_init() else []:
+            ref = self.frozen_start(init)
+            if ref and ref not in out:
+                out.append(ref)
+        return out
 
     def recipe_list(self) -> list[Recipe]:
         return build(self.design, list(self.augmentations), self.recipes)
@@ -255,7 +306,10 @@ class StudyConfig(Serialisable):
         return shared
 
     def pretrain_config(self, **run: Any) -> PretrainConfig:
-        return PretrainConfig(**{"cache": self.cache, **self.shared_pretrain(), **run})
+        shared = self.shared_pretrain()
+        if self.varies_init():  # the start, and its weights file, are the run's
+            shared["weights"] = self.start_weights(run.setdefault("init", self.inits[0]))
+        return PretrainConfig(**{"cache": self.cache, **shared, **run})
 
     def supervised_config(self, **run: Any) -> SupervisedConfig:
         shared = {k: v for k, v in self.pretrain.items() if k in SHARED_WITH_SUPERVISED}

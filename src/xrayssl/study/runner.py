@@ -299,6 +299,7 @@ def _ssl(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], pro
         seed=p["seed"],
         body_part=p["body_part"],
         pretrain_abnormal_fraction=p["abnormal_fraction"],
+        **({"init": p["init"]} if "init" in p else {}),  # the start, where the study varies it
     )
     pretrain(cfg, resume=resume, progress_bar=progress)
     result = probe(ProbeConfig(source=str(folder), n_boot=config.n_boot))
