@@ -262,6 +262,24 @@ def test_export_of_a_timm_run_loads_strictly_into_timm(files, tiny_cache, tmp_pa
         assert f"timm.create_model('convnext_atto', num_classes=0, in_chans={in_chans})" in meta["load"]
     with pytest.raises(XraySSLError, match="exports --to timm or --to onnx"):
         export(ExportConfig(run=str(run), to="torchvision"))
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra: pip install 'xrayssl[export]'")
+    pytest.importorskip("onnxscript", reason="torch's ONNX exporter needs onnxscript (xrayssl[export])")
+    out, meta = export(ExportConfig(run=str(run), to="onnx", out=str(tmp_path / "e.onnx")))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"image": x.numpy()})
+    assert torch.allclose(torch.from_numpy(got), encoder(x).detach(), atol=1e-4)
+    props = session.get_modelmeta().custom_metadata_map
+    assert props["arch"] == "convnext_atto" and props["normalisation_mean"] == "0.5"
+
+
+def test_the_supervised_baseline_takes_a_timm_backbone(tiny_cache, tmp_path):
+    from xrayssl import runs
+
+    run = tmp_path / "sup"
+    argv = ["supervised", str(tiny_cache), "--out", str(run), "--backbone", "timm:resnet10t", "--size", "32"]
+    assert main([*argv, "--batch-size", "16", "--epochs", "1", "--budget", "3s", "--quiet"]) == 0
+    model, config = runs.load_classifier(run)
+    assert config["backbone"] == "timm:resnet10t" and model(torch.rand(2, 1, 32, 32)).shape == (2,)
 
 
 def test_mae_runs_on_a_timm_vit_and_needs_one(tiny_cache, tmp_path, capsys):
