@@ -154,7 +154,8 @@ def check_tracker(tracker: str) -> None:
 def check_imagenet(backbone: str, small_stem: bool = False) -> None:
     """ImageNet weights exist for the torchvision ResNets with their standard stem only."""
     if backbone_kind(backbone) != "resnet" or backbone not in IMAGENET_WEIGHTS:
-        raise XraySSLError(f"ImageNet weights exist for {', '.join(IMAGENET_WEIGHTS)}, not for {backbone}")
+        hint = " (a timm backbone starts from its own weights: --init pretrained)" if is_timm(backbone) else ""
+        raise XraySSLError(f"ImageNet weights exist for {', '.join(IMAGENET_WEIGHTS)}, not for {backbone}{hint}")
     if small_stem:
         raise XraySSLError("ImageNet weights need the standard 7x7 stem: leave out --small-stem")
 

@@ -290,3 +290,26 @@ def test_mae_runs_on_a_timm_vit_and_needs_one(tiny_cache, tmp_path, capsys):
     assert main(["pretrain", str(tiny_cache), "--out", str(tmp_path / "no"), "--backbone", "timm:resnet10t",
                  "--method", "mae", *RUN]) == 2  # fmt: skip
     assert "does not work with backbone timm:resnet10t" in capsys.readouterr().err
+
+
+def test_pretraining_from_a_hugging_face_folder_exports_a_timm_model(hf_folder, tiny_cache, tmp_path, capsys):
+    """--init hf:PATH sets the backbone, starts from the folder's weights, records the timm arguments that rebuild
+    it, and exports a state dict that the metadata's own create_model call loads strictly."""
+    from xrayssl import runs
+    from xrayssl.export import ExportConfig, export
+
+    folder, _ = hf_folder
+    run = tmp_path / "rad"
+    common = ["--size", "28", "--batch-size", "16", "--epochs", "1", "--monitor-every", "0", "--quiet"]
+    assert main(["pretrain", str(tiny_cache), "--out", str(run), "--init", f"hf:{folder}", *common]) == 0
+    _, config = runs.load_encoder(run)
+    described = runs.read_encoder(run)
+    assert config["backbone"] == "timm:vit_small_patch14_dinov2" and described["timm_args"]["depth"] == 2
+    assert described["norm"] == "grey(0.5,0.25)" and described["patch_multiple"] == 14
+    out, meta = export(ExportConfig(run=str(run), to="timm", in_chans=1, out=str(tmp_path / "rad.safetensors")))
+    assert "img_size=28" in meta["load"] and "'depth': 2" not in meta["load"] and "depth=2" in meta["load"]
+    sd = load_file(str(out))  # the metadata's call, run as a user would
+    exec(meta["load"], {"timm": timm, "sd": sd})
+    assert main(["pretrain", str(tiny_cache), "--out", str(tmp_path / "no"), "--init", f"hf:{folder}",
+                 "--backbone", "resnet34", *common]) == 2  # fmt: skip
+    assert "sets the backbone (timm:vit_small_patch14_dinov2" in capsys.readouterr().err

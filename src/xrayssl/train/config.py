@@ -32,12 +32,16 @@ from xrayssl.errors import XraySSLError
 
 def hf_start_backbone(init: str, backbone: str) -> str:
     """The timm:NAME a Hugging Face start builds (read from its config.json, torch-free); --backbone left at its
-    default is replaced, any other built-in name is a one-line error."""
-    from xrayssl.models.hf_dinov2 import hf_architecture
+    default is replaced, any other name is a one-line error. A resumed run (its backbone resolved already) need
+    not find the folder again."""
+    from xrayssl.models.hf_dinov2 import folder_of, hf_architecture
 
-    if backbone != "resnet18":
-        raise XraySSLError(f"--init {init} sets the backbone (its DINOv2 ViT): leave out --backbone {backbone}")
-    return hf_architecture(init)["backbone"]
+    if is_timm(backbone) and not (folder_of(init) / "config.json").is_file():
+        return backbone
+    own = hf_architecture(init)["backbone"]
+    if backbone not in ("resnet18", own):
+        raise XraySSLError(f"--init {init} sets the backbone ({own}, its DINOv2 ViT): leave out --backbone {backbone}")
+    return own
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -155,7 +159,7 @@ class RunConfig(Serialisable):
         if parse_budget(self.budget) == 0:
             raise XraySSLError("--budget must be longer than 0 s")
         # init/weights need no file here: a resumed run need not find its start again
-        if is_hf(self.init) and not is_timm(self.backbone):
+        if is_hf(self.init):
             self.backbone = hf_start_backbone(self.init, self.backbone)
         check_start(self.init, self.backbone, self.weights, self.small_stem)
 
