@@ -20,6 +20,16 @@ from xrayssl.models.backbones import build_backbone, pool_features  # noqa: E402
 from xrayssl.models.hf_dinov2 import hf_architecture, hf_backbone  # noqa: E402
 from xrayssl.models.timm_backbones import timm_start  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No network, whatever machine runs the tests: timm's download is never tried (its cache counts as empty)."""
+    from xrayssl.models import timm_backbones
+
+    monkeypatch.setattr(timm_backbones, "_reachable", lambda url, timeout=3.0: False)
+    monkeypatch.setattr(timm_backbones, "_cached", lambda name: False)
+
+
 TINY = {"timm:resnet10t": 32, "timm:convnext_atto": 32, "timm:vit_tiny_patch16_224": 32}
 RUN = ["--size", "32", "--batch-size", "16", "--epochs", "1", "--budget", "3s", "--monitor-every", "0", "--quiet"]
 

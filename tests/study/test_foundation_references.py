@@ -14,6 +14,15 @@ from xrayssl.errors import XraySSLError  # noqa: E402
 from xrayssl.study.config import StudyConfig  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No network, whatever machine runs the tests: timm's download is never tried (its cache counts as empty)."""
+    from xrayssl.models import timm_backbones
+
+    monkeypatch.setattr(timm_backbones, "_reachable", lambda url, timeout=3.0: False)
+    monkeypatch.setattr(timm_backbones, "_cached", lambda name: False)
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     import torch
