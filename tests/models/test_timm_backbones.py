@@ -121,7 +121,7 @@ def test_bad_inputs_are_one_line(files, tmp_path):
         timm_start("timm:resnet10t", 32)  # no network on the test machines; never a download
 
 
-def test_cli_bad_inputs_are_one_line(tiny_cache, capsys):
+def test_cli_bad_inputs_are_one_line(tiny_cache, tmp_path, capsys):
     base = ["probe", str(tiny_cache), "--size", "32", "--bootstrap", "20"]
     for extra, message in (
         (["--encoder", "timm:convnxt_atto"], "closest: convnext_atto"),
@@ -132,6 +132,18 @@ def test_cli_bad_inputs_are_one_line(tiny_cache, capsys):
         assert main([*base, *extra]) == 2, extra
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, (extra, err)
+    pretrain = ["pretrain", str(tiny_cache), "--out", str(tmp_path / "r"), *RUN]
+    for extra, message in (
+        (["--backbone", "timm:resnet10"], "closest: resnet10t"),
+        (["--backbone", "timm:resnet10t", "--small-stem"], "--small-stem applies to the built-in ResNets"),
+        (["--backbone", "timm:resnet10t", "--init", "imagenet"], "timm backbone starts from its own weights"),
+        (["--init", "pretrained"], "--init pretrained starts a timm:NAME backbone"),
+        (["--backbone", "timm:vit_tiny_patch16_224", "--size", "40"], "use --size 32 or 48"),
+    ):
+        assert main([*pretrain, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (extra, err)
+        assert not (tmp_path / "r").exists()  # nothing written before the backbone was built
 
 
 def test_probe_reads_a_timm_start_from_a_local_file(files, tiny_cache, tmp_path, capsys):

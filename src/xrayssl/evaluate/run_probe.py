@@ -44,6 +44,7 @@ def resolve_source(config: ProbeConfig) -> dict[str, Any]:
             "size": run_config["size"],
             "backbone": run_config["backbone"],
             "small_stem": run_config.get("small_stem", False),
+            "args": runs.read_encoder(source)["timm_args"] or None,  # a timm backbone's (a Hugging Face start's)
             "body_part": config.body_part if cache is not None else run_config.get("body_part"),
             "seed": run_config.get("seed", 0),
             "transfer": cache is not None,
@@ -85,7 +86,7 @@ def featurize(
         model = frozen_start(config.encoder, src["size"], config.weights)
     elif config.encoder == "random":
         torch.manual_seed(src["seed"])
-        model = build_backbone(src["backbone"], src["small_stem"], src["size"])
+        model = build_backbone(src["backbone"], src["small_stem"], src["size"], args=src.get("args"))
     else:
         model = load_encoder(src["run"])[0]
     out = {}

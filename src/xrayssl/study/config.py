@@ -170,6 +170,8 @@ class StudyConfig(Serialisable):
             raise XraySSLError("inits is empty: give at least one start (none: random weights)")
         if self.varies_init() and "init" in self.pretrain:
             raise XraySSLError("pretrain.init is set per run by inits: give the starts in inits only")
+        if self.varies_init() and self.pretrain.get("weights") and PRETRAINED not in self.inits:
+            raise XraySSLError("--weights is the pretrained start's file: add pretrained to inits")
         if self.n_boot < 1 or self.gradcam_n < 0:
             raise XraySSLError("n_boot must be >= 1 and gradcam_n >= 0")
         # fail now, not in run 37: every pretraining and supervised run's config, and the design's recipes
