@@ -309,6 +309,9 @@ def test_mae_runs_on_a_timm_vit_and_needs_one(tiny_cache, tmp_path, capsys):
     vit = ["--backbone", "timm:vit_tiny_patch16_224", "--method", "mae"]
     assert main(["pretrain", str(tiny_cache), "--out", str(run), *vit, *RUN]) == 0
     assert (run / "encoder.pt").is_file()
+    assert main(["probe", str(run), "--bootstrap", "20"]) == 0  # and Grad-CAM reads the ViT's patch tokens
+    assert main(["gradcam", str(run), "--out", str(tmp_path / "cam"), "--n", "2"]) == 0
+    assert list((tmp_path / "cam").glob("*.png"))
     assert main(["pretrain", str(tiny_cache), "--out", str(tmp_path / "no"), "--backbone", "timm:resnet10t",
                  "--method", "mae", *RUN]) == 2  # fmt: skip
     assert "does not work with backbone timm:resnet10t" in capsys.readouterr().err

@@ -32,7 +32,9 @@ def is_start(encoder: str) -> bool:
 
 @dataclass
 class ProbeConfig:
-    source: str = field(metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels|imagenet"})
+    source: str = field(
+        metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels|imagenet|timm:NAME|hf:PATH"}
+    )
     encoder: str = field(
         default="run",
         metadata={

@@ -82,8 +82,10 @@ def cam_layer(backbone: nn.Module, size: int) -> tuple[str, nn.Module]:
         stages = [info["module"] for info in net.feature_info][-4:]
     elif kind == "resnet":
         net, stages = backbone.net, ["layer1", "layer2", "layer3", "layer4"]
+    elif hasattr(backbone, "model") and hasattr(backbone.model, "blocks"):  # a timm ViT: its last block's tokens
+        return f"blocks.{len(backbone.model.blocks) - 1}.norm1", backbone.model.blocks[-1].norm1
     else:
-        raise XraySSLError(f"Grad-CAM reads CNN feature maps; this run's backbone is {backbone.name}")
+        raise XraySSLError(f"Grad-CAM reads CNN or timm ViT feature maps; this run's backbone is {backbone.name}")
     shapes: dict[str, int] = {}
     hooks = [
         net.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, o.shape[-1]))
@@ -98,12 +100,26 @@ def cam_layer(backbone: nn.Module, size: int) -> tuple[str, nn.Module]:
     return name, layer[-1] if isinstance(layer, torch.nn.Sequential) and len(layer) else layer
 
 
+def _token_grid(backbone: nn.Module, size: int):
+    """A timm ViT's tokens (B, N, D) -> its patch tokens on the grid (B, D, h, w), as Grad-CAM reads maps; None
+    for backbones whose layers give maps already."""
+    if getattr(backbone, "kind", "resnet") != "vit" or not hasattr(backbone, "model"):
+        return None
+    prefix, side = backbone.model.num_prefix_tokens, size // backbone.patch
+
+    def reshape(t: torch.Tensor) -> torch.Tensor:
+        return t[:, prefix:].reshape(len(t), side, side, -1).permute(0, 3, 1, 2)
+
+    return reshape
+
+
 def grad_cam_maps(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> np.ndarray:
     """(B, H, W) maps in [0, 1] for the abnormality logit."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    with GradCAM(model=model, target_layers=[layer]) as cam:
+    reshape = _token_grid(getattr(model, "backbone", None), x.shape[-1])
+    with GradCAM(model=model, target_layers=[layer], reshape_transform=reshape) as cam:
         maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(0)] * len(x))
     maps = np.nan_to_num(maps.astype(np.float32))
     peak = maps.reshape(len(maps), -1).max(1).reshape(-1, 1, 1)
