@@ -216,6 +216,10 @@ def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
     if config.to == "onnx":
         meta.update(normalisation_mean=meta["mean"], normalisation_std=meta["std"])
         size = config.size or int(run_config["size"])
+        if getattr(encoder, "patch", None) and size != int(run_config["size"]):
+            raise XraySSLError(
+                f"--size {size}: a {run_config['backbone']} encoder takes its run's {run_config['size']} px"
+            )
         meta.update(image_size=str(size), mean="inside the model", std="inside the model")
         _write_onnx(encoder, meta, out, size, config.opset)
     else:
