@@ -140,8 +140,8 @@ class TimmBackbone(nn.Module):
 
     def _as_map(self, t: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """A ViT's tokens (B, N, D) -> its patch tokens on the grid (B, D, h, w); a CNN's map unchanged."""
-        if t.ndim == 4:
-            return t
+        if t.ndim == 4:  # channels last in some families (Swin): the probe's pooling reads (B, C, h, w)
+            return t.permute(0, 3, 1, 2) if getattr(self.model, "output_fmt", "NCHW") == "NHWC" else t
         t = t[:, self.model.num_prefix_tokens :]
         return t.transpose(1, 2).reshape(len(t), -1, h // self.patch, w // self.patch)
 
