@@ -96,3 +96,27 @@ def test_a_study_with_inits_pretrains_every_recipe_from_every_start_and_reports_
     assert starts["versus_frozen"] and starts["versus_frozen"][0]["frozen"] == "imagenet"
     assert any("continued from imagenet" in s for s in starts["sentences"])
     assert "continued from imagenet" in (out / "report.html").read_text()
+
+
+def test_inits_plan_every_recipe_from_every_start_with_its_own_weights(tmp_path):
+    from xrayssl.study.plan import plan
+
+    w = str(tmp_path / "r10.safetensors")
+    config = StudyConfig(cache="c", out="o", methods=["simclr"], augmentations={"flip": "flip"}, seeds=1,
+                         inits=[None, "pretrained"], pretrain={"backbone": "timm:resnet10t", "weights": w},
+                         supervised=None, floors=False)  # fmt: skip
+    run = {"method": "simclr", "augs": "", "seed": 0, "out": "-"}
+    assert config.pretrain_config(init="pretrained", **run).weights == w
+    assert config.pretrain_config(init=None, **run).weights is None
+    assert config.all_references() == ["timm:resnet10t"] and config.reference_weights_of("timm:resnet10t") == w
+    ssl = [(rid, p) for rid, kind, p in plan(config) if kind == "ssl"]
+    assert len(ssl) == 2 * len(config.recipe_list()) and {p["init"] for _, p in ssl} == {None, "pretrained"}
+    assert {rid.rsplit("/", 1)[1] for rid, _ in ssl} == {"from-none", "from-pretrained"}
+    plain = StudyConfig(cache="c", out="o", methods=["simclr"], augmentations={"flip": "flip"}, seeds=1)
+    assert all("init" not in p and "/from-" not in rid for rid, kind, p in plan(plain) if kind == "ssl")
+    with pytest.raises(XraySSLError, match=r"pretrain\.init is set per run by inits"):
+        StudyConfig(cache="c", out="o", inits=[None, "imagenet"], pretrain={"init": "imagenet"})
+    with pytest.raises(XraySSLError, match=r"add pretrained to inits"):
+        StudyConfig(cache="c", out="o", inits=[None, "imagenet"], pretrain={"backbone": "timm:resnet10t", "weights": w})
+    with pytest.raises(XraySSLError, match=r"--init pretrained starts a timm:NAME backbone"):
+        StudyConfig(cache="c", out="o", inits=[None, "pretrained"])
