@@ -8,6 +8,7 @@ are their torch-free mirror, and tests/test_catalog.py asserts that each equals 
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 from xrayssl.errors import XraySSLError
@@ -47,8 +48,16 @@ BACKBONE_KINDS = {
     "vit-tiny": "vit",
     "vit-small": "vit",
 }
-_ANY = ("resnet", "vit")
-# backbone families each SSL method works with (MAE needs a ViT)
+# any timm model, as ``timm:NAME`` (NAME as timm.create_model takes it, with an optional pretrained tag); its
+# family is read from the name here (torch-free), and checked on the built model (models/timm_backbones.py)
+TIMM = "timm:"
+HF = "hf:"  # a local Hugging Face DINOv2-family folder (config.json + model.safetensors), as --init or --encoder
+PRETRAINED = "pretrained"  # --init pretrained: a timm backbone from that model's pretrained weights
+_TIMM_NAME = re.compile(r"timm:[A-Za-z0-9][A-Za-z0-9_.-]{0,150}")
+# timm architectures whose name says they are plain ViTs (patch tokens on a grid): MAE's kind
+_TIMM_VITS = re.compile(r"(vit|deit|eva|beit|flexivit|samvit)[_0-9]")
+_ANY = ("resnet", "vit", "cnn")
+# backbone families each SSL method works with (MAE needs a ViT); "cnn": any timm model that is not a ViT
 METHOD_KINDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("barlowtwins", "byol", "dcl", "densecl", "moco", "simclr", "simsiam", "vicreg", "vicregl"), _ANY),
     "mae": ("vit",),
@@ -69,7 +78,7 @@ OPS = ("blur", "chessboard", "clahe", "crop", "erase", "flip", "grid_distortion"
        "sharpen")  # fmt: skip
 IMAGENET = "imagenet"  # --init imagenet: start from torchvision's ImageNet weights
 IMAGENET_WEIGHTS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights", "resnet50": "ResNet50_Weights"}
-WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors")
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 
 
 def words(names: tuple[str, ...] | list[str], last: str = "or") -> str:
@@ -86,10 +95,23 @@ def backbone_names() -> list[str]:
     return list(BACKBONE_KINDS)
 
 
+def is_timm(name: object) -> bool:
+    """``timm:NAME`` in a form timm could name (whether timm knows NAME is checked when the model is built)."""
+    return isinstance(name, str) and _TIMM_NAME.fullmatch(name) is not None
+
+
+def is_hf(spec: object) -> bool:
+    return isinstance(spec, str) and spec.startswith(HF) and len(spec) > len(HF)
+
+
 def backbone_kind(name: str) -> str:
-    """'resnet' or 'vit'; an unknown name is a one-line error listing the valid ones."""
+    """'resnet', 'vit' or 'cnn' (a timm model that is not a ViT); an unknown name is a one-line error."""
+    if is_timm(name):
+        return "vit" if _TIMM_VITS.match(name[len(TIMM) :]) else "cnn"
     if name not in BACKBONE_KINDS:
-        raise XraySSLError(f"unknown backbone '{name}'; valid: {', '.join(backbone_names())}")
+        raise XraySSLError(
+            f"unknown backbone '{name}'; valid: {', '.join(backbone_names())}, or timm:NAME (any timm model)"
+        )
     return BACKBONE_KINDS[name]
 
 
@@ -102,7 +124,10 @@ def check_pair(method: str, backbone: str) -> None:
         pairs = "; ".join(
             f"{n}: {', '.join(b for b in backbone_names() if backbone_kind(b) in METHOD_KINDS[n])}" for n in names
         )
-        raise XraySSLError(f"method {method} does not work with backbone {backbone}; valid pairs: {pairs}")
+        raise XraySSLError(
+            f"method {method} does not work with backbone {backbone}; valid pairs: {pairs} (or a timm:NAME ViT, "
+            "e.g. timm:vit_tiny_patch16_224, for mae; any timm:NAME for the others)"
+        )
 
 
 def check_temperature(name: str, temperature: float) -> None:
@@ -129,7 +154,8 @@ def check_tracker(tracker: str) -> None:
 def check_imagenet(backbone: str, small_stem: bool = False) -> None:
     """ImageNet weights exist for the torchvision ResNets with their standard stem only."""
     if backbone_kind(backbone) != "resnet" or backbone not in IMAGENET_WEIGHTS:
-        raise XraySSLError(f"ImageNet weights exist for {', '.join(IMAGENET_WEIGHTS)}, not for {backbone}")
+        hint = " (a timm backbone starts from its own weights: --init pretrained)" if is_timm(backbone) else ""
+        raise XraySSLError(f"ImageNet weights exist for {', '.join(IMAGENET_WEIGHTS)}, not for {backbone}{hint}")
     if small_stem:
         raise XraySSLError("ImageNet weights need the standard 7x7 stem: leave out --small-stem")
 
@@ -137,4 +163,20 @@ def check_imagenet(backbone: str, small_stem: bool = False) -> None:
 def check_weights_path(path: str | Path) -> None:
     """A --weights value names a .pth/.pt/.safetensors file (its existence is checked when it is read)."""
     if Path(path).suffix.lower() not in WEIGHT_SUFFIXES:
-        raise XraySSLError(f"--weights {path}: give a torchvision-format {', '.join(WEIGHT_SUFFIXES)} file")
+        raise XraySSLError(f"--weights {path}: give a {', '.join(WEIGHT_SUFFIXES)} file of the model's weights")
+
+
+def check_start(init: str | None, backbone: str, weights: str | None, small_stem: bool = False) -> None:
+    """An ``--init``/``--weights`` pair that goes together, torch-free (files are read when the run starts)."""
+    if init == IMAGENET:
+        check_imagenet(backbone, small_stem)
+    elif init == PRETRAINED:
+        if not is_timm(backbone):
+            raise XraySSLError(
+                f"--init pretrained starts a timm:NAME backbone from that model's weights, not {backbone} "
+                "(for the built-in ResNets: --init imagenet)"
+            )
+    elif weights:
+        raise XraySSLError("--weights goes with --init imagenet or --init pretrained (the start's weights file)")
+    if weights:
+        check_weights_path(weights)

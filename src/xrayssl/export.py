@@ -26,10 +26,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from xrayssl.catalog import is_timm
 from xrayssl.errors import XraySSLError
 from xrayssl.export_config import TARGETS, ExportConfig  # noqa: F401  (xrayssl.export.ExportConfig as before)
 from xrayssl.fileio import atomic_write, write_text_atomic
-from xrayssl.models.norms import NORMS
+from xrayssl.models.norms import NORMS, check_norm
 
 MEAN, STD = NORMS["xray"][0][0], NORMS["xray"][1][0]  # a one-channel encoder's; each encoder names its own
 EXPORT_FORMAT = 1
@@ -37,7 +38,7 @@ EXPORT_FORMAT = 1
 
 def input_norm(encoder: nn.Module, in_chans: int) -> tuple[list[float], list[float]]:
     """Mean and std per input channel of the exported model: the encoder's own (NORMS), one channel repeated."""
-    mean, std = NORMS[getattr(encoder, "norm", "xray")]
+    mean, std = check_norm(getattr(encoder, "norm", "xray"))
     own = len(mean)
     if own == in_chans:
         return list(mean), list(std)
@@ -50,24 +51,59 @@ def input_norm(encoder: nn.Module, in_chans: int) -> tuple[list[float], list[flo
 
 
 def state_dict(encoder: nn.Module, in_chans: int = 3) -> dict[str, torch.Tensor]:
-    """The encoder's ResNet as a torchvision/timm state dict (no ``net.`` prefix, no fc), a one-channel stem
-    widened to ``in_chans`` channels; inputs must then be normalised as ``input_norm`` says."""
+    """The encoder's ResNet as a torchvision/timm state dict (no ``net.`` prefix, no fc), or a timm backbone's
+    model as timm's own state dict (``num_classes=0``), a one-channel stem widened to ``in_chans`` channels;
+    inputs must then be normalised as ``input_norm`` says."""
     input_norm(encoder, in_chans)  # refuses what cannot be exported exactly
-    out = {k: v.detach().clone().contiguous() for k, v in encoder.net.state_dict().items() if not k.startswith("fc.")}
-    if out["conv1.weight"].shape[1] != in_chans:
-        out["conv1.weight"] = (out["conv1.weight"] / in_chans).repeat(1, in_chans, 1, 1).contiguous()
+    if hasattr(encoder, "model"):  # a timm backbone: its first convolution is timm's first_conv
+        out = {k: v.detach().clone().contiguous() for k, v in encoder.model.state_dict().items()}
+        first = encoder.model.pretrained_cfg.get("first_conv") or ""
+        stems = [first] if isinstance(first, str) else list(first)
+    else:
+        out = {
+            k: v.detach().clone().contiguous() for k, v in encoder.net.state_dict().items() if not k.startswith("fc.")
+        }
+        stems = ["conv1"]
+    for stem in stems:
+        key = f"{stem}.weight"
+        if key in out and out[key].ndim == 4 and out[key].shape[1] != in_chans:
+            out[key] = (out[key] / in_chans).repeat(1, in_chans, 1, 1).contiguous()
     return out
 
 
+def _timm_load(config: dict[str, Any], in_chans: int, args: dict[str, Any]) -> str:
+    """The timm call that builds the exported model (a ViT's side fixes its position embeddings)."""
+    name = str(config["backbone"]).removeprefix("timm:")
+    extra = "".join(f", {k}={v!r}" for k, v in args.items())
+    side = f", img_size={config['size']}" if args.get("patch_size") or "vit" in name else ""
+    return (
+        f"timm.create_model('{name}', num_classes=0, in_chans={in_chans}{side}{extra}).load_state_dict(sd, strict=True)"
+    )
+
+
 def metadata(
-    config: dict[str, Any], run: str | Path, to: str, in_chans: int, norm: tuple[list[float], list[float]] | None = None
+    config: dict[str, Any],
+    run: str | Path,
+    to: str,
+    in_chans: int,
+    norm: tuple[list[float], list[float]] | None = None,
+    timm_args: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """What a user of the exported file needs to know, as text (safetensors metadata are str -> str); ``norm``:
-    mean and std per channel (default: a one-channel xray encoder's, repeated)."""
+    mean and std per channel (default: a one-channel xray encoder's, repeated); ``timm_args``: a timm backbone's
+    extra create_model arguments."""
     from xrayssl.version import __version__
 
     arch = config["backbone"]
-    if to == "timm":
+    head = "none (features): torchvision model.fc = torch.nn.Identity(); timm num_classes=0"
+    if is_timm(arch):
+        load = _timm_load(config, in_chans, timm_args or {})
+        arch = arch.removeprefix("timm:")
+        head = (
+            "none: xrayssl's features are model.forward_features(x) averaged over its map (a ViT: over its patch "
+            "tokens, class token left out)"
+        )
+    elif to == "timm":
         load = f"timm.create_model('{arch}', num_classes=0, in_chans={in_chans}).load_state_dict(sd, strict=True)"
     else:
         load = f"m = torchvision.models.{arch}(); m.fc = torch.nn.Identity(); m.load_state_dict(sd, strict=True)"
@@ -89,7 +125,7 @@ def metadata(
             if small
             else "standard"
         ),
-        "head": "none (features): torchvision model.fc = torch.nn.Identity(); timm num_classes=0",
+        "head": head,
         "load": load,
         "run": str(run),
         "run_kind": str(config.get("method", "supervised")),
@@ -165,18 +201,30 @@ def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
         return export_with_head(config)
 
     encoder, run_config = load_encoder(config.run)
-    if config.to != "onnx" and getattr(encoder, "kind", "resnet") != "resnet":
+    timm_run = is_timm(run_config["backbone"])
+    if config.to == "torchvision" and timm_run:
+        raise XraySSLError(f"{config.run}: a {run_config['backbone']} encoder exports --to timm or --to onnx")
+    if config.to != "onnx" and not timm_run and getattr(encoder, "kind", "resnet") != "resnet":
         raise XraySSLError(
             f"{config.run}: a {run_config['backbone']} encoder exports only --to onnx (state dicts are "
-            "written for torchvision/timm ResNets)"
+            "written for torchvision/timm ResNets and timm:NAME backbones)"
         )
     in_chans = 1 if config.to == "onnx" else config.in_chans
-    norm = None if config.to == "onnx" else input_norm(encoder, in_chans)  # ONNX: normalisation inside
+    if config.to == "onnx":  # the normalisation runs inside the model; its numbers are written down all the same
+        mean, std = check_norm(getattr(encoder, "norm", "xray"))
+        norm = (list(mean), list(std))
+    else:
+        norm = input_norm(encoder, in_chans)
     out = Path(config.out) if config.out else _default_out(config)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = metadata(run_config, config.run, config.to, in_chans, norm)
+    meta = metadata(run_config, config.run, config.to, in_chans, norm, getattr(encoder, "args", None))
     if config.to == "onnx":
+        meta.update(normalisation_mean=meta["mean"], normalisation_std=meta["std"])
         size = config.size or int(run_config["size"])
+        if getattr(encoder, "patch", None) and size != int(run_config["size"]):
+            raise XraySSLError(
+                f"--size {size}: a {run_config['backbone']} encoder takes its run's {run_config['size']} px"
+            )
         meta.update(image_size=str(size), mean="inside the model", std="inside the model")
         _write_onnx(encoder, meta, out, size, config.opset)
     else:

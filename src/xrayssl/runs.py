@@ -4,8 +4,9 @@ reports read runs through here, never through train.
 
 Layout (run format version 1):
   config.json     {"run_format_version": 1, "kind": "pretrain"|"supervised", "config": {...},
-                   "encoder": {"norm": "xray"|"imagenet"}}  (the encoder's input normalisation,
-                   models/norms.py; runs written before it existed are "xray")
+                   "encoder": {"norm": "xray"|"imagenet"|"grey(M,S)", ...}}  (the encoder's input
+                   normalisation, models/norms.py; runs written before it existed are "xray"; timm backbones
+                   add in_chans, mean, std, size, patch_multiple and timm_args, what the start expects)
   record.json     versions, hardware, start/end time, wall seconds, images/s, peak memory, pool counts
   loss.csv        step,epoch,seconds,loss
   encoder.pt      backbone state dict (tensors only: loaded with weights_only=True)
@@ -27,7 +28,7 @@ from typing import Any
 
 import torch
 
-from xrayssl.catalog import BACKBONE_KINDS, MAX_SIZE, MIN_PROBE_SIZE
+from xrayssl.catalog import BACKBONE_KINDS, MAX_SIZE, MIN_PROBE_SIZE, is_timm
 from xrayssl.configfile import MAX_CONFIG_BYTES, shown_value
 from xrayssl.errors import XraySSLError
 from xrayssl.fileio import LOCK_NAME, atomic_write, claim_folder, write_text_atomic
@@ -83,12 +84,19 @@ def now() -> str:
 
 
 def write_config(
-    run: Path, kind: str, config: dict[str, Any], norm: str = "xray", cache_identity: str | None = None
+    run: Path,
+    kind: str,
+    config: dict[str, Any],
+    norm: str = "xray",
+    cache_identity: str | None = None,
+    encoder: dict[str, Any] | None = None,
 ) -> None:
-    """``norm``: how the run's encoder normalises its input (an ImageNet start keeps ImageNet's);
-    ``cache_identity``: what the cache held (PreparedCache.identity), checked when the run is resumed."""
+    """``norm``: how the run's encoder normalises its input (an ImageNet start keeps ImageNet's); ``encoder``:
+    more of what it expects (a timm backbone's ``input_spec``); ``cache_identity``: what the cache held
+    (PreparedCache.identity), checked when the run is resumed."""
     run.mkdir(parents=True, exist_ok=True)
-    data = {"run_format_version": RUN_FORMAT_VERSION, "kind": kind, "config": config, "encoder": {"norm": norm}}
+    described = {**(encoder or {}), "norm": norm}
+    data = {"run_format_version": RUN_FORMAT_VERSION, "kind": kind, "config": config, "encoder": described}
     if cache_identity:
         data["cache"] = {"identity": cache_identity}
     write_text_atomic(run / "config.json", json.dumps(data, indent=2))
@@ -148,7 +156,7 @@ def _check_model_settings(config: dict[str, Any], path: Path) -> None:
     size, backbone = config.get("size"), config.get("backbone")
     if not isinstance(size, int) or isinstance(size, bool) or not MIN_PROBE_SIZE <= size <= MAX_SIZE:
         raise XraySSLError(f"{path}: size {shown_value(size)} is not an image side from {MIN_PROBE_SIZE} to {MAX_SIZE}")
-    if backbone not in BACKBONE_KINDS:
+    if backbone not in BACKBONE_KINDS and not is_timm(backbone):
         raise XraySSLError(f"{path}: unknown backbone {shown_value(backbone)}")
 
 
@@ -159,18 +167,33 @@ def read_config(run: str | Path) -> tuple[str, dict[str, Any]]:
 
 def read_norm(run: str | Path) -> str:
     """The run encoder's input normalisation (a models/norms.py name)."""
-    from xrayssl.models.norms import NORMS
+    return read_encoder(run)["norm"]
 
-    norm = (_read(run).get("encoder") or {}).get("norm", "xray")
-    if norm not in NORMS:
-        raise XraySSLError(f"{run}: unknown encoder normalisation '{norm}' (a newer xrayssl wrote it?)")
-    return norm
+
+def read_encoder(run: str | Path) -> dict[str, Any]:
+    """What the run's encoder expects: ``norm`` always, a timm backbone's ``timm_args`` etc. where written."""
+    from xrayssl.models.norms import check_norm
+
+    encoder = _read(run).get("encoder") or {}
+    if not isinstance(encoder, dict):
+        raise XraySSLError(f"{run}: config.json's encoder is not an object")
+    norm = encoder.get("norm", "xray")
+    try:
+        check_norm(norm)
+    except XraySSLError:
+        raise XraySSLError(f"{run}: unknown encoder normalisation '{norm}' (a newer xrayssl wrote it?)") from None
+    args = encoder.get("timm_args") or {}
+    if not isinstance(args, dict) or not all(isinstance(v, (int, float, bool, str)) for v in args.values()):
+        raise XraySSLError(f"{run}: config.json's encoder.timm_args is not an object of plain values")
+    return {**encoder, "norm": norm, "timm_args": args}
 
 
 def _backbone(run: str | Path, config: dict[str, Any]):
     from xrayssl.models.backbones import build_backbone
 
-    return build_backbone(config["backbone"], config.get("small_stem", False), config["size"], read_norm(run))
+    encoder = read_encoder(run)
+    small_stem, args = config.get("small_stem", False), encoder["timm_args"] or None
+    return build_backbone(config["backbone"], small_stem, config["size"], encoder["norm"], args)
 
 
 def write_record(run: Path, record: dict[str, Any]) -> None:

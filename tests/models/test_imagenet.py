@@ -120,7 +120,7 @@ def test_offline_is_one_line_naming_the_url_and_weights(offline, tiny_cache, cap
     [
         (["--small-stem"], "need the standard 7x7 stem"),
         (["--backbone", "vit-tiny"], "not for vit-tiny"),
-        (["--weights", "w.bin"], "torchvision-format .pth, .pt, .safetensors file"),
+        (["--weights", "w.npz"], "give a .pth, .pt, .bin, .safetensors file"),
         (["--weights", "missing.pth"], "missing.pth: weights file not found"),
     ],
 )

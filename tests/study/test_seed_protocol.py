@@ -92,8 +92,8 @@ def test_reference_settings_are_checked():
         StudyConfig(cache="c", out="o", methods=["mae"], references=["imagenet"], pretrain={"backbone": "vit-tiny"})
     with pytest.raises(XraySSLError, match="add --references imagenet"):
         StudyConfig(cache="c", out="o", imagenet_weights="w.pth")
-    with pytest.raises(XraySSLError, match="torchvision-format"):
-        StudyConfig(cache="c", out="o", references=["imagenet"], imagenet_weights="w.bin")
+    with pytest.raises(XraySSLError, match=r"of the model.s weights"):
+        StudyConfig(cache="c", out="o", references=["imagenet"], imagenet_weights="w.npz")
     # the reference takes the standard stem even where the study's runs use the small one
     assert StudyConfig(cache="c", out="o", references=["imagenet"], pretrain={"small_stem": True}).references
 

@@ -107,7 +107,8 @@ def _frame(recipes, method="simclr", seeds=3, noise=0.0, rng=None, score=_score)
     for seed in range(seeds):
         for r in recipes:
             s = score(r.parts, seed, noise, rng)
-            rows.append({"method": method, "recipe": r.name, "parts": r.parts, "seed": seed, "body_part": "all",
+            rows.append({"method": method, "start": "as configured", "recipe": r.name, "parts": r.parts, "seed": seed,
+                         "body_part": "all",
                          "abnormal_fraction": "as is", "abnormal_share": 0.5, "val_auroc": s, "test_auroc": s,
                          "test_auroc_ci": None})  # fmt: skip
     return pd.DataFrame(rows)

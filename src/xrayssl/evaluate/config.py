@@ -7,24 +7,41 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-from xrayssl.catalog import MIN_PROBE_SIZE, N_BOOT, POOLS, check_choice, check_imagenet, check_weights_path
+from xrayssl.catalog import (
+    MIN_PROBE_SIZE,
+    N_BOOT,
+    POOLS,
+    check_choice,
+    check_imagenet,
+    check_weights_path,
+    is_hf,
+    is_timm,
+)
 from xrayssl.configfile import check_bounds
 from xrayssl.errors import XraySSLError
 
-Encoder = Literal["run", "random", "pixels", "imagenet"]
+Encoder = Literal["run", "random", "pixels", "imagenet"]  # besides timm:NAME and hf:PATH (foundation starts)
 Split = Literal["val", "test"]  # the probe is fitted on train and its C chosen on val
 ENCODERS, SPLITS = get_args(Encoder), get_args(Split)
 
 
+def is_start(encoder: str) -> bool:
+    """A pretrained start probed frozen: ``timm:NAME`` (timm's weights or --weights) or ``hf:PATH``."""
+    return is_timm(encoder) or is_hf(encoder)
+
+
 @dataclass
 class ProbeConfig:
-    source: str = field(metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels|imagenet"})
-    encoder: Encoder = field(
+    source: str = field(
+        metadata={"help": "a run folder, or a prepared cache with --encoder random|pixels|imagenet|timm:NAME|hf:PATH"}
+    )
+    encoder: str = field(
         default="run",
         metadata={
             "help": "run: the run's encoder; random: an untrained backbone; pixels: raw pixels (floors); imagenet: "
             "the backbone with torchvision's ImageNet weights (grey image as 3 equal channels, ImageNet's "
-            "normalisation)"
+            "normalisation); timm:NAME: a timm model's pretrained weights, frozen (--weights FILE offline); "
+            "hf:PATH: a local Hugging Face DINOv2-family folder (config.json + model.safetensors), frozen"
         },
     )
     cache: str | None = field(
@@ -48,7 +65,8 @@ class ProbeConfig:
         default=None,
         metadata={
             "help": "with --encoder imagenet: a local torchvision-format .pth or .safetensors file of the backbone's "
-            "ImageNet weights (offline); none: torchvision's download, kept in its cache"
+            "ImageNet weights; with --encoder timm:NAME: that model's weights (.safetensors, .pth or .bin); offline. "
+            "none: torchvision's or timm's download, kept in its cache"
         },
     )
     pixels_size: int = field(default=32, metadata={"help": "image side of the raw-pixel floor"})
@@ -69,18 +87,20 @@ class ProbeConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.encoder not in ENCODERS:
-            raise XraySSLError(f"unknown encoder '{self.encoder}'; valid: {', '.join(ENCODERS)}")
+        if self.encoder not in ENCODERS and not is_start(self.encoder):
+            raise XraySSLError(f"unknown encoder '{self.encoder}'; valid: {', '.join(ENCODERS)}, timm:NAME or hf:PATH")
         if self.split not in SPLITS:
             raise XraySSLError(f"--split must be {' or '.join(SPLITS)} (the probe is fitted on train)")
         if self.cache is not None and self.encoder != "run":
             raise XraySSLError("--cache probes a run's encoder on another dataset: it needs --encoder run")
         if self.encoder == "imagenet":
             check_imagenet(self.backbone, self.small_stem)
-            if self.weights:
-                check_weights_path(self.weights)
-        elif self.weights:
-            raise XraySSLError("--weights gives the ImageNet weights: it goes with --encoder imagenet")
+        elif is_start(self.encoder) and self.small_stem:
+            raise XraySSLError(f"--small-stem applies to the built-in ResNets, not to {self.encoder}")
+        elif self.weights and not is_timm(self.encoder):
+            raise XraySSLError("--weights gives a start's weights: it goes with --encoder imagenet or timm:NAME")
+        if self.weights:
+            check_weights_path(self.weights)
         check_choice("--pool", self.pool, POOLS)
         if self.seeds < 1 or self.n_boot < 1:
             raise XraySSLError("--seeds and --bootstrap must be >= 1")

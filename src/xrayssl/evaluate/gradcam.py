@@ -44,20 +44,41 @@ def load_model(run: str | Path) -> tuple[nn.Module, dict, float | None]:
 
 def cam_layer(backbone: nn.Module, size: int) -> tuple[str, nn.Module]:
     """The deepest stage whose feature maps are at least 7 px wide at this input size."""
-    if getattr(backbone, "kind", "resnet") != "resnet":
-        raise XraySSLError(f"Grad-CAM reads ResNet feature maps; this run's backbone is {backbone.name}")
-    net = backbone.net
+    kind = getattr(backbone, "kind", "resnet")
+    if kind == "cnn":  # a timm CNN: its stages as timm's feature_info names them
+        net = backbone.model
+        stages = [info["module"] for info in net.feature_info][-4:]
+    elif kind == "resnet":
+        net, stages = backbone.net, ["layer1", "layer2", "layer3", "layer4"]
+    elif hasattr(backbone, "model") and hasattr(backbone.model, "blocks"):  # a timm ViT: its last block's tokens
+        return f"blocks.{len(backbone.model.blocks) - 1}.norm1", backbone.model.blocks[-1].norm1
+    else:
+        raise XraySSLError(f"Grad-CAM reads CNN or timm ViT feature maps; this run's backbone is {backbone.name}")
     shapes: dict[str, int] = {}
     hooks = [
-        getattr(net, n).register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, o.shape[-1]))
-        for n in ("layer1", "layer2", "layer3", "layer4")
+        net.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, o.shape[-1]))
+        for n in stages
     ]
     with torch.no_grad():
         backbone(torch.zeros(1, 1, size, size))
     for h in hooks:
         h.remove()
-    name = next((n for n in ("layer4", "layer3", "layer2") if shapes[n] >= 7), "layer1")
-    return name, getattr(net, name)[-1]
+    name = next((n for n in reversed(stages[1:]) if shapes.get(n, 0) >= 7), stages[0])
+    layer = net.get_submodule(name)
+    return name, layer[-1] if isinstance(layer, torch.nn.Sequential) and len(layer) else layer
+
+
+def _token_grid(backbone: nn.Module, size: int):
+    """A timm ViT's tokens (B, N, D) -> its patch tokens on the grid (B, D, h, w), as Grad-CAM reads maps; None
+    for backbones whose layers give maps already."""
+    if getattr(backbone, "kind", "resnet") != "vit" or not hasattr(backbone, "model"):
+        return None
+    prefix, side = backbone.model.num_prefix_tokens, size // backbone.patch
+
+    def reshape(t: torch.Tensor) -> torch.Tensor:
+        return t[:, prefix:].reshape(len(t), side, side, -1).permute(0, 3, 1, 2)
+
+    return reshape
 
 
 class _Score(nn.Module):
@@ -81,7 +102,8 @@ def grad_cam_maps(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: n
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     target = np.zeros(len(x), int) if target is None else np.asarray(target)
-    with GradCAM(model=_Score(model), target_layers=[layer]) as cam:
+    reshape = _token_grid(getattr(model, "backbone", None), x.shape[-1])
+    with GradCAM(model=_Score(model), target_layers=[layer], reshape_transform=reshape) as cam:
         maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in target])
     maps = np.nan_to_num(maps.astype(np.float32))
     peak = maps.reshape(len(maps), -1).max(1).reshape(-1, 1, 1)

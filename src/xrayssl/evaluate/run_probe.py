@@ -17,7 +17,7 @@ from xrayssl import runs
 from xrayssl.data.cache import CACHE_JSON, PreparedCache, load_images
 from xrayssl.data.selection import LabelledSplits, labelled_splits
 from xrayssl.errors import XraySSLError
-from xrayssl.evaluate.config import ProbeConfig
+from xrayssl.evaluate.config import ProbeConfig, is_start
 from xrayssl.evaluate.evaluation import label_efficiency, metrics_report
 from xrayssl.evaluate.features import encode, pixels
 from xrayssl.evaluate.probe import LinearProbe
@@ -50,6 +50,8 @@ def resolve_source(config: ProbeConfig) -> dict[str, Any]:
     for transfer) or a cache with the config's options."""
     source, cache = Path(config.source), config.cache
     if (source / "config.json").is_file():
+        if is_start(config.encoder):
+            raise XraySSLError(f"{source}: --encoder {config.encoder} probes a pretrained start on a prepared cache")
         kind, run_config = runs.read_config(source)
         if cache is not None and not (Path(cache) / CACHE_JSON).is_file():
             raise XraySSLError(f"{cache}: not a prepared cache (no {CACHE_JSON}; run xrayssl data prepare)")
@@ -60,6 +62,7 @@ def resolve_source(config: ProbeConfig) -> dict[str, Any]:
             "size": run_config["size"],
             "backbone": run_config["backbone"],
             "small_stem": run_config.get("small_stem", False),
+            "args": runs.read_encoder(source)["timm_args"] or None,  # a timm backbone's (a Hugging Face start's)
             "body_part": config.body_part if cache is not None else run_config.get("body_part"),
             "seed": run_config.get("seed", 0),
             "transfer": cache is not None,
@@ -69,14 +72,15 @@ def resolve_source(config: ProbeConfig) -> dict[str, Any]:
     if (source / CACHE_JSON).is_file():
         if config.encoder == "run":
             raise XraySSLError(
-                f"{source} is a cache, not a run folder: use --encoder random, pixels or imagenet, or pass a run folder"
+                f"{source} is a cache, not a run folder: use --encoder random, pixels, imagenet, timm:NAME or "
+                "hf:PATH, or pass a run folder"
             )
         return {
             "run": None,
             "kind": None,
             "cache": str(source),
             "size": config.size,
-            "backbone": config.backbone,
+            "backbone": start_backbone(config.encoder) if is_start(config.encoder) else config.backbone,
             "small_stem": config.small_stem,
             "body_part": config.body_part,
             "seed": 0,
@@ -94,9 +98,13 @@ def featurize(
         from xrayssl.models.imagenet import imagenet_backbone
 
         model = imagenet_backbone(src["backbone"], config.weights)
+    elif is_start(config.encoder):
+        from xrayssl.models.starts import frozen_start
+
+        model = frozen_start(config.encoder, src["size"], config.weights)
     elif config.encoder == "random":
         torch.manual_seed(src["seed"])
-        model = build_backbone(src["backbone"], src["small_stem"], src["size"])
+        model = build_backbone(src["backbone"], src["small_stem"], src["size"], args=src.get("args"))
     else:
         model = load_encoder(src["run"])[0]
     out = {}
@@ -104,6 +112,15 @@ def featurize(
         images = load_images(cache, r["index"].to_numpy(), src["size"])
         out[split] = pixels(images, config.pixels_size) if model is None else encode(model, images, config.pool)
     return out
+
+
+def start_backbone(encoder: str) -> str:
+    """The backbone a start is: timm:NAME itself, or the timm ViT a Hugging Face folder maps onto."""
+    if encoder.startswith("hf:"):
+        from xrayssl.models.hf_dinov2 import hf_architecture
+
+        return hf_architecture(encoder)["backbone"]
+    return encoder
 
 
 def _imagenet_url(backbone: str) -> str:
@@ -170,7 +187,6 @@ def _describe(
 ) -> dict[str, Any]:
     """What was probed and the fitted probe, the head of the result (the metrics follow)."""
     features = config.encoder != "pixels"
-    imagenet = config.encoder == "imagenet"
     return {
         "encoder": config.encoder,
         "source": str(config.source),
@@ -179,7 +195,7 @@ def _describe(
         "size": src["size"],
         "backbone": src["backbone"] if features else None,
         "pool": config.pool if features else None,
-        "weights": (config.weights or _imagenet_url(src["backbone"])) if imagenet else None,
+        "weights": _weights_of(config, src),
         "feature_dim": int(x["train"].shape[1]),
         "n": {s: len(r) for s, r in rows.items()},
         "task": fitted.task.to_json(),
@@ -195,6 +211,19 @@ def _fitted(fitted: LinearProbe) -> dict[str, Any]:
     out = {"C": fitted.c_, "metric": metric, "val_score": fitted.val_score_, "val_score_by_C": by_c}
     out.update({"threshold": fitted.threshold_, f"val_{metric}": fitted.val_score_, f"val_{metric}_by_C": by_c})
     return out
+
+
+def _weights_of(config: ProbeConfig, src: dict[str, Any]) -> str | None:
+    """Where a start's weights came from: the file, the folder, or the URL of the download."""
+    if config.encoder == "imagenet":
+        return config.weights or _imagenet_url(src["backbone"])
+    if config.encoder.startswith("hf:"):
+        return config.encoder[3:]
+    if is_start(config.encoder):
+        from xrayssl.models.timm_backbones import weights_url
+
+        return config.weights or weights_url(config.encoder)
+    return None
 
 
 def save_fitted_probe(path: Path, fitted: LinearProbe, pool: str) -> None:

@@ -22,7 +22,8 @@ import torchvision
 from torch import nn
 from torchvision.models.vision_transformer import VisionTransformer
 
-from xrayssl.catalog import POOLS  # torch-free: configs check --pool without torch
+from xrayssl.catalog import POOLS, is_timm  # torch-free: configs check --pool without torch
+from xrayssl.catalog import backbone_kind as catalog_kind
 from xrayssl.errors import XraySSLError
 from xrayssl.models.norms import NORMS, check_norm
 
@@ -41,12 +42,12 @@ def backbone_names() -> list[str]:
 
 
 def backbone_kind(name: str) -> str:
-    """'resnet' or 'vit'; an unknown name is a one-line error listing the valid ones."""
+    """'resnet', 'vit' or 'cnn' (a timm model that is not a ViT); an unknown name is a one-line error."""
     if name in RESNETS:
         return "resnet"
     if name in VITS:
         return "vit"
-    raise XraySSLError(f"unknown backbone '{name}'; valid: {', '.join(backbone_names())}")
+    return catalog_kind(name)  # timm:NAME by its name, or the one-line error
 
 
 def pool_features(maps: list[torch.Tensor], pool: str) -> torch.Tensor:
@@ -173,9 +174,18 @@ class ViTBackbone(nn.Module):
         return self.tokens(x)[-1].mean(1)
 
 
-def build_backbone(name: str, small_stem: bool = False, image_size: int = 64, norm: str = "xray") -> nn.Module:
-    """Any registered backbone by name; ``image_size`` fixes a ViT's position embeddings; ``norm`` (NORMS)
-    its input normalisation (ViTs: xray only)."""
+def build_backbone(
+    name: str, small_stem: bool = False, image_size: int = 64, norm: str = "xray", args: dict | None = None
+) -> nn.Module:
+    """Any registered backbone by name, or any timm model as ``timm:NAME`` (random weights; ``args``: extra
+    timm.create_model arguments, e.g. a Hugging Face DINOv2's depth); ``image_size`` fixes a ViT's position
+    embeddings; ``norm`` (models/norms.py) its input normalisation (built-in ViTs: xray only)."""
+    if is_timm(name):
+        from xrayssl.models.timm_backbones import timm_backbone
+
+        if small_stem:
+            raise XraySSLError(f"--small-stem applies to the built-in ResNets, not to {name}")
+        return timm_backbone(name, image_size, norm, args)
     if backbone_kind(name) == "vit":
         if small_stem:
             raise XraySSLError(f"--small-stem applies to ResNets, not to {name}")

@@ -3,7 +3,7 @@
 STUDY/results.csv holds its per-body-part table (the seed study's table), so the three cannot disagree.
 
     {"study", "config", "counts", "leaderboard", "effects", "effects_note", "design_effects", "stability",
-     "sensitivity", "claims", "imbalance", "references", "skipped_references", "per_part", "final"}
+     "sensitivity", "claims", "imbalance", "references", "skipped_references", "per_part", "final", "starts"}
 
 ``effects`` are the effects the report's answer states (with their intervals), ``design_effects`` the design's own
 contrasts. Tables are lists of row objects; a missing number is null.
@@ -66,6 +66,18 @@ class StudyResults:
     def factors(self) -> list[str]:
         return list(self.config.augmentations)
 
+    @property
+    def starts(self) -> dict[str, Any]:
+        """The start as a study factor (inits): its effect per recipe against the baseline start, and continued
+        SSL from each start against that start frozen (study/analysis/starts.py); empty without inits."""
+        from xrayssl.study.analysis.starts import start_effects, start_sentences, versus_frozen
+
+        if not self.config.varies_init():
+            return {}
+        frozen = {str(i or "none"): ref for i in self.config.inits if (ref := self.config.frozen_start(i))}
+        effects, versus = start_effects(self.frame), versus_frozen(self.board, self.refs, frozen)
+        return {"effects": effects, "versus_frozen": versus, "sentences": start_sentences(effects, versus)}
+
     def done(self, kind: str) -> list[dict[str, Any]]:
         """The finished runs of one kind."""
         return [r for r in self.runs if r["kind"] == kind and r["status"] == "done"]
@@ -88,6 +100,7 @@ class StudyResults:
             "skipped_references": self.skipped,
             "per_part": self.per_part,
             "final": self.final,
+            "starts": self.starts,
         }
         result = plain(out)
         json.dumps(result, allow_nan=False)  # fails here, not in the reader's parser

@@ -11,11 +11,15 @@ from typing import Any
 from xrayssl.augment.presets import SEED_AUGMENTATIONS
 from xrayssl.augment.spec import check_recipe_names
 from xrayssl.catalog import (  # help texts
+    IMAGENET,
     METHOD_NAMES,
     N_BOOT,
+    PRETRAINED,
     check_imagenet,
     check_temperature,
     check_weights_path,
+    is_hf,
+    is_timm,
     method_names,
     words,
 )
@@ -34,8 +38,16 @@ STUDY_AUGMENTATIONS = SEED_AUGMENTATIONS
 STUDY_PRETRAIN: dict[str, Any] = {"epochs": 5, "budget": None}
 # References the study can run beside the floors and the supervised baseline: name -> the probe's --encoder.
 # imagenet: the study's ResNet (standard stem) with torchvision's ImageNet weights, frozen, + logistic regression,
-# at the study's image size: the seed study's baseline.
+# at the study's image size: the seed study's baseline. Besides these, any pretrained start the probe takes as
+# --encoder: timm:NAME (its weights from reference_weights offline) or hf:PATH (a local DINOv2 folder).
 REFERENCES: dict[str, str] = {"imagenet": "imagenet"}
+
+
+def reference_encoder(name: str) -> str:
+    """The probe's --encoder of a reference: a named one's, or the start spec itself."""
+    return REFERENCES.get(name, name)
+
+
 # Pretraining settings that a study sets per run, so they cannot be shared by all of them.
 SET_BY_STUDY = ("cache", "out", "method", "augs", "augs2", "seed", "body_part", "pretrain_abnormal_fraction")
 # Supervised-baseline settings that the study sets per run (the baseline's label shares, seeds and parts).
@@ -92,7 +104,16 @@ class StudyConfig(Serialisable):
         metadata=_help(
             "frozen-feature references run once per body part beside the floors and the supervised baseline: "
             "imagenet (ImageNet features + logistic regression, the seed study's baseline; downloads torchvision's "
-            "weights once unless --imagenet-weights is given)"
+            "weights once unless --imagenet-weights is given), timm:NAME (a timm model's pretrained weights, e.g. "
+            "timm:vit_small_patch14_dinov2.lvd142m; offline: --reference-weights) or hf:PATH (a local Hugging Face "
+            "DINOv2-family folder, e.g. RAD-DINO); without network or weights a reference is skipped with its reason"
+        ),
+    )
+    reference_weights: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_help(
+            "a timm:NAME reference's local weights file (.safetensors, .pth or .bin): NAME=FILE, repeatable",
+            flags=["--reference-weights"],
         ),
     )
     imagenet_weights: str | None = field(
@@ -100,6 +121,16 @@ class StudyConfig(Serialisable):
         metadata=_help(
             "for the imagenet reference: a local torchvision-format .pth or .safetensors file of the study "
             "backbone's ImageNet weights (offline); none: torchvision's download, kept in its cache"
+        ),
+    )
+    inits: list[str | None] = field(
+        default_factory=lambda: [None],
+        metadata=_help(
+            "starts as a study factor: every recipe is pretrained from each, e.g. none,imagenet,pretrained,hf:PATH "
+            "(imagenet: --imagenet-weights offline; pretrained: the timm:NAME backbone's weights, --weights "
+            "offline); each start's frozen encoder is added as a reference; none alone: the pretrain settings' "
+            "own --init",
+            default="none (the pretrain settings' start)",
         ),
     )
     label_fractions: list[float] = field(
@@ -135,13 +166,21 @@ class StudyConfig(Serialisable):
         for key in SET_BY_STUDY:
             if key in self.pretrain:
                 raise XraySSLError(f"pretrain.{key} is set by the study, not shared by all runs")
+        if not self.inits:
+            raise XraySSLError("inits is empty: give at least one start (none: random weights)")
+        if self.varies_init() and "init" in self.pretrain:
+            raise XraySSLError("pretrain.init is set per run by inits: give the starts in inits only")
+        if self.varies_init() and self.pretrain.get("weights") and PRETRAINED not in self.inits:
+            raise XraySSLError("--weights is the pretrained start's file: add pretrained to inits")
         if self.n_boot < 1 or self.gradcam_n < 0:
             raise XraySSLError("n_boot must be >= 1 and gradcam_n >= 0")
         # fail now, not in run 37: every pretraining and supervised run's config, and the design's recipes
         for part in self.body_parts:
             for fraction in self.abnormal_fractions:
-                self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-", body_part=part,
-                                     pretrain_abnormal_fraction=fraction)  # fmt: skip
+                for init in self.inits if self.varies_init() else [None]:
+                    start = {"init": init} if self.varies_init() else {}
+                    self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-", body_part=part,
+                                         pretrain_abnormal_fraction=fraction, **start)  # fmt: skip
             if self.supervised is not None:
                 for fraction in self.label_fractions:
                     self.supervised_config(out="-", label_fraction=fraction, body_part=part)
@@ -191,9 +230,21 @@ class StudyConfig(Serialisable):
                     )
 
     def _check_references(self, shared: PretrainConfig) -> None:
-        unknown = [r for r in self.references if r not in REFERENCES]
+        unknown = [r for r in self.references if r not in REFERENCES and not (is_timm(r) or is_hf(r))]
         if unknown:
-            raise XraySSLError(f"unknown reference(s) {', '.join(unknown)}; valid: {', '.join(REFERENCES)}")
+            raise XraySSLError(
+                f"unknown reference(s) {', '.join(unknown)}; valid: {', '.join(REFERENCES)}, timm:NAME or hf:PATH"
+            )
+        for name, path in self.reference_weights.items():
+            spec = name if is_timm(name) else f"timm:{name}"
+            if spec not in self.references:
+                raise XraySSLError(f"--reference-weights {name}: no reference {spec} (add it to references)")
+            check_weights_path(path)
+        for spec in self.references:
+            if is_hf(spec):  # its config.json now, not after the study's pretraining
+                from xrayssl.models.hf_dinov2 import hf_architecture
+
+                hf_architecture(spec)
         if "imagenet" in self.references:
             try:
                 check_imagenet(shared.backbone)  # the reference takes the standard stem, whatever the runs use
@@ -201,8 +252,47 @@ class StudyConfig(Serialisable):
                 raise XraySSLError(f"references: imagenet: {exc}") from None
             if self.imagenet_weights:
                 check_weights_path(self.imagenet_weights)
-        elif self.imagenet_weights:
+        elif self.imagenet_weights and IMAGENET not in self.inits:
             raise XraySSLError("--imagenet-weights is for the imagenet reference: add --references imagenet")
+
+    def reference_weights_of(self, name: str) -> str | None:
+        """The local weights file of a reference (imagenet: --imagenet-weights; timm:NAME: --reference-weights, or
+        the pretrained start's --weights where the reference is that start frozen)."""
+        if name == "imagenet":
+            return self.imagenet_weights
+        own = self.reference_weights.get(name) or self.reference_weights.get(name.removeprefix("timm:"))
+        if own is None and PRETRAINED in self.inits and name == self.pretrain.get("backbone"):
+            return self.pretrain.get("weights")
+        return own
+
+    def varies_init(self) -> bool:
+        """Whether the start is a factor of the study (``inits`` other than the pretrain settings' own)."""
+        return self.inits != [None]
+
+    def start_weights(self, init: str | None) -> str | None:
+        """The local weights file of a start: --imagenet-weights, or the timm backbone's --weights."""
+        if init == IMAGENET:
+            return self.imagenet_weights
+        if init == PRETRAINED:
+            return self.pretrain.get("weights")
+        return None
+
+    def frozen_start(self, init: str | None) -> str | None:
+        """The reference that is a start frozen (what continued SSL from it is judged against), if any."""
+        if init == IMAGENET:
+            return "imagenet"
+        if init == PRETRAINED:
+            return self.pretrain.get("backbone")
+        return init if is_hf(init) else None
+
+    def all_references(self) -> list[str]:
+        """The references asked for, then each start's frozen encoder (once)."""
+        out = list(self.references)
+        for init in self.inits if self.varies_init() else []:
+            ref = self.frozen_start(init)
+            if ref and ref not in out:
+                out.append(ref)
+        return out
 
     def recipe_list(self) -> list[Recipe]:
         return build(self.design, list(self.augmentations), self.recipes)
@@ -218,7 +308,10 @@ class StudyConfig(Serialisable):
         return shared
 
     def pretrain_config(self, **run: Any) -> PretrainConfig:
-        return PretrainConfig(**{"cache": self.cache, **self.shared_pretrain(), **run})
+        shared = self.shared_pretrain()
+        if self.varies_init():  # the start, and its weights file, are the run's
+            shared["weights"] = self.start_weights(run.setdefault("init", self.inits[0]))
+        return PretrainConfig(**{"cache": self.cache, **shared, **run})
 
     def supervised_config(self, **run: Any) -> SupervisedConfig:
         shared = {k: v for k, v in self.pretrain.items() if k in SHARED_WITH_SUPERVISED}

@@ -32,7 +32,7 @@ def plan(config: StudyConfig) -> list[tuple[str, str, dict[str, Any]]]:
         if config.floors:
             for encoder in ("random", "pixels"):
                 runs.append((f"floor/{scope}/{encoder}", "floor", {"encoder": encoder, "body_part": part}))
-        for name in config.references:
+        for name in config.all_references():
             runs.append((f"reference/{scope}/{name}", REFERENCE_KIND, {"reference": name, "body_part": part}))
         if config.supervised is not None:
             for fraction in sorted(config.label_fractions, reverse=True):
@@ -46,12 +46,17 @@ def plan(config: StudyConfig) -> list[tuple[str, str, dict[str, Any]]]:
         # seeds outermost: a study stopped early still has every recipe at the first seeds
         for seed in range(config.seeds):
             for fraction in config.abnormal_fractions:
-                for method in config.methods:
+                for method, init in [(m, i) for i in config.inits for m in config.methods]:
                     for recipe in config.recipe_list():
                         rid = f"ssl/{scope}/{method}/{recipe.name}/seed{seed}"
                         if fraction is not None:
                             rid += f"/abnormal{fraction:g}"
+                        # the start, where it is a factor: ids and params of studies without one are unchanged
+                        start = {"init": init} if config.varies_init() else {}
+                        if start:
+                            rid += f"/from-{init or 'none'}"
                         params = {
+                            **start,
                             "method": method,
                             "recipe": recipe.name,
                             "spec": recipe.spec(specs, config.base),

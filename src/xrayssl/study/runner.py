@@ -299,6 +299,7 @@ def _ssl(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], pro
         seed=p["seed"],
         body_part=p["body_part"],
         pretrain_abnormal_fraction=p["abnormal_fraction"],
+        **({"init": p["init"]} if "init" in p else {}),  # the start, where the study varies it
     )
     pretrain(cfg, resume=resume, progress_bar=progress)
     result = probe(ProbeConfig(source=str(folder), n_boot=config.n_boot))
@@ -330,7 +331,7 @@ def _probe_of_cache(
         encoder=encoder,
         backbone=shared.backbone,
         size=shared.size,
-        small_stem=shared.small_stem and encoder != "imagenet",
+        small_stem=shared.small_stem and encoder in ("random", "pixels"),  # starts take their own stem
         weights=weights,
         body_part=p["body_part"],
         label_fractions=config.label_fractions,
@@ -352,12 +353,13 @@ def _reference(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any
     final step go on."""
     _quiet()
     from xrayssl.models.imagenet import WeightsUnavailable
-    from xrayssl.study.config import REFERENCES
+    from xrayssl.study.config import reference_encoder
 
+    name = p["reference"]
     try:
-        result = _probe_of_cache(config, folder, p, REFERENCES[p["reference"]], config.imagenet_weights)
-    except WeightsUnavailable as exc:
-        reason = exc.message("--imagenet-weights")  # the study's option (imagenet_weights: in its YAML)
+        result = _probe_of_cache(config, folder, p, reference_encoder(name), config.reference_weights_of(name))
+    except WeightsUnavailable as exc:  # the study's option (imagenet_weights / reference_weights: in its YAML)
+        reason = exc.message("--imagenet-weights" if name == "imagenet" else f"--reference-weights {name}=")
         print(f"reference {p['reference']} skipped: {reason}", file=sys.stderr, flush=True)
         return {"skipped": reason, "test_auroc": None, "test_auroc_ci": None, "val_auroc": None}
     return {**_summary(result), "label_fractions": result.get("label_fractions"), "weights": result.get("weights")}

@@ -11,7 +11,6 @@ from xrayssl.augment.presets import PRESETS
 from xrayssl.augment.spec import check_recipe_names
 from xrayssl.catalog import (
     BACKBONE_KINDS,
-    IMAGENET,
     MAX_SIZE,
     METHOD_NAMES,
     MIN_SIZE,
@@ -19,15 +18,30 @@ from xrayssl.catalog import (
     POSITIVES,
     RESNETS,
     check_choice,
-    check_imagenet,
     check_pair,
+    check_start,
     check_temperature,
     check_tracker,
-    check_weights_path,
+    is_hf,
+    is_timm,
     words,
 )
 from xrayssl.configfile import check_bounds
 from xrayssl.errors import XraySSLError
+
+
+def hf_start_backbone(init: str, backbone: str) -> str:
+    """The timm:NAME a Hugging Face start builds (read from its config.json, torch-free); --backbone left at its
+    default is replaced, any other name is a one-line error. A resumed run (its backbone resolved already) need
+    not find the folder again."""
+    from xrayssl.models.hf_dinov2 import folder_of, hf_architecture
+
+    if is_timm(backbone) and not (folder_of(init) / "config.json").is_file():
+        return backbone
+    own = hf_architecture(init)["backbone"]
+    if backbone not in ("resnet18", own):
+        raise XraySSLError(f"--init {init} sets the backbone ({own}, its DINOv2 ViT): leave out --backbone {backbone}")
+    return own
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -55,8 +69,18 @@ class Serialisable:
 
 DEFAULT_BUDGET = "15m"  # wall-clock budget of pretraining (when no epochs are given) and of the supervised baseline
 WEIGHTS_HELP = (
-    "with --init imagenet: a local torchvision-format .pth or .safetensors file of the ImageNet weights (offline); "
-    "none: torchvision's download, kept in its cache"
+    "with --init imagenet: a local torchvision-format .pth or .safetensors file of the ImageNet weights; with "
+    "--init pretrained: the timm model's weights (.safetensors, .pth or .bin; tensors only); offline starts. "
+    "none: torchvision's or timm's download, kept in its cache"
+)
+BACKBONE_HELP = (
+    f"{words(list(BACKBONE_KINDS))}, or timm:NAME, any timm model (grey input: in_chans=1), e.g. timm:convnext_atto "
+    "(mae: a ViT)"
+)
+INIT_HELP = (
+    "imagenet (torchvision's ImageNet weights of a built-in ResNet: continued SSL, as MoCo-CXR), pretrained "
+    "(a timm:NAME backbone's pretrained weights; --weights offline), hf:PATH (a local Hugging Face DINOv2-family "
+    "folder, e.g. RAD-DINO; sets the backbone), a run folder (its encoder), or none (random)"
 )
 
 
@@ -90,15 +114,9 @@ class RunConfig(Serialisable):
         default="crop(scale=0.8..1,ratio=1)+rotate(5)+flip+intensity",
         metadata={"help": f"augmentation recipe or preset ({', '.join(PRESETS)}; xrayssl augment show draws it)"},
     )
-    backbone: str = field(default="resnet18", metadata={"help": f"{words(list(BACKBONE_KINDS))} (mae: a ViT)"})
+    backbone: str = field(default="resnet18", metadata={"help": BACKBONE_HELP})
     small_stem: bool = field(default=False, metadata={"help": "3x3 stem without max-pool (inputs of 96 px or less)"})
-    init: str | None = field(
-        default=None,
-        metadata={
-            "help": "start of the backbone: imagenet (torchvision's ImageNet weights: continued SSL, as MoCo-CXR), "
-            "a run folder (its encoder), or none (random)"
-        },
-    )
+    init: str | None = field(default=None, metadata={"help": f"start of the backbone: {INIT_HELP}"})
     weights: str | None = field(default=None, metadata={"help": WEIGHTS_HELP})
     size: int = field(default=64, metadata={"help": "image side in px"})
     batch_size: int = field(default=128, metadata={"help": "images per step"})
@@ -141,12 +159,9 @@ class RunConfig(Serialisable):
         if parse_budget(self.budget) == 0:
             raise XraySSLError("--budget must be longer than 0 s")
         # init/weights need no file here: a resumed run need not find its start again
-        if self.init == IMAGENET:
-            check_imagenet(self.backbone, self.small_stem)
-            if self.weights:
-                check_weights_path(self.weights)
-        elif self.weights:
-            raise XraySSLError("--weights gives the ImageNet weights: it goes with --init imagenet")
+        if is_hf(self.init):
+            self.backbone = hf_start_backbone(self.init, self.backbone)
+        check_start(self.init, self.backbone, self.weights, self.small_stem)
 
 
 @_in_order(
@@ -244,7 +259,7 @@ class SupervisedConfig(RunConfig):
     """Flags of ``xrayssl supervised`` (and keys of its --config file) are generated from these fields."""
 
     out: str = field(metadata={"help": "run folder to create"})
-    backbone: str = field(default="resnet18", metadata={"help": words(RESNETS)})
+    backbone: str = field(default="resnet18", metadata={"help": f"{words(RESNETS)}, or timm:NAME (any timm model)"})
     augs: str = field(
         default="crop(scale=0.5..1)+rotate(10)+flip+intensity(p=0.5)+blur(p=0.3)",
         metadata={"help": "augmentation recipe of the training images"},
@@ -263,11 +278,7 @@ class SupervisedConfig(RunConfig):
         default=1.0, metadata={"help": "share of training patients whose labels are used (drawn by patient)"}
     )
     init: str | None = field(
-        default=None,
-        metadata={
-            "help": "start of the backbone: imagenet (torchvision's ImageNet weights), a run folder (fine-tune its "
-            "encoder, e.g. an SSL run's), or none (random)"
-        },
+        default=None, metadata={"help": f"start of the backbone (a run folder: fine-tune its encoder): {INIT_HELP}"}
     )
     patience: int = field(default=5, metadata={"help": "epochs without a better validation score (QWK...) to stop"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, label draw and data order"})

@@ -34,13 +34,14 @@ from xrayssl.train.schedule import lr_factor
 
 
 class SSLModule(harness.HarnessModule):
-    def __init__(self, config: dict, norm: str | None = None) -> None:
-        """``norm``: a resumed run's input normalisation (its start is then not read again)."""
+    def __init__(self, config: dict, norm: str | None = None, args: dict | None = None) -> None:
+        """``norm``: a resumed run's input normalisation (its start is then not read again); ``args``: its timm
+        backbone's arguments."""
         cfg = PretrainConfig.from_dict(config)
         super().__init__(cfg.epochs, cfg.budget)
         self.save_hyperparameters({"config": config})
         self.cfg = cfg
-        backbone = initial_backbone(cfg, norm)  # before the method: momentum encoders copy the start
+        backbone = initial_backbone(cfg, norm, args)  # before the method: momentum encoders copy the start
         self.method = build_method(cfg.method, backbone, cfg.temperature)
         self.method = self.method.to(memory_format=torch.channels_last)  # faster convolutions, CPU and GPU
         self.view1 = parse_pipeline(cfg.augs)
@@ -174,11 +175,13 @@ def _pretrain(config: PretrainConfig, run: Path, resume: bool, progress_bar: boo
     idx, pool = _pool(cache, config)
     partners = _partners(cache, idx, config.positives)
     monitor = _monitor(cache, config)
-    module = SSLModule(config.to_dict(), runs.read_norm(run) if resume else None)
+    resumed = runs.read_encoder(run) if resume else {"norm": None, "timm_args": None}
+    module = SSLModule(config.to_dict(), resumed["norm"], resumed["timm_args"] or None)
     module.batches = Batches(load_images(cache, idx, config.size), config.batch_size, config.seed, partners=partners)
     if not resume:
-        norm = module.method.backbone.norm
-        runs.write_config(run, "pretrain", config.to_dict(), norm=norm, cache_identity=cache.identity)
+        backbone = module.method.backbone  # what it expects as input: a start's normalisation, size, patch
+        spec = getattr(backbone, "input_spec", dict)()
+        runs.write_config(run, "pretrain", config.to_dict(), backbone.norm, cache.identity, encoder=spec)
     trainer = harness.build_trainer(
         run,
         accelerator=config.accelerator,

@@ -150,8 +150,9 @@ def _train(config: SupervisedConfig, run: Path, progress_bar: bool) -> Path:
     weight = class_weights(task, rows.labels_of(train)).tolist()
     module = SupervisedModule(config.to_dict(), weight, task.to_json())  # a wrong --init fails before the folder
     module.batches, val = _batches(config, cache, rows, train)
-    norm = module.model.backbone.norm
-    runs.write_config(run, "supervised", config.to_dict(), norm=norm, cache_identity=cache.identity)
+    backbone = module.model.backbone  # what it expects as input: a start's normalisation, size, patch
+    spec = getattr(backbone, "input_spec", dict)()
+    runs.write_config(run, "supervised", config.to_dict(), backbone.norm, cache.identity, encoder=spec)
     write_text_atomic(run / HEAD_JSON, json.dumps({"task": task.to_json(), "head": module.model.kind}, indent=2))
     monitor = monitor_name(task)
     best = BestState(monitor)

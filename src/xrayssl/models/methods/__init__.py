@@ -18,6 +18,7 @@ from torch import nn
 
 # the checks read xrayssl.catalog's torch-free names (configs run them without torch); re-exported here
 from xrayssl.catalog import check_pair, check_temperature
+from xrayssl.errors import XraySSLError
 
 __all__ = [
     "METHODS",
@@ -52,7 +53,7 @@ def register_method(cls: type[SSLMethod]) -> type[SSLMethod]:
 
 class SSLMethod(nn.Module):
     name = ""
-    kinds: tuple[str, ...] = ("resnet", "vit")
+    kinds: tuple[str, ...] = ("resnet", "vit", "cnn")
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
@@ -75,6 +76,11 @@ def build_method(name: str, backbone: nn.Module, temperature: float | None = Non
     """``temperature`` (contrastive methods only) replaces the method's default softmax temperature."""
     check_pair(name, backbone.name)
     method_names()  # the registry fills as the method modules are imported
+    kind = getattr(backbone, "kind", "resnet")  # a timm model's, as built (its name only suggested it)
+    if kind not in METHODS[name].kinds:
+        raise XraySSLError(
+            f"method {name} needs a backbone of kind {' or '.join(METHODS[name].kinds)}; {backbone.name} is a {kind}"
+        )
     if temperature is None:
         return METHODS[name](backbone)
     check_temperature(name, temperature)

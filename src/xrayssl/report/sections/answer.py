@@ -20,6 +20,7 @@ def answer(res: StudyResults) -> str:
     sentences = headline(res.effects) or [NO_EFFECT_YET]
     out = ["<h2>Answer</h2>"] + [f"<p class='lead'>{esc(s)}</p>" for s in sentences]
     out += [f"<p>{esc(s)}</p>" for s in versus_references(res.board, res.refs)]
+    out += [f"<p>{esc(s)}</p>" for s in res.starts.get("sentences", [])]  # the start as a factor (inits)
     out.append("<h3>The numbers behind it</h3>")
     if res.effects_note:
         out.append(f"<p class='note'>Effect: {esc(res.effects_note)}.</p>")
@@ -35,7 +36,7 @@ def answer_table(res: StudyResults) -> str:
     effects = res.effects
     if effects.empty:
         return ""
-    keys = [c for c in ("body_part", "abnormal_fraction") if c in effects and effects[c].nunique() > 1]
+    keys = [c for c in ("body_part", "abnormal_fraction", "start") if c in effects and effects[c].nunique() > 1]
     truth: dict[tuple, Any] = {}
     if res.expected:
         check = planted_check(effects, {k: v["sign"] for k, v in res.expected.items()})
@@ -59,7 +60,8 @@ def answer_table(res: StudyResults) -> str:
 def _best_vs_references(res: StudyResults) -> str:
     head = "test AUROC [95 % CI]"
     rows = [
-        {"model": f"{esc(r.method)}, best recipe on validation: <b>{esc(r.recipe)}</b>", "body part": esc(r.body_part),
+        {"model": f"{esc(r.method)}{_from(r)}, best recipe on validation: <b>{esc(r.recipe)}</b>",
+         "body part": esc(r.body_part),
          head: ci(r.test_auroc, r.test_lo, r.test_hi)}
         for r in chosen(res.board).itertuples()
     ]  # fmt: skip
@@ -68,6 +70,12 @@ def _best_vs_references(res: StudyResults) -> str:
         for r in res.refs.itertuples()
     ]
     return table(rows, left=("model", "body part"))
+
+
+def _from(r: Any) -> str:
+    """' from START' where the study varies the start (inits)."""
+    start = getattr(r, "start", "as configured")
+    return "" if start == "as configured" else f" from {esc(start)}"
 
 
 def _study_line(res: StudyResults) -> str:

@@ -7,10 +7,19 @@ import pandas as pd
 
 from xrayssl.study.store import Store
 
-GROUP = ["body_part", "abnormal_fraction", "method"]
+# start: where the runs' backbone started ("as configured" unless the study varies it: inits), so that augmentation
+# effects are estimated within each start
+GROUP = ["body_part", "abnormal_fraction", "start", "method"]
 # study meta key: the known truth of a study's data (augmentation -> {"sign": +1/-1/0, "factor": why}), written by
 # whoever made the data (the demo, for its planted nuisance factors) and read by the report's planted_check
 EXPECTED_EFFECTS_KEY = "expected_effects"
+
+
+def start_name(params: dict) -> str:
+    """A run's start as the analysis names it: its ``init`` where the study varies the start, else one name."""
+    if "init" not in params:
+        return "as configured"
+    return params["init"] or "none"
 
 
 def ssl_frame(store: Store) -> pd.DataFrame:
@@ -30,6 +39,7 @@ def ssl_frame_of(runs: list[dict]) -> pd.DataFrame:
             {
                 "run_id": r["id"],
                 "method": p["method"],
+                "start": start_name(p),
                 "recipe": p["recipe"],
                 "parts": tuple(p["parts"]),
                 "seed": p["seed"],

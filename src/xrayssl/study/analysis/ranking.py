@@ -30,7 +30,7 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
                 "test_sd": g["test_auroc"].std(ddof=1) if len(g) > 1 else np.nan,
             }
         )
-    board = pd.DataFrame(out).sort_values([*GROUP, "val_auroc"], ascending=[True, True, True, False])
+    board = pd.DataFrame(out).sort_values([*GROUP, "val_auroc"], ascending=[True] * len(GROUP) + [False])
     board["rank"] = board.groupby(GROUP).cumcount() + 1  # rank by validation AUROC within each method
     return board.reset_index(drop=True)
 
