@@ -210,12 +210,31 @@ def test_a_study_folder_refuses_other_settings(tmp_path, tiny_cache):
     assert n == 2 + 2 + 2 * 2 * 3 + 1  # floors, supervised at 2 label shares, 2 methods x 2 recipes x 3 seeds, final
     open_study(StudyConfig(**base), tmp_path / "s")  # same settings: fine, nothing added
     assert sum(store.counts().values()) == n
-    with pytest.raises(XraySSLError, match=r"other settings.*seeds"):
-        open_study(StudyConfig(**base, seeds=2), tmp_path / "s")
+    with pytest.raises(XraySSLError, match=r"new seeds would leave out run ssl/all/simclr/none/seed2"):
+        open_study(StudyConfig(**base, seeds=2), tmp_path / "s")  # fewer seeds: a study only grows
+    with pytest.raises(XraySSLError, match=r"pretrain changed .*epochs.*a study grows only by seeds"):
+        open_study(StudyConfig(**base, pretrain={"epochs": 2}), tmp_path / "s")
+    with pytest.raises(XraySSLError, match=r"base changed"):
+        open_study(StudyConfig(**base, base="rotate(5)"), tmp_path / "s")
+    assert sum(store.counts().values()) == n  # refused: nothing added
     resumed, _ = open_study(None, tmp_path / "s")
     assert resumed.seeds == 3 and resumed.cache == str(tiny_cache)
     with pytest.raises(XraySSLError, match="no study here"):
         open_study(None, tmp_path / "empty")
+
+
+def test_identical_views_are_refused_when_the_study_is_planned(tmp_path, tiny_cache):
+    config = StudyConfig(cache=str(tiny_cache), out=str(tmp_path / "s"), design="list", base="",
+                         recipes={"none": "none", "flip": "flip"})  # fmt: skip
+    with pytest.raises(XraySSLError, match=r"recipe\(s\) none: no augmentation and no base.*identical"):
+        open_study(config, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(XraySSLError, match="recipe\\(s\\) none"):  # a design's own 'none' as well
+        open_study(StudyConfig(cache=str(tiny_cache), out=str(tmp_path / "t"), base="",
+                               augmentations={"flip": "flip"}), tmp_path / "t")  # fmt: skip
+    # the default base makes the two views differ: 'none' is the crop alone
+    (none,) = [r for r in StudyConfig(cache="c", out="o").recipe_list() if r.name == "none"]
+    assert none.spec({}, StudyConfig(cache="c", out="o").base) == "crop(scale=0.5..1)"
 
 
 # --- mistyped commands leave nothing behind ---------------------------------------------------------------

@@ -36,6 +36,9 @@ STUDY_PRETRAIN: dict[str, Any] = {"epochs": 5, "budget": None}
 # imagenet: the study's ResNet (standard stem) with torchvision's ImageNet weights, frozen, + logistic regression,
 # at the study's image size: the seed study's baseline.
 REFERENCES: dict[str, str] = {"imagenet": "imagenet"}
+# Applied before every recipe: what makes the two views of the design's 'none' recipe differ (a random crop, as in
+# SimCLR); without it, 'none' gives two identical views, which every SSL loss matches trivially.
+DEFAULT_BASE = "crop(scale=0.5..1)"
 # Pretraining settings that a study sets per run, so they cannot be shared by all of them.
 SET_BY_STUDY = ("cache", "out", "method", "augs", "augs2", "seed", "body_part", "pretrain_abnormal_fraction")
 # Supervised-baseline settings that the study sets per run (the baseline's label shares, seeds and parts).
@@ -68,7 +71,11 @@ class StudyConfig(Serialisable):
         default_factory=dict, metadata=_help("design 'list': one recipe NAME=SPEC (repeatable)", flags=["--recipe"])
     )
     base: str = field(
-        default="", metadata=_help("applied before every recipe, e.g. 'crop(scale=0.5..1)'", default="none")
+        default=DEFAULT_BASE,
+        metadata=_help(
+            "applied before every recipe (to both views); none: nothing, then a recipe without augmentation "
+            "('none') would give two identical views and is refused"
+        ),
     )
     seeds: int = field(default=3, metadata=_help("seeds per recipe"))
     abnormal_fractions: list[float | None] = field(
@@ -152,6 +159,19 @@ class StudyConfig(Serialisable):
         self.recipe_list()
         check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
+    def check_views(self) -> None:
+        """Refuse a recipe whose two views would be the same image (no augmentation and no base): its SSL loss is
+        matched trivially, so it would 'win' or lose for no reason that concerns augmentation. Checked when a
+        study is planned (not when a stored config is read: studies planned before keep their report)."""
+        specs = self.specs()
+        same = [r.name for r in self.recipe_list() if not r.spec(specs, self.base)]
+        if same:
+            raise XraySSLError(
+                f"recipe(s) {', '.join(same)}: no augmentation and no base, so both views of every image would be "
+                "identical and the SSL loss trivial; give a base (e.g. --base 'crop(scale=0.5..1)', the default) "
+                "or leave the recipe out"
+            )
+
     def _named_recipes(self) -> dict[str, str]:
         return {**self.augmentations, **self.recipes, "base": self.base}
 
@@ -222,7 +242,8 @@ class StudyConfig(Serialisable):
 
     def supervised_config(self, **run: Any) -> SupervisedConfig:
         shared = {k: v for k, v in self.pretrain.items() if k in SHARED_WITH_SUPERVISED}
-        all_on = "+".join(s for s in [self.base, *self.augmentations.values()] if s)
+        # the study's augmentations, all on (the base makes SSL views differ; the supervised model needs none)
+        all_on = "+".join(s for s in self.augmentations.values() if s)
         return SupervisedConfig(**{"cache": self.cache, "augs": all_on, **shared, **(self.supervised or {}), **run})
 
 

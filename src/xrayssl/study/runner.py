@@ -58,19 +58,71 @@ def open_study(
         return config, opened
     config.check_cache()
     config.check_recipes()
+    config.check_views()
     runs = plan(config)
-    opened = Store(out, store, create=True)
     wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
+    opened = Store(out, store, create=True)
     kept = opened.set_meta_once(CONFIG_KEY, wanted)
-    if kept != wanted:
-        diff = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
-        raise XraySSLError(
-            f"{out} holds a study with other settings ({', '.join(diff)}); "
-            "rerun with only --out to resume it, or choose another --out"
-        )
+    grown = kept != wanted
+    if grown:
+        _check_growth(out, kept, wanted, opened, runs)
+        opened.set_meta(CONFIG_KEY, wanted)
+    else:
+        _store_dataset(config)
     _same_cache(opened, config)
-    opened.add_runs(runs)
+    added = opened.add_runs(runs)
+    if grown and added:
+        opened.reopen(FINAL_KIND)  # the final step reads every run: it runs again over the grown study
+        print(f"study {out}: grown by {added} run(s); the finished runs are kept as they are", flush=True)
     return config, opened
+
+
+# settings whose change only adds runs (every finished run keeps its id and parameters); any other change would
+# make the finished runs answer a different question, and is refused
+GROWABLE = (
+    "seeds", "recipes", "methods", "references", "imagenet_weights", "augmentations", "design", "floors",
+    "body_parts", "abnormal_fractions",
+)  # fmt: skip
+
+
+def _check_growth(
+    out: Path, kept: dict[str, Any], wanted: dict[str, Any], store: Store, runs: list[tuple[str, str, dict]]
+) -> None:
+    """A study folder holding other settings is grown only when the new settings add runs and change none of
+    those it holds; otherwise the refusal names the setting."""
+    diff = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
+    fixed = [k for k in diff if k not in GROWABLE]
+    if fixed:
+        k = fixed[0]
+        raise XraySSLError(
+            f"{out}: {k} changed ({_short(kept.get(k))} -> {_short(wanted.get(k))}): the study's runs were made with "
+            f"the first; a study grows only by {', '.join(GROWABLE[:4])} (...), so give {k} as it was, or "
+            "choose another --out"
+        )
+    planned = {rid: params for rid, _, params in runs}
+    for r in store.runs():
+        if r["kind"] == FINAL_KIND:
+            continue
+        if r["id"] not in planned or planned[r["id"]] != r["params"]:
+            what = "leave out" if r["id"] not in planned else "change"
+            raise XraySSLError(
+                f"{out}: the new {', '.join(diff)} would {what} run {r['id']}, which the study holds; a study only "
+                "grows (more seeds, recipes, methods or references): give the old values too, or another --out"
+            )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _store_dataset(config: StudyConfig) -> None:
+    """The cache's images per split, stored when the study starts (the report's guardrails read the validation
+    split's size while the study still runs; the final step writes it again with the preview)."""
+    from xrayssl.study.preview import DATASET_JSON, dataset_summary, write_json
+
+    with contextlib.suppress(XraySSLError, OSError):
+        write_json(Path(config.out) / DATASET_JSON, dataset_summary(config.cache))
 
 
 def _same_cache(store: Store, config: StudyConfig) -> None:
@@ -277,6 +329,9 @@ def _summary(probe_result: dict[str, Any]) -> dict[str, Any]:
         "test_auroc": overall["auroc"],
         "test_auroc_ci": overall["auroc_ci"],
         "val_auroc": probe_result.get("probe", {}).get("val_auroc", probe_result.get("val_auroc")),
+        # what the report's guardrails read: the probe's C candidates on validation, and the images per split
+        "val_auroc_by_C": probe_result.get("probe", {}).get("val_auroc_by_C"),
+        "n": probe_result.get("n"),
         "overall": overall,
         "per_body_part": probe_result.get("per_body_part", {}),
         "predictions": probe_result.get("predictions"),  # file name in the run folder: ROC curves, paired effects

@@ -25,6 +25,9 @@ from xrayssl.train.config import parse_budget
 from xrayssl.train.logs import build_loggers
 
 LOG_EVERY = 10  # steps between loss rows and NaN checks: the only host syncs of the training loop
+# a run shorter than this many steps logs its loss every step: with rows every LOG_EVERY steps its training curve
+# would hold one point or none
+SHORT_RUN_STEPS = 10 * LOG_EVERY
 
 
 class Clock(Callback):
@@ -83,6 +86,7 @@ class HarnessModule(L.LightningModule):
         self._loss_sum = torch.zeros(())
         self._finite = torch.ones((), dtype=torch.bool)
         self._checked_step = 0
+        self.log_every = LOG_EVERY  # set per run at fit start (short runs: every step)
 
     def progress(self) -> float:
         from xrayssl.train.schedule import progress
@@ -93,6 +97,9 @@ class HarnessModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self._loss_sum, self._finite = self._loss_sum.to(self.device), self._finite.to(self.device)
+        total = self.trainer.estimated_stepping_batches if self.run_epochs else None
+        short = total is not None and total != float("inf") and total < SHORT_RUN_STEPS
+        self.log_every = 1 if short else LOG_EVERY
 
     def track_loss(self, loss: torch.Tensor) -> None:
         if loss.dim():
@@ -101,7 +108,7 @@ class HarnessModule(L.LightningModule):
         self._loss_sum += loss.detach().float()
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        if self.global_step % LOG_EVERY == 0:
+        if self.global_step % self.log_every == 0:
             self.check_and_log(prog_bar=True)
 
     def on_train_end(self) -> None:
