@@ -6,6 +6,7 @@ own function is imported on the first call, so importing this module loads no to
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
 def pretrain(config: PretrainConfig, *, resume: bool = False, quiet: bool = False) -> Path:
     """Self-supervised pretraining; the run folder (config.json, record.json, encoder.pt)."""
     from xrayssl.train.pretrain import pretrain as run_pretraining
-    from xrayssl.train.quiet import quiet_lightning
+    from xrayssl.train.quiet import quiet_lightning, silenced
 
     quiet_lightning()
-    return run_pretraining(config, resume=resume, progress_bar=not quiet)
+    with silenced() if quiet else contextlib.nullcontext():  # quiet: nothing from Lightning at all
+        return run_pretraining(config, resume=resume, progress_bar=not quiet)
 
 
 def supervised(config: SupervisedConfig, *, quiet: bool = False, n_boot: int | None = None) -> dict[str, Any]:
@@ -31,11 +33,12 @@ def supervised(config: SupervisedConfig, *, quiet: bool = False, n_boot: int | N
     ``n_boot``: bootstrap resamples per interval (default: the probe's)."""
     from xrayssl.evaluate.config import SupervisedEvalConfig
     from xrayssl.evaluate.supervised_eval import evaluate_supervised
-    from xrayssl.train.quiet import quiet_lightning
+    from xrayssl.train.quiet import quiet_lightning, silenced
     from xrayssl.train.supervised import train_supervised
 
     quiet_lightning()
-    run = train_supervised(config, progress_bar=not quiet)
+    with silenced() if quiet else contextlib.nullcontext():
+        run = train_supervised(config, progress_bar=not quiet)
     settings = {} if n_boot is None else {"n_boot": n_boot}  # None: the evaluation config's own default
     return evaluate_supervised(SupervisedEvalConfig(run=str(run), **settings))
 

@@ -69,6 +69,12 @@ def add_study_parser(sub: argparse._SubParsersAction, step: Step) -> argparse.Ar
         "(default: study.sqlite in --out; docs/studies.md)",
     )
     g.add_argument("--status", action="store_true", help="print the study's progress and exit")
+    g.add_argument(
+        "--plan",
+        action="store_true",
+        help="print every run the study would make and its estimated time (from the run length and a few steps "
+        "timed on this machine), then exit: runs nothing, writes nothing",
+    )
     g.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=partial(study_command, step))
@@ -124,6 +130,9 @@ def study_command(step: Step, args: argparse.Namespace) -> int:
         print("\n".join(status(args.out, args.store)))
         return 0
     config = build_config(args)
+    if args.plan:
+        print("\n".join(plan_of(config, args.out, args.store)))
+        return 0
     if args.print_config:
         print_config(config or open_study(None, args.out, args.store)[0])
         return 0
@@ -131,3 +140,26 @@ def study_command(step: Step, args: argparse.Namespace) -> int:
     counts = step(config, out=args.out, workers=args.workers, shard=args.shard, quiet=args.quiet, report=report,
                   store=args.store)  # fmt: skip
     return load(step.printer)(counts, config, out=args.out, report=report)
+
+
+def plan_of(config: Any, out: str, store: str | None) -> list[str]:
+    """``--plan``: the study a command would run (or, with only --out, the study in the folder), checked as a new
+    study is, with the runs already done in the folder marked; nothing is written."""
+    from xrayssl.study.backend import DB_NAME, LOCATION
+    from xrayssl.study.config import StudyConfig
+    from xrayssl.study.plan import describe_plan
+    from xrayssl.study.store import Store, StoreConfig
+
+    folder = Path(out)
+    existing = (folder / DB_NAME).is_file() or (folder / LOCATION).is_file()
+    opened = Store(folder, StoreConfig(url=store or "")) if existing else None
+    if config is None:
+        stored = opened.get_meta("config") if opened else None
+        if stored is None:
+            raise XraySSLError(f"{out}: no study here yet; give a cache (and options or --config) to plan one")
+        config = StudyConfig.from_dict({**stored, "out": out})
+    config.check_cache()
+    config.check_recipes()
+    config.check_views()
+    done = {r["id"] for r in opened.runs(status="done")} if opened else set()
+    return describe_plan(config, done)

@@ -24,12 +24,11 @@ from xrayssl.evaluate.config import ProbeConfig, SupervisedEvalConfig
 from xrayssl.study.backend import DB_NAME, LOCATION, network_filesystem
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.lifeline import exit_with_parent
-from xrayssl.study.plan import REFERENCE_KIND, plan, run_folder_name
+from xrayssl.study.plan import REFERENCE_KIND, duration, plan, run_folder_name
 from xrayssl.study.store import FINAL_KIND, Store, StoreConfig
 
 CONFIG_KEY = "config"
 CACHE_KEY = "cache_identity"  # what the study's cache held when it started (data/cache.py, PreparedCache.identity)
-_DURATIONS: list[float] = []  # this process's run times, for the time-left estimate
 
 
 def store_config(store: StoreConfig | str | None) -> StoreConfig:
@@ -237,18 +236,19 @@ def _spawn(out: str, shard: int, n_shards: int, workers: int, cfg: StoreConfig, 
     seen = len(store.runs(status="done"))  # report only what finishes from now on
     while any(p.is_alive() for p in procs):
         time.sleep(2)
-        seen = _report_progress(store, seen)
+        seen = _report_progress(store, seen, workers)
     for p in procs:
         p.join()
-    _report_progress(store, seen)
+    _report_progress(store, seen, workers)
 
 
-def _report_progress(store: Store, seen: int) -> int:
-    done = [r for r in store.runs(status="done") if r["finished"]]
-    done.sort(key=lambda r: r["finished"])
-    total = sum(store.counts().values())
+def _report_progress(store: Store, seen: int, workers: int = 1) -> int:
+    runs = store.runs()
+    done = sorted((r for r in runs if r["status"] == "done" and r["finished"]), key=lambda r: r["finished"])
+    left = time_left(runs, workers) if len(done) > seen else None
     for r in done[seen:]:
-        print(f"[{done.index(r) + 1}/{total}] {_line(r['id'], r['result'])}", flush=True)
+        eta = f"; {left} left" if left and r is done[-1] else ""
+        print(f"[{done.index(r) + 1}/{len(runs)}] {_line(r['id'], r['result'])}{eta}", flush=True)
     return len(done)
 
 
@@ -301,20 +301,43 @@ def _execute(config: StudyConfig, store: Store, claim: dict[str, Any], progress:
     start = time.perf_counter()
     try:
         folder = Path(config.out) / "runs" / run_folder_name(run_id)
-        result = EXECUTORS[claim["kind"]](config, store, folder, claim["params"], progress)
+        with _silenced():  # a study prints one line per run: no Lightning bars, tips or warnings inside it
+            result = EXECUTORS[claim["kind"]](config, store, folder, claim["params"], progress)
         result["run"] = folder.relative_to(config.out).as_posix()  # relative: the study folder may move
         result["seconds"] = round(time.perf_counter() - start, 1)
         store.finish(run_id, result)
         counts = store.counts()
-        _DURATIONS.append(result["seconds"])
-        left = sum(counts.values()) - counts.get("done", 0) - counts.get("failed", 0)
-        eta = f"; about {left * sum(_DURATIONS) / len(_DURATIONS) / 60:.0f} min left" if left else ""
+        left = time_left(store.runs())
+        eta = f"; {left} left" if left else ""
         print(f"[{counts.get('done', 0)}/{sum(counts.values())}] {_line(run_id, result)}{eta}", flush=True)
     except Exception as exc:
         store.fail(run_id, "".join(traceback.format_exception(exc)))
         print(f"run {run_id} failed: {exc}", file=sys.stderr, flush=True)
     finally:
         stop.set()
+
+
+def time_left(runs: list[dict[str, Any]], workers: int = 1) -> str | None:
+    """The study's time left, from the runs finished so far: each run still to do takes the mean time of the
+    finished runs of its kind (floors are fast, SSL runs slow), or of all finished runs where none of its kind has
+    finished; None when nothing is left (or nothing has finished)."""
+    done: dict[str, list[float]] = {}
+    for r in runs:
+        if r["status"] == "done" and (r["result"] or {}).get("seconds") is not None:
+            done.setdefault(r["kind"], []).append(float(r["result"]["seconds"]))
+    todo = [r["kind"] for r in runs if r["status"] in ("pending", "running")]
+    every = [s for v in done.values() for s in v]
+    if not todo or not every:
+        return None
+    overall = sum(every) / len(every)
+    seconds = sum(sum(done[k]) / len(done[k]) if k in done else overall for k in todo)
+    return "about " + duration(seconds / max(1, workers))
+
+
+def _silenced():
+    from xrayssl.train.quiet import silenced
+
+    return silenced()
 
 
 def _quiet() -> None:
@@ -355,7 +378,7 @@ def _ssl(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], pro
         body_part=p["body_part"],
         pretrain_abnormal_fraction=p["abnormal_fraction"],
     )
-    pretrain(cfg, resume=resume, progress_bar=progress)
+    pretrain(cfg, resume=resume, progress_bar=False)  # the study's own line per run instead of Lightning's bars
     result = probe(ProbeConfig(source=str(folder), n_boot=config.n_boot))
     record = runs.read_record(folder)
     # a finished run needs only encoder.pt: its checkpoints (weights + optimiser + momentum encoder, ~350 MB
@@ -429,7 +452,7 @@ def _supervised(config: StudyConfig, store: Store, folder: Path, p: dict[str, An
     cfg = config.supervised_config(
         out=str(folder), label_fraction=p["label_fraction"], seed=p["seed"], body_part=p["body_part"]
     )
-    run = train_supervised(cfg, progress_bar=progress)
+    run = train_supervised(cfg, progress_bar=False)
     result = evaluate_supervised(SupervisedEvalConfig(run=str(run), n_boot=config.n_boot))
     record = runs.read_record(folder)
     return {

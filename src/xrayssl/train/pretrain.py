@@ -9,6 +9,7 @@ that loads. Labels are read only by the validation kNN monitor and the optional
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from dataclasses import fields
@@ -212,3 +213,26 @@ def _pretrain(config: PretrainConfig, run: Path, resume: bool, progress_bar: boo
             monitor=monitor.last if monitor else None,
         )
     return run
+
+
+def seconds_per_step(config: PretrainConfig, steps: int = 3) -> tuple[float, str]:
+    """A pretraining step's seconds on this machine, timed over ``steps`` steps (after one untimed warm-up) of
+    the run's method, backbone, size and batch on random images; and where they ran. Nothing is written."""
+    cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
+    device = torch.device("cuda" if cuda else "cpu")
+    module = SSLModule(config.to_dict()).to(device)
+    optimiser = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=config.lr)
+    batch = torch.randint(0, 256, (config.batch_size, 1, config.size, config.size), dtype=torch.uint8, device=device)
+    autocast = torch.autocast("cuda", torch.bfloat16) if cuda else contextlib.nullcontext()
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        with autocast:
+            loss = module.method.loss(module.make_views(batch), 0.0)
+        loss.backward()
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:])), device.type
