@@ -9,7 +9,36 @@ import pandas as pd
 from xrayssl.data.manifest import LABEL_NAMES, Problem
 
 
+# a validation or test split with fewer patients than this gives no usable patient-bootstrap interval
+MIN_SPLIT_PATIENTS = 10
+
+
+def split_problems(manifest: pd.DataFrame) -> list[Problem]:
+    """A split that holds one class only (no AUROC can be computed on it) or, for val and test, too few patients
+    for a patient-bootstrap interval: problems of the dataset, reported with the others."""
+    if manifest.empty or "split" not in manifest:
+        return []
+    out = []
+    for split in ("train", "val", "test"):
+        rows = manifest[(manifest["split"] == split) & (manifest["label"] >= 0)]
+        if rows.empty:
+            continue
+        classes = sorted(set(rows["label"]))
+        if len(classes) < 2:
+            names = ", ".join(str(LABEL_NAMES.get(int(c), c)) for c in classes)
+            out.append(Problem(f"split {split}", f"holds one class only ({len(rows)} {names} image(s)): no AUROC "
+                                                 "can be computed on it; use other split fractions or more data"))  # fmt: skip
+        patients = rows["patient_id"].nunique()
+        if split != "train" and patients < MIN_SPLIT_PATIENTS:
+            out.append(Problem(f"split {split}", f"{patients} patient(s): too few for a patient-bootstrap interval "
+                                                 f"(at least {MIN_SPLIT_PATIENTS}); use a larger --{split}-fraction "
+                                                 "or more data"))  # fmt: skip
+    return out
+
+
 def summarize(manifest: pd.DataFrame, problems: list[Problem], fmt: str, root: str = "") -> dict[str, Any]:
+    known = {(p.path, p.problem) for p in problems}  # prepare has added them already
+    problems = [*problems, *(p for p in split_problems(manifest) if (p.path, p.problem) not in known)]
     counts = (
         manifest.groupby(["split", "body_part", "label"], sort=True)
         .agg(n=("path", "size"), n_patients=("patient_id", "nunique"), n_studies=("study_id", "nunique"))
