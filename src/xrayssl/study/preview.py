@@ -36,8 +36,8 @@ def preview_recipes(config: StudyConfig) -> dict[str, str]:
     if config.design == "list":
         ran = dict(config.recipes)
     else:
-        used = dict.fromkeys(p for r in config.recipe_list() for p in r.parts)
-        ran = {name: config.augmentations[name] for name in used}
+        used = {p for r in config.recipe_list() for p in r.parts}
+        ran = {name: spec for name, spec in config.augmentations.items() if name in used}
     return recipes | {
         name: "+".join(x for x in (resolve(config.base), resolve(spec)) if x) for name, spec in ran.items()
     }

@@ -107,5 +107,5 @@ def design_words(config: StudyConfig) -> str:
     """The design and exactly what it ran: a list design's recipes with their specs, else its factors."""
     if config.design == "list":
         return "list of recipes " + ", ".join(f"{k} ({v or 'nothing'})" for k, v in config.recipes.items())
-    used = list(dict.fromkeys(p for r in config.recipe_list() for p in r.parts))
-    return f"{config.design} over {', '.join(used)}"
+    used = {p for r in config.recipe_list() for p in r.parts}
+    return f"{config.design} over {', '.join(f for f in config.augmentations if f in used)}"
