@@ -41,8 +41,12 @@ def build_list_study(root: Path, cache: Path, ssl_separation: dict[str, float]) 
         result = {"run": folder.relative_to(root).as_posix(), "seconds": 1.0}
         if run["kind"] == "finalize":
             store_preview(config)
-            cams = {"images": [], "panels": [], "layer": "layer4",
-                    "faithfulness": {"score": -0.03, "deletion_auc_gradcam": 0.5, "deletion_auc_random": 0.47}}
+            cams = {
+                "images": [],
+                "panels": [],
+                "layer": "layer4",
+                "faithfulness": {"score": -0.03, "deletion_auc_gradcam": 0.5, "deletion_auc_random": 0.47},
+            }
             best = {"method": "simclr", "recipe": "none", "body_part": "all", "run": "x", "gradcam": cams,
                     "label_fractions": [{"fraction": 1.0, "auroc": 0.5, "auroc_ci": [0.4, 0.6]}]}  # fmt: skip
             store.finish(run["id"], {"best": [best], "supervised": []})

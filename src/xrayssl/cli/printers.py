@@ -32,10 +32,7 @@ def prepare(result: Any, config: Any, *, strict: bool = False) -> int:
         print(printable(f"  repaired: {line}"), file=sys.stderr)
     state = "up to date" if result.up_to_date else f"{result.n_processed} processed, {result.n_reused} reused"
     problems = [*result.problems, *_split_problems(result.cache)]
-    print(
-        f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; "
-        f"{len(problems)} problem(s)"
-    )
+    print(f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; {len(problems)} problem(s)")
     for p in problems[:20]:
         print(printable(f"  {p.path}: {p.problem}"), file=sys.stderr)
     if len(result.problems) > 20:

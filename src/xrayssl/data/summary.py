@@ -8,7 +8,6 @@ import pandas as pd
 
 from xrayssl.data.manifest import LABEL_NAMES, Problem
 
-
 # a validation or test split with fewer patients than this gives no usable patient-bootstrap interval
 MIN_SPLIT_PATIENTS = 10
 
@@ -26,13 +25,12 @@ def split_problems(manifest: pd.DataFrame) -> list[Problem]:
         classes = sorted(set(rows["label"]))
         if len(classes) < 2:
             names = ", ".join(str(LABEL_NAMES.get(int(c), c)) for c in classes)
-            out.append(Problem(f"split {split}", f"holds one class only ({len(rows)} {names} image(s)): no AUROC "
-                                                 "can be computed on it; use other split fractions or more data"))  # fmt: skip
+            why = f"holds one class only ({len(rows)} {names} image(s)): no AUROC can be computed on it; "
+            out.append(Problem(f"split {split}", why + "use other split fractions or more data"))
         patients = rows["patient_id"].nunique()
         if split != "train" and patients < MIN_SPLIT_PATIENTS:
-            out.append(Problem(f"split {split}", f"{patients} patient(s): too few for a patient-bootstrap interval "
-                                                 f"(at least {MIN_SPLIT_PATIENTS}); use a larger --{split}-fraction "
-                                                 "or more data"))  # fmt: skip
+            why = f"{patients} patient(s): too few for a patient-bootstrap interval (at least {MIN_SPLIT_PATIENTS}); "
+            out.append(Problem(f"split {split}", why + f"use a larger --{split}-fraction or more data"))
     return out
 
 
