@@ -22,7 +22,7 @@ from xrayssl.catalog import (  # help texts
 from xrayssl.configfile import check_bounds, check_settings
 from xrayssl.errors import XraySSLError
 from xrayssl.study.designs import DESIGNS, Recipe, build
-from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig
+from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig, check_size
 
 # The study's default factors: the seed study's five augmentations with its numbers, the same object as the
 # ``seed`` preset's (augment/presets.py holds the one definition; read-only, each study config copies it).
@@ -44,7 +44,7 @@ SET_BY_STUDY = ("cache", "out", "method", "augs", "augs2", "seed", "body_part", 
 # Supervised-baseline settings that the study sets per run (the baseline's label shares, seeds and parts).
 SUPERVISED_SET_BY_STUDY = ("cache", "out", "label_fraction", "seed", "body_part")
 # The supervised baseline takes these from the shared pretraining settings unless given its own.
-SHARED_WITH_SUPERVISED = ("backbone", "small_stem", "size", "accelerator")
+SHARED_WITH_SUPERVISED = ("backbone", "small_stem", "size", "allow_upscale", "accelerator")
 
 
 def _help(text: str, **meta: Any) -> dict[str, Any]:
@@ -190,7 +190,14 @@ class StudyConfig(Serialisable):
         """The cache is a prepared cache and holds every body part asked for (before a study is created)."""
         from xrayssl.data.cache import PreparedCache
 
-        manifest = PreparedCache(self.cache).manifest
+        cache = PreparedCache(self.cache)
+        manifest = cache.manifest
+        size = cache.info.get("size")  # every run's --size against the cache's: no study on upscaled images
+        shared = self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")
+        check_size(shared.size, shared.allow_upscale, self.cache, size)
+        if self.supervised is not None:
+            sup = self.supervised_config(out="-", label_fraction=1.0)
+            check_size(sup.size, sup.allow_upscale, self.cache, size)
         parts = {str(p) for p in manifest["body_part"].unique() if str(p)}
         known = {p.lower() for p in parts}  # training selects body parts case-insensitively
         missing = [p for p in self.body_parts if p is not None and p.lower() not in known]

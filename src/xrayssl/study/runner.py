@@ -58,6 +58,7 @@ def open_study(
     config.check_cache()
     config.check_recipes()
     config.check_views()
+    _check_accelerator(config)
     runs = plan(config)
     wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
     opened = Store(out, store, create=True)
@@ -108,6 +109,12 @@ def _check_growth(
                 f"{out}: the new {', '.join(diff)} would {what} run {r['id']}, which the study holds; a study only "
                 "grows (more seeds, recipes, methods or references): give the old values too, or another --out"
             )
+
+
+def _check_accelerator(config: StudyConfig) -> None:
+    from xrayssl.train.harness import check_accelerator
+
+    check_accelerator(config.shared_pretrain().get("accelerator", "auto"))
 
 
 def _short(value: Any) -> str:

@@ -63,6 +63,17 @@ WEIGHTS_HELP = (
 KEEP = ("last", "best-knn")
 
 
+def check_size(size: int, allow_upscale: bool, cache_path: object, cache_size: int | None) -> None:
+    """A run's --size larger than its cache's images would train on upscaled, blurred pixels: refused unless
+    --allow-upscale."""
+    if cache_size and size > cache_size and not allow_upscale:
+        raise XraySSLError(
+            f"{cache_path}: images prepared at {cache_size} px, --size {size} would upscale them; prepare the cache "
+            f"at {size} px (xrayssl data prepare ... --size {size}), train at --size {cache_size}, or give "
+            "--allow-upscale"
+        )
+
+
 def _in_order(*names: str) -> Callable[[type], type]:
     """Fields in the users' order (flags, --help, config.json keys), not in inheritance order: each command's own
     fields sit among RunConfig's shared ones where they always have."""
@@ -101,6 +112,9 @@ class RunConfig(Serialisable):
     )
     weights: str | None = field(default=None, metadata={"help": WEIGHTS_HELP})
     size: int = field(default=64, metadata={"help": "image side in px"})
+    allow_upscale: bool = field(
+        default=False, metadata={"help": "train at a --size larger than the cache's images (upscaled: refused else)"}
+    )
     batch_size: int = field(default=128, metadata={"help": "images per step"})
     epochs: int | None = field(
         default=None, metadata={"help": "number of epochs; the run stops at whichever of epochs and budget ends first"}
@@ -150,7 +164,8 @@ class RunConfig(Serialisable):
 
 
 @_in_order(
-    "cache", "out", "method", "augs", "augs2", "backbone", "small_stem", "init", "weights", "size", "batch_size",
+    "cache", "out", "method", "augs", "augs2", "backbone", "small_stem", "init", "weights", "size", "allow_upscale",
+    "batch_size",
     "epochs", "budget", "lr", "weight_decay", "temperature", "warmup", "seed", "split", "body_part",
     "pretrain_abnormal_fraction", "positives", "monitor_every", "monitor_images", "keep", "logger",
     "checkpoint_every", "compile", "accelerator", "devices", "precision",
@@ -236,7 +251,8 @@ class PretrainConfig(RunConfig):
 
 
 @_in_order(
-    "cache", "out", "backbone", "small_stem", "size", "augs", "batch_size", "epochs", "budget", "lr", "weight_decay",
+    "cache", "out", "backbone", "small_stem", "size", "allow_upscale", "augs", "batch_size", "epochs", "budget", "lr",
+    "weight_decay",
     "label_fraction", "init", "weights", "patience", "seed", "body_part", "accelerator", "devices", "precision",
 )  # fmt: skip
 @dataclass

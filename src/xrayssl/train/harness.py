@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback, Timer
 from xrayssl import runs
 from xrayssl.errors import XraySSLError
 from xrayssl.train.checkpoints import AtomicCheckpointIO, TimedCheckpoints
-from xrayssl.train.config import parse_budget
+from xrayssl.train.config import check_size, parse_budget
 from xrayssl.train.logs import build_loggers
 
 LOG_EVERY = 10  # steps between loss rows and NaN checks: the only host syncs of the training loop
@@ -208,3 +208,25 @@ def write_record(run: Path, kind: str, trainer: L.Trainer, clock: Clock, unit: s
             "environment": runs.environment(),
         },
     )
+
+
+# accelerators Lightning is given: each name, and how to tell whether this machine has it
+_ACCELERATORS = {"gpu": "cuda", "cuda": "cuda", "mps": "mps"}
+
+
+def check_accelerator(accelerator: str) -> None:
+    """An accelerator asked for that this machine lacks is one line (not Lightning's traceback), before any run
+    folder is made."""
+    kind = _ACCELERATORS.get(accelerator)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise XraySSLError(f"--accelerator {accelerator}: this machine has no CUDA GPU that torch can use; "
+                           "use --accelerator cpu (or auto)")  # fmt: skip
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise XraySSLError(f"--accelerator {accelerator}: this machine has no MPS device; use --accelerator cpu")
+
+
+def check_start(config: Any, cache: Any) -> None:
+    """Everything a run can be refused for at its start that its config alone cannot tell: the accelerator and
+    the cache's image size."""
+    check_accelerator(config.accelerator)
+    check_size(config.size, config.allow_upscale, cache.path, cache.info.get("size"))
