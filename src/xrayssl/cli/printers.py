@@ -30,6 +30,8 @@ def inspect(summary: dict[str, Any], config: Any, *, json: bool = False, strict:
 def prepare(result: Any, config: Any, *, strict: bool = False) -> int:
     for line in result.repaired:
         print(printable(f"  repaired: {line}"), file=sys.stderr)
+    for line in getattr(result, "warnings", []):
+        print(printable(f"warning: {line}"), file=sys.stderr)
     state = "up to date" if result.up_to_date else f"{result.n_processed} processed, {result.n_reused} reused"
     problems = [*result.problems, *_split_problems(result.cache)]
     print(f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; {len(problems)} problem(s)")
