@@ -43,18 +43,46 @@ def supervised(config: SupervisedConfig, *, quiet: bool = False, n_boot: int | N
     return evaluate_supervised(SupervisedEvalConfig(run=str(run), **settings))
 
 
-def probe(config: ProbeConfig) -> dict[str, Any]:
+def _say(quiet: bool, line: str) -> float:
+    """A progress line on stderr (the CLI's; API calls are quiet unless asked); returns the time it was said."""
+    import sys
+    import time
+
+    if not quiet:
+        print(line, file=sys.stderr, flush=True)
+    return time.perf_counter()
+
+
+def _done(quiet: bool, what: str, start: float) -> None:
+    import time
+
+    _say(quiet, f"{what}: done in {time.perf_counter() - start:.1f} s")
+
+
+def probe(config: ProbeConfig, *, quiet: bool = True) -> dict[str, Any]:
     """Linear probe of frozen features with bootstrap intervals."""
     from xrayssl.evaluate.run_probe import probe as run_probe
+    from xrayssl.train.quiet import silenced
 
-    return run_probe(config)
+    start = _say(quiet, f"probe: {config.source}: encoding the images, fitting the probe on train (C chosen on val), "
+                        f"{config.n_boot} bootstrap resamples of the test patients...")  # fmt: skip
+    with silenced():
+        result = run_probe(config)
+    _done(quiet, "probe", start)
+    return result
 
 
-def gradcam(config: GradCamConfig) -> dict[str, Any]:
+def gradcam(config: GradCamConfig, *, quiet: bool = True) -> dict[str, Any]:
     """Grad-CAM grids per body part and outcome, and a deletion-curve faithfulness score, in ``config.out``."""
     from xrayssl.evaluate.gradcam import gradcam as run_gradcam
+    from xrayssl.train.quiet import silenced
 
-    return run_gradcam(config)
+    start = _say(quiet, f"gradcam: {config.run}: {config.n} images per body part and outcome, then the deletion "
+                        "curves for faithfulness...")  # fmt: skip
+    with silenced():
+        result = run_gradcam(config)
+    _done(quiet, "gradcam", start)
+    return result
 
 
 def export(config: ExportConfig) -> tuple[Path, dict[str, str]]:
@@ -90,12 +118,13 @@ def study(
     return counts
 
 
-def report(config: ReportConfig) -> Path | dict[str, Any]:
+def report(config: ReportConfig, *, quiet: bool = True) -> Path | dict[str, Any]:
     """A study's HTML report (its path), or with ``config.json`` its whole analysis as one JSON-ready object."""
+    say = None if quiet else (lambda line: _say(False, f"report: {line}"))
     if config.json:
         from xrayssl.report.results import study_results
 
-        return study_results(config.study)
+        return study_results(config.study, say=say)
     from xrayssl.report.html import build_report
 
-    return build_report(config.study, config.out)
+    return build_report(config.study, config.out, say=say)

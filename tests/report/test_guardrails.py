@@ -118,3 +118,14 @@ def test_a_study_above_chance_and_its_floors_trips_no_such_guardrail(tiny_cache,
     assert not kinds & {"at_chance", "below_untrained"}
     sentences = analysis.versus_references(res.board, res.refs, res.chance)
     assert sentences and all("at chance" not in s and "untrained" not in s for s in sentences)
+
+
+def test_report_says_what_it_is_doing_on_the_cli_and_nothing_from_the_api(chance_study, tmp_path, capsys):
+    from xrayssl.api import report
+    from xrayssl.cli.main import main
+
+    assert main(["report", str(chance_study), "--out", str(tmp_path / "a.html")]) == 0
+    err = capsys.readouterr().err
+    assert "report: 5 runs read" in err and "report: section 1/" in err and ": answer" in err
+    report(chance_study, tmp_path / "b.html")
+    assert capsys.readouterr() == ("", "")

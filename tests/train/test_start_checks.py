@@ -57,3 +57,17 @@ def test_resume_with_other_settings_says_which_differ_and_which_wins(tiny_cache,
     assert "--resume: lr given 0.01, stored 0.001: the stored value wins" in err
     assert json.loads((run / "config.json").read_text())["config"]["lr"] == 0.001
     shutil.rmtree(run)
+
+
+def test_api_calls_with_progress_bar_false_print_nothing(tiny_cache, tmp_path, capfd):
+    import xrayssl
+    from xrayssl.evaluate.config import ProbeConfig
+    from xrayssl.train.config import PretrainConfig
+
+    capfd.readouterr()
+    config = PretrainConfig(cache=str(tiny_cache), out=str(tmp_path / "r"), size=32, batch_size=16, epochs=1,
+                            monitor_every=0)  # fmt: skip
+    run = xrayssl.pretrain(config, progress_bar=False)
+    xrayssl.probe(ProbeConfig(source=str(run), n_boot=20))
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out, err)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,11 +105,13 @@ class StudyResults:
         return result
 
 
-def load_results(study: str | Path) -> StudyResults:
-    """Read the study's store and stored files once and analyse them."""
+def load_results(study: str | Path, say: Callable[[str], object] | None = None) -> StudyResults:
+    """Read the study's store and stored files once and analyse them; ``say`` hears of each stage."""
+    say = say or (lambda line: None)
     study = Path(study)
     store, config = open_store(study)
     runs = store.runs()
+    say(f"{len(runs)} runs read; effects from paired runs ({config.n_boot} bootstrap resamples)...")
     frame = analysis.ssl_frame_of(runs)
     board = analysis.leaderboard(frame)
     refs = analysis.references_of(runs)
@@ -117,6 +120,7 @@ def load_results(study: str | Path) -> StudyResults:
     predictions = analysis.ssl_predictions_of(study, runs)
     effects, note = analysis.answer_effects(config.design, contrasts, predictions, factors, config.n_boot, own=design)
     some = len(frame) > 0
+    say("ranking stability, sensitivity and claims...")
     dataset = read_stored(study, DATASET_JSON)
     chance = Task.from_json(store.get_meta(TASK_KEY)).chance
     return StudyResults(
@@ -145,9 +149,9 @@ def load_results(study: str | Path) -> StudyResults:
     )
 
 
-def study_results(study: str | Path) -> dict[str, Any]:
+def study_results(study: str | Path, say: Callable[[str], object] | None = None) -> dict[str, Any]:
     """Everything the report says about a study, as one JSON-ready object."""
-    return load_results(study).to_json()
+    return load_results(study, say).to_json()
 
 
 def per_part(store: Store, config: StudyConfig) -> pd.DataFrame:
