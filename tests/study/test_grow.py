@@ -34,7 +34,8 @@ def fake_runs(monkeypatch):
 
 def _config(tmp_path: Path, cache: Path, **kw) -> StudyConfig:
     settings = {"cache": str(cache), "out": str(tmp_path / "s"), "methods": ["simclr"], "design": "list",
-                "recipes": {"none": "none", "flip": "flip"}, "seeds": 1, "supervised": None} | kw  # fmt: skip
+                "recipes": {"none": "none", "flip": "flip"}, "seeds": 1, "supervised": None,
+                "pretrain": {"size": 32}} | kw  # fmt: skip
     return StudyConfig(**settings)
 
 
@@ -69,8 +70,8 @@ def test_a_finished_study_grows_by_seeds_and_recipes_running_only_the_new_runs(t
 def test_a_change_that_would_invalidate_finished_runs_is_refused_naming_it(tmp_path, tiny_cache, fake_runs):
     out = tmp_path / "s"
     runner.run_study(_config(tmp_path, tiny_cache), out, progress=False)
-    with pytest.raises(XraySSLError, match=r"pretrain changed \(\{\} -> \{'epochs': 3\}\)"):
-        runner.open_study(_config(tmp_path, tiny_cache, pretrain={"epochs": 3}), out)
+    with pytest.raises(XraySSLError, match=r"pretrain changed \(\{'size': 32\} -> \{'size': 32, 'epochs': 3\}\)"):
+        runner.open_study(_config(tmp_path, tiny_cache, pretrain={"size": 32, "epochs": 3}), out)
     with pytest.raises(XraySSLError, match=r"new recipes would change run ssl/all/simclr/flip/seed0"):
         runner.open_study(_config(tmp_path, tiny_cache, recipes={"none": "none", "flip": "flip(p=1)"}), out)
     assert len(Store(out).runs()) == 5

@@ -204,7 +204,8 @@ def test_config_validation_and_yaml(tmp_path):
 
 
 def test_a_study_folder_refuses_other_settings(tmp_path, tiny_cache):
-    base = {"cache": str(tiny_cache), "out": str(tmp_path / "s"), "augmentations": {"flip": "flip"}}
+    base = {"cache": str(tiny_cache), "out": str(tmp_path / "s"), "augmentations": {"flip": "flip"},
+            "pretrain": {"size": 32}}  # fmt: skip
     _, store = open_study(StudyConfig(**base), tmp_path / "s")
     n = sum(store.counts().values())
     assert n == 2 + 2 + 2 * 2 * 3 + 1  # floors, supervised at 2 label shares, 2 methods x 2 recipes x 3 seeds, final
@@ -213,7 +214,7 @@ def test_a_study_folder_refuses_other_settings(tmp_path, tiny_cache):
     with pytest.raises(XraySSLError, match=r"new seeds would leave out run ssl/all/simclr/none/seed2"):
         open_study(StudyConfig(**base, seeds=2), tmp_path / "s")  # fewer seeds: a study only grows
     with pytest.raises(XraySSLError, match=r"pretrain changed .*epochs.*a study grows only by seeds"):
-        open_study(StudyConfig(**base, pretrain={"epochs": 2}), tmp_path / "s")
+        open_study(StudyConfig(**{**base, "pretrain": {"size": 32, "epochs": 2}}), tmp_path / "s")
     with pytest.raises(XraySSLError, match=r"base changed"):
         open_study(StudyConfig(**base, base="rotate(5)"), tmp_path / "s")
     assert sum(store.counts().values()) == n  # refused: nothing added

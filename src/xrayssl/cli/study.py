@@ -40,7 +40,8 @@ def add_study_parser(sub: argparse._SubParsersAction, step: Step) -> argparse.Ar
         description="Create, run or resume an augmentation study. Rerun with only --out to resume; "
         "--workers runs several runs at once; --shard i/n splits it over machines sharing the folder.",
     )
-    add_positional(p, "cache", help=field_help(StudyConfig, "cache"), optional=True)
+    add_positional(p, "cache", help=field_help(StudyConfig, "cache") + " (required to start or grow a study)",
+                   optional=True)  # fmt: skip
     p.add_argument("--out", required=True, help=field_help(StudyConfig, "out"))
     add_config_options(p)
     add_fields(p, StudyConfig, exclude=("cache", "out", "augmentations", "pretrain", "supervised"))
@@ -61,7 +62,7 @@ def add_study_parser(sub: argparse._SubParsersAction, step: Step) -> argparse.Ar
                default_words={**words, "augs": "the study's augmentations, all on"})  # fmt: skip
     g.add_argument("--no-supervised", action="store_true", help="skip the supervised baseline")
     g = p.add_argument_group("execution")
-    g.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default 1)")
+    g.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default: 1)")
     g.add_argument("--shard", help="i/n: this process takes every n-th run, for machines sharing the folder")
     g.add_argument(
         "--store",

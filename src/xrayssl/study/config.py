@@ -17,7 +17,6 @@ from xrayssl.catalog import (  # help texts
     check_temperature,
     check_weights_path,
     method_names,
-    words,
 )
 from xrayssl.configfile import check_bounds, check_settings
 from xrayssl.errors import XraySSLError
@@ -60,9 +59,12 @@ class StudyConfig(Serialisable):
     out: str = field(metadata=_help("study folder (holds study.sqlite, runs/, report.html)"))
     methods: list[str] = field(
         default_factory=lambda: ["simclr", "byol"],
-        metadata=_help(f"comma-separated SSL methods, any of {', '.join(METHOD_NAMES)}"),
+        metadata=_help("comma-separated SSL methods", choices=METHOD_NAMES),
     )
-    design: str = field(default="one-at-a-time", metadata=_help(words(DESIGNS)))
+    design: str = field(
+        default="one-at-a-time",
+        metadata=_help("full, fractional (half of full), one-at-a-time, pairwise, or list (--recipe)", choices=DESIGNS),
+    )
     augmentations: dict[str, str] = field(
         default_factory=lambda: dict(STUDY_AUGMENTATIONS),
         metadata=_help("the factors: name -> recipe", default="the seed study's five, as the 'seed' preset"),
@@ -192,12 +194,6 @@ class StudyConfig(Serialisable):
 
         cache = PreparedCache(self.cache)
         manifest = cache.manifest
-        size = cache.info.get("size")  # every run's --size against the cache's: no study on upscaled images
-        shared = self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")
-        check_size(shared.size, shared.allow_upscale, self.cache, size)
-        if self.supervised is not None:
-            sup = self.supervised_config(out="-", label_fraction=1.0)
-            check_size(sup.size, sup.allow_upscale, self.cache, size)
         parts = {str(p) for p in manifest["body_part"].unique() if str(p)}
         known = {p.lower() for p in parts}  # training selects body parts case-insensitively
         missing = [p for p in self.body_parts if p is not None and p.lower() not in known]
@@ -216,6 +212,12 @@ class StudyConfig(Serialisable):
                         f"{self.cache}: the {split} split of {where} holds {len(labels)} class(es) of normal/abnormal; "
                         "a probe needs both (prepare with other split fractions, or another body part)"
                     )
+        size = cache.info.get("size")  # every run's --size against the cache's: no study on upscaled images
+        shared = self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")
+        check_size(shared.size, shared.allow_upscale, self.cache, size)
+        if self.supervised is not None:
+            sup = self.supervised_config(out="-", label_fraction=1.0)
+            check_size(sup.size, sup.allow_upscale, self.cache, size)
 
     def _check_references(self, shared: PretrainConfig) -> None:
         unknown = [r for r in self.references if r not in REFERENCES]

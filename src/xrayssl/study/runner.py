@@ -55,9 +55,9 @@ def open_study(
         _same_cache(opened, config)
         opened.add_runs(plan(config))  # a study killed between writing its config and its runs
         return config, opened
+    config.check_views()
     config.check_cache()
     config.check_recipes()
-    config.check_views()
     _check_accelerator(config)
     runs = plan(config)
     wanted = {k: v for k, v in config.to_dict().items() if k != "out"}

@@ -61,6 +61,8 @@ WEIGHTS_HELP = (
 
 
 KEEP = ("last", "best-knn")
+SPLITS = ("train", "val", "test")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")  # Lightning's names of what this machine may have
 
 
 def check_size(size: int, allow_upscale: bool, cache_path: object, cache_size: int | None) -> None:
@@ -130,7 +132,10 @@ class RunConfig(Serialisable):
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, data order and views"})
     body_part: str | None = field(default=None, metadata={"help": "pretrain on one body part only"})
-    accelerator: str = field(default="auto", metadata={"help": "auto, cpu or gpu"})
+    accelerator: str = field(
+        default="auto",
+        metadata={"help": "where to train: auto (a GPU when there is one), cpu, gpu", "choices": ACCELERATORS},
+    )
     devices: str = field(default="auto", metadata={"help": "number of devices (several GPUs: DDP)"})
     precision: str | None = field(
         default=None,
@@ -179,7 +184,7 @@ class PretrainConfig(RunConfig):
     # mild intensity jitter takes away the brightness/contrast shortcut between views (+0.01-0.02 test AUROC)
     method: str = field(
         default="simclr",
-        metadata={"help": f"SSL method: {words(METHOD_NAMES)}"},
+        metadata={"help": "SSL method", "choices": METHOD_NAMES},
     )
     augs2: str | None = field(
         default=None,
@@ -190,7 +195,13 @@ class PretrainConfig(RunConfig):
         metadata={"help": f"softmax temperature of contrastive methods; none: the method's own ({OWN_TEMPERATURES})"},
     )
     warmup: float = field(default=0.05, metadata={"help": "share of training with a linear learning-rate warm-up"})
-    split: str = field(default="train", metadata={"help": "images used for pretraining (their labels are not used)"})
+    split: str = field(
+        default="train",
+        metadata={
+            "help": "images used for pretraining (their labels are not used)",
+            "choices": ("train", "val", "test"),
+        },
+    )
     pretrain_abnormal_fraction: float | None = field(
         default=None,
         metadata={"help": "subsample the unlabelled pool to this share of abnormal images (imbalance experiments)"},
@@ -200,7 +211,8 @@ class PretrainConfig(RunConfig):
         default="image",
         metadata={
             "help": "image: two views of one image; study / patient: the second view from another image of the "
-            "same study / patient (falls back to image, with a warning, when the dataset has no such ids)"
+            "same study / patient (falls back to image, with a warning, when the dataset has no such ids)",
+            "choices": POSITIVES,
         },
     )
     monitor_every: int | None = field(
@@ -211,7 +223,8 @@ class PretrainConfig(RunConfig):
         default=2000, metadata={"help": "labelled training images the monitor's kNN is fitted on (at most)"}
     )
     keep: str = field(
-        default="last", metadata={"help": "encoder to save: last, or best-knn (best validation kNN AUROC)"}
+        default="last",
+        metadata={"help": "encoder to save: last, or best-knn (best validation kNN AUROC)", "choices": KEEP},
     )
     logger: str | None = field(
         default=None, metadata={"help": "tensorboard or mlflow, besides metrics.csv, which is always written"}
