@@ -45,3 +45,11 @@ def test_prepare_reports_the_single_class_split(tmp_path, radiographs, capsys):
     captured = capsys.readouterr()
     assert "4 problem(s)" in captured.out and "0 problem(s)" not in captured.out
     assert "split val: holds one class only" in captured.err and "split test: holds one class only" in captured.err
+
+
+def test_inspect_says_which_csv_it_picked(tmp_path, radiographs):
+    csv = _six_rows(tmp_path / "ds", radiographs)
+    (tmp_path / "ds" / "notes.csv").write_text("comment,author\nfine,me\n")  # no path column: not a manifest
+    summary = inspect_dataset(tmp_path / "ds", verify=False, progress=False)
+    assert summary["csv"] == str(csv.resolve())
+    assert format_summary(summary).splitlines()[0].endswith(f"(format: csv, read from {csv.resolve()})")

@@ -91,3 +91,18 @@ def test_plan_lists_every_run_with_its_cost_and_creates_nothing(tmp_path, tiny_c
         assert rid in text
     assert re.search(r"7 runs", text) and re.search(r"total: about \d", text), text
     assert re.search(r"ssl/all/simclr/flip/seed0 +\d+ steps +about \d", text), text
+
+
+def test_time_left_counts_each_kind_at_its_own_pace():
+    def run(kind: str, status: str, seconds: float | None = None) -> dict[str, Any]:
+        return {"kind": kind, "status": status, "result": None if seconds is None else {"seconds": seconds}}
+
+    runs = [run("floor", "done", 2), run("floor", "done", 4), run("ssl", "done", 60), run("ssl", "pending"),
+            run("ssl", "pending"), run("supervised", "pending"), run("finalize", "pending")]  # fmt: skip
+    # two SSL runs at 60 s; supervised and final step at the mean of all finished runs (22 s)
+    assert runner.time_left(runs) == "about 2 min 44 s"
+    assert runner.time_left(runs, workers=2) == "about 1 min 22 s"
+    assert runner.time_left([run("ssl", "done", 5)]) is None  # nothing left
+    from xrayssl.study.plan import duration
+
+    assert [duration(s) for s in (0.4, 45, 130, 7300)] == ["0 s", "45 s", "2 min 10 s", "2 h 02 min"]

@@ -67,7 +67,8 @@ def summarize(manifest: pd.DataFrame, problems: list[Problem], fmt: str, root: s
 def format_summary(summary: dict[str, Any], max_problems: int = 20) -> str:
     """The human-readable table printed by ``xrayssl data inspect``."""
     lines = [
-        f"{summary['root']}  (format: {summary['format']})",
+        f"{summary['root']}  (format: {summary['format']}"
+        + (f", read from {summary['csv']})" if summary.get("csv") else ")"),
         f"{summary['n_images']} images, {summary['n_patients']} patients, {summary['n_studies']} studies",
         "",
         f"{'split':<6} {'body part':<14} {'label':<10} {'images':>7} {'patients':>9} {'studies':>8}",
