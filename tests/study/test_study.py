@@ -387,3 +387,16 @@ def test_settings_cannot_change_on_resume(tmp_path, capsys):
     assert "settings are fixed when a study starts" in capsys.readouterr().err
     assert main(["study", "--out", str(tmp_path / "s")]) == 2
     assert "no study here yet" in capsys.readouterr().err
+
+
+def test_contrasts_pair_every_run_that_differs_by_one_augmentation():
+    """pairwise's a>b and b>a both hold {a, b}: each is paired with 'a' alone for b (none is dropped)."""
+    frame = pd.DataFrame(
+        {"parts": [("a",), ("b",), ("a", "b"), ("b", "a")], "test_auroc": [0.6, 0.7, 0.75, 0.85], "seed": 0,
+         "body_part": "all", "abnormal_fraction": "as is", "method": "simclr", "spec": ""}
+    )  # fmt: skip
+    eff = analysis.list_effects(frame, ["a", "b"]).set_index("term")
+    assert eff.loc["b", "n_pairs"] == 2 and eff.loc["b", "effect"] == pytest.approx((0.15 + 0.25) / 2)
+    assert eff.loc["a", "n_pairs"] == 2 and eff.loc["a", "effect"] == pytest.approx((0.05 + 0.15) / 2)
+    ops = analysis.op_parts("crop(scale=0.5..1)+rotate(15)+flip", "crop(scale=0.5..1)")
+    assert ops == ("rotate(15)", "flip") and analysis.op_parts("none") == ()

@@ -40,6 +40,14 @@ def test_allow_upscale_trains_on_the_upscaled_images(tiny_cache, tmp_path):
     args = ["pretrain", str(tiny_cache), "--out", str(out), "--size", "48", "--batch-size", "16", "--epochs", "1",
             "--monitor-every", "0", "--allow-upscale", "--quiet"]  # fmt: skip
     assert main(args) == 0 and (out / "encoder.pt").is_file()
+    # a run this short (a few steps) logs its loss at every step: its training curve has a point per step
+    import json
+
+    import pandas as pd
+
+    steps = json.loads((out / "record.json").read_text())["steps"]
+    log = pd.read_csv(out / "metrics.csv").dropna(subset=["loss"])
+    assert 1 < steps < 10 and list(log["step"]) == list(range(1, steps + 1))
 
 
 def test_resume_with_other_settings_says_which_differ_and_which_wins(tiny_cache, tmp_path, capsys):

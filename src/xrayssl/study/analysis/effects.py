@@ -184,9 +184,12 @@ def list_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
     by seed; 95 % t-interval over seeds (one seed: no interval)."""
     out = []
     for key, g in frame.groupby(GROUP, sort=False):
-        by = {(frozenset(p), s): v for p, s, v in zip(g["parts"], g["seed"], g["test_auroc"])}
+        by: dict[tuple[frozenset, int], list[float]] = {}
+        for p, s, v in zip(g["parts"], g["seed"], g["test_auroc"]):
+            by.setdefault((frozenset(p), s), []).append(v)
         for f in factors:
-            diffs = [v - by[(parts - {f}, s)] for (parts, s), v in by.items() if f in parts and (parts - {f}, s) in by]
+            diffs = [v - w for (parts, s), vs in by.items() if f in parts and (parts - {f}, s) in by
+                     for v in vs for w in by[(parts - {f}, s)]]  # fmt: skip
             if diffs:
                 m, lo, hi = mean_ci(diffs)
                 out.append({**dict(zip(GROUP, key)), "term": f, "effect": m, "lo": lo, "hi": hi, "n_pairs": len(diffs)})
