@@ -44,12 +44,12 @@ def supervised(config: SupervisedConfig, *, quiet: bool = False, n_boot: int | N
 
 
 def _say(quiet: bool, line: str) -> float:
-    """A progress line on stderr (the CLI's; API calls are quiet unless asked); returns the time it was said."""
-    import sys
+    """A progress line (the CLI's; API calls are quiet unless asked; --json turns it off): on stdout, so that an
+    error stays the one line on stderr; returns the time it was said."""
     import time
 
     if not quiet:
-        print(line, file=sys.stderr, flush=True)
+        print(line, flush=True)
     return time.perf_counter()
 
 

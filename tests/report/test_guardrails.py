@@ -125,7 +125,7 @@ def test_report_says_what_it_is_doing_on_the_cli_and_nothing_from_the_api(chance
     from xrayssl.cli.main import main
 
     assert main(["report", str(chance_study), "--out", str(tmp_path / "a.html")]) == 0
-    err = capsys.readouterr().err
-    assert "report: 5 runs read" in err and "report: section 1/" in err and ": answer" in err
+    out = capsys.readouterr().out
+    assert "report: 5 runs read" in out and "report: section 1/" in out and ": answer" in out
     report(chance_study, tmp_path / "b.html")
     assert capsys.readouterr() == ("", "")
