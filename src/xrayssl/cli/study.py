@@ -103,7 +103,8 @@ def build_config(args: argparse.Namespace):
         if typed:
             raise XraySSLError(
                 f"{', '.join(typed)}: settings are fixed when a study starts; to resume give only --out "
-                "(and --workers, --shard), or start another study with a cache"
+                "(and --workers, --shard); to grow it (more seeds, recipes, methods, references) repeat its command "
+                "with the cache and the new settings; or start another study with a cache"
             )
         return None
     data = merge(data, flags)
