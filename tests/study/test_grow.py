@@ -106,3 +106,22 @@ def test_time_left_counts_each_kind_at_its_own_pace():
     from xrayssl.study.plan import duration
 
     assert [duration(s) for s in (0.4, 45, 130, 7300)] == ["0 s", "45 s", "2 min 10 s", "2 h 02 min"]
+
+
+def test_plan_of_a_grown_study_marks_the_done_runs_and_refuses_what_growing_would(
+    tmp_path, tiny_cache, fake_runs, capsys
+):
+    from xrayssl.cli.main import main
+
+    out = tmp_path / "s"
+    runner.run_study(_config(tmp_path, tiny_cache), out, progress=False)
+    capsys.readouterr()
+    args = ["study", str(tiny_cache), "--out", str(out), "--methods", "simclr", "--design", "list", "--recipe",
+            "none=none", "--recipe", "flip=flip", "--size", "32", "--no-supervised", "--plan"]  # fmt: skip
+    assert main([*args, "--seeds", "2"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"ssl/all/simclr/flip/seed0 +done already", text)
+    assert re.search(r"ssl/all/simclr/flip/seed1 +\d+ steps +about", text) and "5 done already" in text
+    assert main([*args, "--seeds", "2", "--epochs", "9"]) == 2
+    assert "pretrain changed" in capsys.readouterr().err
+    assert len(Store(out).runs()) == 5  # planning wrote nothing

@@ -163,5 +163,12 @@ def plan_of(config: Any, out: str, store: str | None) -> list[str]:
     config.check_cache()
     config.check_recipes()
     config.check_views()
+    stored = opened.get_meta("config") if opened else None
+    wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
+    if stored is not None and stored != wanted:  # growing: refused now as the run would refuse it
+        from xrayssl.study.plan import plan
+        from xrayssl.study.runner import check_growth
+
+        check_growth(folder, stored, wanted, opened, plan(config))
     done = {r["id"] for r in opened.runs(status="done")} if opened else set()
     return describe_plan(config, done)

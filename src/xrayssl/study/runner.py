@@ -65,7 +65,7 @@ def open_study(
     kept = opened.set_meta_once(CONFIG_KEY, wanted)
     grown = kept != wanted
     if grown:
-        _check_growth(out, kept, wanted, opened, runs)
+        check_growth(out, kept, wanted, opened, runs)
         opened.set_meta(CONFIG_KEY, wanted)
     else:
         _store_dataset(config)
@@ -85,7 +85,7 @@ GROWABLE = (
 )  # fmt: skip
 
 
-def _check_growth(
+def check_growth(
     out: Path, kept: dict[str, Any], wanted: dict[str, Any], store: Store, runs: list[tuple[str, str, dict]]
 ) -> None:
     """A study folder holding other settings is grown only when the new settings add runs and change none of
