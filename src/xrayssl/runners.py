@@ -121,10 +121,10 @@ def study(
 def report(config: ReportConfig, *, quiet: bool = True) -> Path | dict[str, Any]:
     """A study's HTML report (its path), or with ``config.json`` its whole analysis as one JSON-ready object."""
     say = None if quiet else (lambda line: _say(False, f"report: {line}"))
-    if config.json:
+    if config.json:  # JSON on stdout is for programs: no progress lines
         from xrayssl.report.results import study_results
 
-        return study_results(config.study, say=say)
+        return study_results(config.study)
     from xrayssl.report.html import build_report
 
     return build_report(config.study, config.out, say=say)

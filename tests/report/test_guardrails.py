@@ -129,3 +129,11 @@ def test_report_says_what_it_is_doing_on_the_cli_and_nothing_from_the_api(chance
     assert "report: 5 runs read" in out and "report: section 1/" in out and ": answer" in out
     report(chance_study, tmp_path / "b.html")
     assert capsys.readouterr() == ("", "")
+
+
+def test_report_json_on_the_cli_is_json_only(chance_study, capsys):
+    from xrayssl.cli.main import main
+
+    assert main(["report", str(chance_study), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)  # no progress line before it
+    assert {w["kind"] for w in data["warnings"]} >= {"at_chance", "below_untrained"}
