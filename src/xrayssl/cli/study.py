@@ -77,7 +77,9 @@ def add_study_parser(sub: argparse._SubParsersAction, step: Step) -> argparse.Ar
         "timed on this machine), then exit: runs nothing, writes nothing",
     )
     g.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument(
+        "--quiet", action="store_true", help="no progress lines from the final step (one line per run stays)"
+    )
     p.set_defaults(func=partial(study_command, step))
     return p
 
