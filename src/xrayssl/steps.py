@@ -46,6 +46,7 @@ class Step:
 
 QUIET = {"quiet": "no progress bars"}
 QUIET_BAR = {"quiet": "no progress bar"}
+QUIET_LINES = {"quiet": "no progress lines"}
 JSON = {"json": "print the result as one JSON object"}
 STRICT = {"strict": "exit with status 1 when any problem was found"}
 PRINT = "xrayssl.cli.printers"
@@ -74,9 +75,9 @@ STEPS: tuple[Step, ...] = (
          "the supervised baseline: the same backbone trained with labels", "supervised",
          switches=QUIET_BAR, shows={"json": "print the evaluation as JSON"}),
     Step("probe", "xrayssl.evaluate.config:ProbeConfig", "xrayssl.runners:probe", f"{PRINT}:probe",
-         "logistic-regression probe on frozen features, with intervals", "probe", shows=JSON),
+         "logistic-regression probe on frozen features, with intervals", "probe", switches=QUIET_LINES, shows=JSON),
     Step("gradcam", "xrayssl.evaluate.config:GradCamConfig", "xrayssl.runners:gradcam", f"{PRINT}:gradcam",
-         "Grad-CAM overlays per body part and outcome, and a faithfulness score", "gradcam"),
+         "Grad-CAM overlays per body part and outcome, and a faithfulness score", "gradcam", switches=QUIET_LINES),
     Step("predict", "xrayssl.evaluate.config:PredictConfig", "xrayssl.runners:predict", f"{PRINT}:predict",
          "a run's probabilities for new images (a folder, a CSV or DICOM files), as its cache prepared them",
          "predict", positional=("run", "images"), shows=JSON),
@@ -86,7 +87,7 @@ STEPS: tuple[Step, ...] = (
          "which augmentations work: methods x recipes x seeds, pretrain + probe each, resumable", "study",
          parser="xrayssl.cli.study:add_study_parser"),
     Step("report", "xrayssl.report.config:ReportConfig", "xrayssl.runners:report", f"{PRINT}:report",
-         "write a study's self-contained HTML report", "report"),
+         "write a study's self-contained HTML report", "report", switches=QUIET_LINES),
     Step("demo", "xrayssl.demo:DemoConfig", "xrayssl.demo:run_demo", f"{PRINT}:nothing",
          "a small augmentation study on generated radiographs with planted effects, and its report (no data needed)",
          "demo", positional=(), switches={"quiet": "no progress bars while preparing"}),

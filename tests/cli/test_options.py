@@ -138,7 +138,7 @@ def test_run_length_is_a_rule_of_the_dataclass():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("sizes: 3\n", "unknown setting(s) sizes; valid: accelerator, augs"),
+        ("sizes: 3\n", "unknown setting(s) sizes; valid: accelerator, allow_upscale, augs"),
         ("size: big\n", "size: expected a whole number, got 'big'"),
         ("small_stem: 1\n", "small_stem: expected true or false"),
         ("- a\n- b\n", "expected a mapping of settings"),

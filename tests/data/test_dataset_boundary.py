@@ -205,7 +205,7 @@ def test_an_out_that_cannot_be_made_is_one_line(tmp_path, capsys, tiny_cache, wh
     commands = [
         ["pretrain", str(tiny_cache), "--out", str(out), "--size", "32", "--batch-size", "16", "--epochs", "1"],
         ["supervised", str(tiny_cache), "--out", str(out), "--size", "32", "--batch-size", "16", "--epochs", "1"],
-        ["study", str(tiny_cache), "--out", str(out), "--methods", "simclr", "--seeds", "1"],
+        ["study", str(tiny_cache), "--out", str(out), "--methods", "simclr", "--seeds", "1", "--size", "32"],
     ]
     for args in commands:
         assert main(args) == 2, args

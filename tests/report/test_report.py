@@ -312,7 +312,7 @@ def test_the_final_step_stores_the_preview_and_the_dataset_summary(tiny_cache, t
     assert finalize(config, store, progress=False) == {"best": [], "supervised": []}
     preview = json.loads((tmp_path / "s" / AUGMENTATIONS_JSON).read_text())
     assert preview["file"] == AUGMENTATIONS_PNG and (tmp_path / "s" / AUGMENTATIONS_PNG).stat().st_size > 1000
-    assert list(preview["recipes"]) == ["original", "flip", "blur"] and preview["split"] == "train"
+    assert list(preview["recipes"]) == ["original", "base", "flip", "blur"] and preview["split"] == "train"
     manifest = pd.read_csv(tiny_cache / "manifest.csv")
     train = manifest[manifest["split"] == "train"].astype({"patient_id": str})
     for shown in preview["images"]:  # six training images, each captioned with what it is

@@ -205,18 +205,38 @@ def test_config_validation_and_yaml(tmp_path):
 
 
 def test_a_study_folder_refuses_other_settings(tmp_path, tiny_cache):
-    base = {"cache": str(tiny_cache), "out": str(tmp_path / "s"), "augmentations": {"flip": "flip"}}
+    base = {"cache": str(tiny_cache), "out": str(tmp_path / "s"), "augmentations": {"flip": "flip"},
+            "pretrain": {"size": 32}}  # fmt: skip
     _, store = open_study(StudyConfig(**base), tmp_path / "s")
     n = sum(store.counts().values())
     assert n == 2 + 2 + 2 * 2 * 3 + 1  # floors, supervised at 2 label shares, 2 methods x 2 recipes x 3 seeds, final
     open_study(StudyConfig(**base), tmp_path / "s")  # same settings: fine, nothing added
     assert sum(store.counts().values()) == n
-    with pytest.raises(XraySSLError, match=r"other settings.*seeds"):
-        open_study(StudyConfig(**base, seeds=2), tmp_path / "s")
+    with pytest.raises(XraySSLError, match=r"new seeds would leave out run ssl/all/simclr/none/seed2"):
+        open_study(StudyConfig(**base, seeds=2), tmp_path / "s")  # fewer seeds: a study only grows
+    with pytest.raises(XraySSLError, match=r"pretrain changed .*epochs.*a study grows only by seeds"):
+        open_study(StudyConfig(**{**base, "pretrain": {"size": 32, "epochs": 2}}), tmp_path / "s")
+    with pytest.raises(XraySSLError, match=r"base changed"):
+        open_study(StudyConfig(**base, base="rotate(5)"), tmp_path / "s")
+    assert sum(store.counts().values()) == n  # refused: nothing added
     resumed, _ = open_study(None, tmp_path / "s")
     assert resumed.seeds == 3 and resumed.cache == str(tiny_cache)
     with pytest.raises(XraySSLError, match="no study here"):
         open_study(None, tmp_path / "empty")
+
+
+def test_identical_views_are_refused_when_the_study_is_planned(tmp_path, tiny_cache):
+    config = StudyConfig(cache=str(tiny_cache), out=str(tmp_path / "s"), design="list", base="",
+                         recipes={"none": "none", "flip": "flip"})  # fmt: skip
+    with pytest.raises(XraySSLError, match=r"recipe\(s\) none: no augmentation and no base.*identical"):
+        open_study(config, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(XraySSLError, match="recipe\\(s\\) none"):  # a design's own 'none' as well
+        open_study(StudyConfig(cache=str(tiny_cache), out=str(tmp_path / "t"), base="",
+                               augmentations={"flip": "flip"}), tmp_path / "t")  # fmt: skip
+    # the default base makes the two views differ: 'none' is the crop alone
+    (none,) = [r for r in StudyConfig(cache="c", out="o").recipe_list() if r.name == "none"]
+    assert none.spec({}, StudyConfig(cache="c", out="o").base) == "crop(scale=0.5..1)"
 
 
 # --- mistyped commands leave nothing behind ---------------------------------------------------------------
@@ -368,3 +388,16 @@ def test_settings_cannot_change_on_resume(tmp_path, capsys):
     assert "settings are fixed when a study starts" in capsys.readouterr().err
     assert main(["study", "--out", str(tmp_path / "s")]) == 2
     assert "no study here yet" in capsys.readouterr().err
+
+
+def test_contrasts_pair_every_run_that_differs_by_one_augmentation():
+    """pairwise's a>b and b>a both hold {a, b}: each is paired with 'a' alone for b (none is dropped)."""
+    frame = pd.DataFrame(
+        {"parts": [("a",), ("b",), ("a", "b"), ("b", "a")], "test_auroc": [0.6, 0.7, 0.75, 0.85], "seed": 0,
+         "body_part": "all", "abnormal_fraction": "as is", "method": "simclr", "spec": ""}
+    )  # fmt: skip
+    eff = analysis.list_effects(frame, ["a", "b"]).set_index("term")
+    assert eff.loc["b", "n_pairs"] == 2 and eff.loc["b", "effect"] == pytest.approx((0.15 + 0.25) / 2)
+    assert eff.loc["a", "n_pairs"] == 2 and eff.loc["a", "effect"] == pytest.approx((0.05 + 0.15) / 2)
+    ops = analysis.op_parts("crop(scale=0.5..1)+rotate(15)+flip", "crop(scale=0.5..1)")
+    assert ops == ("rotate(15)", "flip") and analysis.op_parts("none") == ()

@@ -19,7 +19,8 @@ def _prepare(tmp_path, seed: int, cache):
 
 def test_a_study_resumed_over_a_replaced_cache_is_refused(tmp_path):
     cache = _prepare(tmp_path, 1, tmp_path / "cache")
-    config = StudyConfig(cache=str(cache), out=str(tmp_path / "study"), methods=["simclr"], seeds=1)
+    config = StudyConfig(cache=str(cache), out=str(tmp_path / "study"), methods=["simclr"], seeds=1,
+                         pretrain={"size": 32})  # fmt: skip
     _, store = open_study(config, config.out)
     assert store.get_meta(CACHE_KEY)["identity"]
     open_study(None, config.out)  # the same cache: resumes

@@ -30,7 +30,9 @@ def add_step(sub: argparse._SubParsersAction, step: Step) -> argparse.ArgumentPa
     p = sub.add_parser(step.name.split()[-1], help=step.help, description=step.description)
     positional = positional_fields(step, cls)
     for name in positional:  # optional: a --config file may give it (resolve names what is missing)
-        add_positional(p, name, help=field_help(cls, name), optional=True)
+        f = next(f for f in dataclasses.fields(cls) if f.name == name)
+        needed = " (required: here or in --config)" if field_default(f) is dataclasses.MISSING else ""
+        add_positional(p, name, help=field_help(cls, name) + needed, optional=True)
     add_fields(p, cls, exclude=positional)
     for name, text in {**step.switches, **step.shows}.items():
         p.add_argument(f"--{kebab(name)}", dest=name, action="store_true", help=text)

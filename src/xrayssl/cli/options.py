@@ -8,7 +8,9 @@ flags actually typed reach the config, so the order of precedence is flags > ``-
 dataclass's defaults, and no default is copied into the parser. Optional metadata: ``"flags"`` (extra
 option strings, e.g. ``--bootstrap`` for ``n_boot``), ``"default"`` (the default as words, where a rule of
 the dataclass decides it), ``"fields_of"`` (a dict field holding another config's fields, checked in files),
-``"repeat"`` (a list flag that adds to the list each time it is given: ``--body-part a --body-part b``).
+``"repeat"`` (a list flag that adds to the list each time it is given: ``--body-part a --body-part b``),
+``"choices"`` (an enumeration: argparse's choices, listed in the help of a comma-list flag). A field with no
+default says so in its help: ``(required: here or in --config)``.
 """
 
 from __future__ import annotations
@@ -118,8 +120,14 @@ def add_fields(
         help_text = str(f.metadata.get("help", "")).replace("%", "%%")
         words = (default_words or {}).get(f.name)
         default = words if words is not None else default_text(f, (defaults or {}).get(f.name, dataclasses.MISSING))
+        listed = f.metadata.get("choices")  # an enumeration: argparse's choices, or listed for comma lists
+        many = get_origin(optional_type(tp)[0]) in (list, tuple)
+        if listed and many:
+            help_text = f"{help_text} {{{','.join(map(str, listed))}}}".strip()
         if default is not None:
             help_text = f"{help_text} (default: {default.replace('%', '%%')})".strip()
+        elif field_default(f) is dataclasses.MISSING and f.name not in (defaults or {}):
+            help_text = f"{help_text} (required: here or in --config)".strip()
         common = {"dest": key, "default": argparse.SUPPRESS, "help": help_text}
         metavar = f.name.upper()
         inner = optional_type(tp)[0]
@@ -129,6 +137,8 @@ def add_fields(
             actions.append(parser.add_argument(*flags, action=KeyValue, metavar="NAME=VALUE", **common))
         elif get_origin(inner) is not dict and (convert := converter(tp)) is not None:
             choices = list(get_args(inner)) if get_origin(inner) is Literal else None
+            if listed and not many and not optional_type(tp)[1]:
+                choices = list(listed)
             metavar = None if choices else metavar
             if f.metadata.get("repeat"):
                 common["action"] = "extend"  # each value is itself a comma list; all of them add up

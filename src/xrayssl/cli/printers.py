@@ -30,16 +30,29 @@ def inspect(summary: dict[str, Any], config: Any, *, json: bool = False, strict:
 def prepare(result: Any, config: Any, *, strict: bool = False) -> int:
     for line in result.repaired:
         print(printable(f"  repaired: {line}"), file=sys.stderr)
+    for line in getattr(result, "warnings", []):
+        print(printable(f"warning: {line}"), file=sys.stderr)
     state = "up to date" if result.up_to_date else f"{result.n_processed} processed, {result.n_reused} reused"
-    print(
-        f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; "
-        f"{len(result.problems)} problem(s)"
-    )
-    for p in result.problems[:20]:
+    problems = [*result.problems, *_split_problems(result.cache)]
+    print(f"{result.cache}: {result.n_images} images ({state}) in {result.seconds:.1f} s; {len(problems)} problem(s)")
+    for p in problems[:20]:
         print(printable(f"  {p.path}: {p.problem}"), file=sys.stderr)
     if len(result.problems) > 20:
         print(f"  ... and {len(result.problems) - 20} more in {result.cache / 'problems.csv'}", file=sys.stderr)
-    return 1 if strict and result.problems else 0
+    return 1 if strict and problems else 0
+
+
+def _split_problems(cache: Path) -> list[Any]:
+    """The prepared splits' problems (one class, too few patients), which the files' problems do not cover."""
+    from xrayssl.data.cache import PreparedCache
+    from xrayssl.data.summary import split_problems
+    from xrayssl.errors import XraySSLError
+
+    try:
+        prepared = PreparedCache(cache)
+        return split_problems(prepared.manifest, prepared.task)
+    except (XraySSLError, OSError):
+        return []
 
 
 def verify(cache: Any, config: Any) -> int:

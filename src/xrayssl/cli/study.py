@@ -40,7 +40,8 @@ def add_study_parser(sub: argparse._SubParsersAction, step: Step) -> argparse.Ar
         description="Create, run or resume an augmentation study. Rerun with only --out to resume; "
         "--workers runs several runs at once; --shard i/n splits it over machines sharing the folder.",
     )
-    add_positional(p, "cache", help=field_help(StudyConfig, "cache"), optional=True)
+    add_positional(p, "cache", help=field_help(StudyConfig, "cache") + " (required to start or grow a study)",
+                   optional=True)  # fmt: skip
     p.add_argument("--out", required=True, help=field_help(StudyConfig, "out"))
     add_config_options(p)
     add_fields(p, StudyConfig, exclude=("cache", "out", "augmentations", "pretrain", "supervised"))
@@ -61,7 +62,7 @@ def add_study_parser(sub: argparse._SubParsersAction, step: Step) -> argparse.Ar
                default_words={**words, "augs": "the study's augmentations, all on"})  # fmt: skip
     g.add_argument("--no-supervised", action="store_true", help="skip the supervised baseline")
     g = p.add_argument_group("execution")
-    g.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default 1)")
+    g.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default: 1)")
     g.add_argument("--shard", help="i/n: this process takes every n-th run, for machines sharing the folder")
     g.add_argument(
         "--store",
@@ -69,8 +70,16 @@ def add_study_parser(sub: argparse._SubParsersAction, step: Step) -> argparse.Ar
         "(default: study.sqlite in --out; docs/studies.md)",
     )
     g.add_argument("--status", action="store_true", help="print the study's progress and exit")
+    g.add_argument(
+        "--plan",
+        action="store_true",
+        help="print every run the study would make and its estimated time (from the run length and a few steps "
+        "timed on this machine), then exit: runs nothing, writes nothing",
+    )
     g.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument(
+        "--quiet", action="store_true", help="no progress lines from the final step (one line per run stays)"
+    )
     p.set_defaults(func=partial(study_command, step))
     return p
 
@@ -96,7 +105,8 @@ def build_config(args: argparse.Namespace):
         if typed:
             raise XraySSLError(
                 f"{', '.join(typed)}: settings are fixed when a study starts; to resume give only --out "
-                "(and --workers, --shard), or start another study with a cache"
+                "(and --workers, --shard); to grow it (more seeds, recipes, methods, references) repeat its command "
+                "with the cache and the new settings; or start another study with a cache"
             )
         return None
     data = merge(data, flags)
@@ -124,6 +134,9 @@ def study_command(step: Step, args: argparse.Namespace) -> int:
         print("\n".join(status(args.out, args.store)))
         return 0
     config = build_config(args)
+    if args.plan:
+        print("\n".join(plan_of(config, args.out, args.store)))
+        return 0
     if args.print_config:
         print_config(config or open_study(None, args.out, args.store)[0])
         return 0
@@ -131,3 +144,33 @@ def study_command(step: Step, args: argparse.Namespace) -> int:
     counts = step(config, out=args.out, workers=args.workers, shard=args.shard, quiet=args.quiet, report=report,
                   store=args.store)  # fmt: skip
     return load(step.printer)(counts, config, out=args.out, report=report)
+
+
+def plan_of(config: Any, out: str, store: str | None) -> list[str]:
+    """``--plan``: the study a command would run (or, with only --out, the study in the folder), checked as a new
+    study is, with the runs already done in the folder marked; nothing is written."""
+    from xrayssl.study.backend import DB_NAME, LOCATION
+    from xrayssl.study.config import StudyConfig
+    from xrayssl.study.plan import describe_plan
+    from xrayssl.study.store import Store, StoreConfig
+
+    folder = Path(out)
+    existing = (folder / DB_NAME).is_file() or (folder / LOCATION).is_file()
+    opened = Store(folder, StoreConfig(url=store or "")) if existing else None
+    if config is None:
+        stored = opened.get_meta("config") if opened else None
+        if stored is None:
+            raise XraySSLError(f"{out}: no study here yet; give a cache (and options or --config) to plan one")
+        config = StudyConfig.from_dict({**stored, "out": out})
+    config.check_cache()
+    config.check_recipes()
+    config.check_views()
+    stored = opened.get_meta("config") if opened else None
+    wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
+    if stored is not None and stored != wanted:  # growing: refused now as the run would refuse it
+        from xrayssl.study.plan import plan
+        from xrayssl.study.runner import check_growth
+
+        check_growth(folder, stored, wanted, opened, plan(config))
+    done = {r["id"] for r in opened.runs(status="done")} if opened else set()
+    return describe_plan(config, done)

@@ -39,4 +39,9 @@ def inspect_dataset(
         hashes = [h for (_, h, err) in results if not err]
         manifest["content_hash"] = hashes
         problems += duplicate_problems(manifest, manifest["content_hash"])
-    return summarize(manifest, problems, scan.format, str(scan.root), scan.task, scan.task_note)
+    summary = summarize(manifest, problems, scan.format, str(scan.root), scan.task, scan.task_note)
+    if scan.format == "csv":  # which CSV of the folder was read: a folder may hold several
+        from xrayssl.data.formats.csv_manifest import find_csv
+
+        summary["csv"] = str(find_csv(Path(scan.root)) or scan.root)
+    return summary

@@ -39,7 +39,7 @@ from xrayssl.data.dataset import load_dataset
 from xrayssl.data.formats import ReadOptions, ScanResult
 from xrayssl.data.imageio import DEFAULT_MAX_PIXELS
 from xrayssl.data.manifest import COLUMNS, Problem
-from xrayssl.data.process import ProcessConfig, load_and_process
+from xrayssl.data.process import ProcessConfig, equalised_warning, load_and_process
 from xrayssl.data.reuse import PreviousCache, PreviousImages, ReusePlan, fingerprint, plan_reuse, read_previous_cache
 from xrayssl.data.splits import SplitConfig, duplicate_problems
 from xrayssl.data.summary import summarize
@@ -58,6 +58,7 @@ class PrepareResult:
     seconds: float
     problems: list[Problem] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)  # what of the previous cache did not verify, rebuilt
+    warnings: list[str] = field(default_factory=list)  # e.g. CLAHE about to run on already equalised images
 
 
 def default_workers() -> int:
@@ -208,9 +209,10 @@ def prepare(
     )
     repaired = [f"{tmp}: temporary file of a stopped run, removed" for tmp in stale] + old.damaged
     build.known_failures()
+    notes = [w for w in [equalised_warning(df["path"].tolist())] if w] if process.clahe else []
     if build.up_to_date():
         n = len(df) - len(build.fails)
-        return PrepareResult(out, n, 0, n, True, time.perf_counter() - start, build.problems, repaired)
+        return PrepareResult(out, n, 0, n, True, time.perf_counter() - start, build.problems, repaired, notes)
     fresh = not out.exists()
     try:
         n, n_reused = write_and_commit(out, build)
@@ -218,7 +220,8 @@ def prepare(
         if fresh and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a refused cache leaves no folder behind
         raise
-    return PrepareResult(out, n, n - n_reused, n_reused, False, time.perf_counter() - start, build.problems, repaired)
+    seconds = time.perf_counter() - start
+    return PrepareResult(out, n, n - n_reused, n_reused, False, seconds, build.problems, repaired, notes)
 
 
 def write_and_commit(out: Path, build: CacheBuild) -> tuple[int, int]:

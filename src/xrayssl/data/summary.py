@@ -10,6 +10,31 @@ from xrayssl.data.manifest import LABEL_NAMES as LABEL_NAMES  # binary names, fo
 from xrayssl.data.manifest import Problem
 from xrayssl.tasks import BINARY, Task
 
+# a validation or test split with fewer patients than this gives no usable patient-bootstrap interval
+MIN_SPLIT_PATIENTS = 10
+
+
+def split_problems(manifest: pd.DataFrame, task: Task = BINARY) -> list[Problem]:
+    """A split that holds one class only (no AUROC can be computed on it) or, for val and test, too few patients
+    for a patient-bootstrap interval: problems of the dataset, reported with the others."""
+    if manifest.empty or "split" not in manifest:
+        return []
+    out = []
+    for split in ("train", "val", "test"):
+        rows = manifest[(manifest["split"] == split) & (manifest["label"] >= 0)]
+        if rows.empty:
+            continue
+        classes = sorted(set(rows["label"]))
+        if len(classes) < 2:
+            names = ", ".join(task.label_name(int(c)) for c in classes)
+            why = f"holds one class only ({len(rows)} {names} image(s)): no AUROC can be computed on it; "
+            out.append(Problem(f"split {split}", why + "use other split fractions or more data"))
+        patients = rows["patient_id"].nunique()
+        if split != "train" and patients < MIN_SPLIT_PATIENTS:
+            why = f"{patients} patient(s): too few for a patient-bootstrap interval (at least {MIN_SPLIT_PATIENTS}); "
+            out.append(Problem(f"split {split}", why + f"use a larger --{split}-fraction or more data"))
+    return out
+
 
 def summarize(
     manifest: pd.DataFrame,
@@ -19,6 +44,8 @@ def summarize(
     task: Task = BINARY,
     task_note: str = "",
 ) -> dict[str, Any]:
+    known = {(p.path, p.problem) for p in problems}  # prepare has added them already
+    problems = [*problems, *(p for p in split_problems(manifest, task) if (p.path, p.problem) not in known)]
     counts = (
         manifest.groupby(["split", "body_part", "label"], sort=True)
         .agg(n=("path", "size"), n_patients=("patient_id", "nunique"), n_studies=("study_id", "nunique"))
@@ -65,7 +92,8 @@ def finding_counts(manifest: pd.DataFrame, task: Task) -> list[dict[str, Any]]:
 def format_summary(summary: dict[str, Any], max_problems: int = 20) -> str:
     """The human-readable table printed by ``xrayssl data inspect``."""
     lines = [
-        f"{summary['root']}  (format: {summary['format']})",
+        f"{summary['root']}  (format: {summary['format']}"
+        + (f", read from {summary['csv']})" if summary.get("csv") else ")"),
         _task_line(summary.get("task")) + (f"  [{summary['task_note']}]" if summary.get("task_note") else ""),
         f"{summary['n_images']} images, {summary['n_patients']} patients, {summary['n_studies']} studies",
         "",

@@ -4,6 +4,7 @@ from the study's results (report.results.StudyResults, the same object ``report 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from xrayssl.fileio import atomic_write
@@ -21,23 +22,29 @@ def sections() -> list[Section]:
     return list(SECTIONS)
 
 
-def render(res: StudyResults) -> str:
-    """The whole page."""
+def render(res: StudyResults, say: Callable[[str], object] | None = None) -> str:
+    """The whole page; ``say`` hears of each section as it is drawn."""
     name = esc(res.study.name)
+    parts = []
+    for i, section in enumerate(sections(), start=1):
+        if say:
+            say(f"section {i}/{len(SECTIONS)}: {section.__name__.replace('_', ' ')}")
+        parts.append(section(res))
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>xrayssl study report: {name}</title><style>{CSS}</style></head><body>"
         f"<h1>xrayssl study report: {name}</h1>"
-        + "".join(section(res) for section in sections())
+        + "".join(parts)
         + f"<p class='note'>generated {time.strftime('%Y-%m-%d %H:%M')} from {esc(res.study.resolve())}</p>"
         "</body></html>"
     )
 
 
-def build_report(study: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report (default STUDY/report.html) and, beside it in the study, STUDY/results.csv."""
-    res = load_results(study)
-    page = render(res)
+def build_report(study: str | Path, out: str | Path | None = None, say: Callable[[str], object] | None = None) -> Path:
+    """Write the report (default STUDY/report.html) and, beside it in the study, STUDY/results.csv; ``say``
+    (the CLI's progress) hears of each stage."""
+    res = load_results(study, say=say)
+    page = render(res, say)
     if len(res.per_part):
         write_results_csv(res.per_part, res.study)
     target = Path(out) if out else res.study / "report.html"

@@ -58,9 +58,26 @@ def leaderboard_plot(board: pd.DataFrame, top: int = 12) -> str:
                     color=COLORS.get(method, "k"), capsize=2)  # fmt: skip
         ax.set_yticks(y, b["recipe"], fontsize=8)
         ax.set_title(f"{method} (top by validation AUROC)", fontsize=10)
-        ax.set_xlabel("test AUROC (95 % CI over seeds)")
+        ax.set_xlabel(f"test AUROC (95 % CI: {interval_words(b)})")
         ax.grid(axis="x", alpha=0.3)
     return data_uri(fig)
+
+
+def interval_words(board: pd.DataFrame) -> str:
+    """What a leaderboard's intervals are: over seeds, a patient bootstrap (one seed), or both kinds."""
+    kinds = set(board["interval"]) if "interval" in board else {"over seeds"}
+    if kinds == {"patient bootstrap"}:
+        return "patient bootstrap, one seed"
+    return "over seeds" if kinds == {"over seeds"} else "over seeds; one-seed rows: patient bootstrap"
+
+
+MIN_CURVE_POINTS = 2  # a training curve of fewer points is no curve: the report says so in words instead
+
+
+def plottable_logs(logs: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, pd.DataFrame]]:
+    """The training logs with enough points to draw a line."""
+    kept = {m: {r: g for r, g in by.items() if len(g) >= MIN_CURVE_POINTS} for m, by in logs.items()}
+    return {m: by for m, by in kept.items() if by}
 
 
 def effects_plot(effects: pd.DataFrame, label: str) -> str:

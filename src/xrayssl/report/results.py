@@ -2,8 +2,13 @@
 ``StudyResults``. The HTML report renders it, ``xrayssl report STUDY --json`` prints it (``to_json``) and
 STUDY/results.csv holds its per-body-part table (the seed study's table), so the three cannot disagree.
 
-    {"study", "config", "counts", "leaderboard", "effects", "effects_note", "design_effects", "stability",
-     "sensitivity", "claims", "imbalance", "references", "skipped_references", "per_part", "final", "starts"}
+    {"study", "config", "counts", "warnings", "leaderboard", "effects", "effects_note", "design_effects",
+     "stability", "sensitivity", "claims", "imbalance", "references", "skipped_references", "per_part", "final",
+     "starts"}
+
+``warnings`` are what the numbers cannot support (study.analysis.guardrails), each {"kind", "message",
+"evidence"}, most serious first: the report's answer opens with them. Every leaderboard row says what its
+interval is (``interval``: "over seeds" or "patient bootstrap").
 
 ``effects`` are the effects the report's answer states (with their intervals), ``design_effects`` the design's own
 contrasts. Tables are lists of row objects; a missing number is null.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +32,10 @@ from xrayssl.study.analysis import DesignEffects
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.preview import AUGMENTATIONS_JSON, DATASET_JSON, read_stored
 from xrayssl.study.store import FINAL_KIND, Store
+from xrayssl.tasks import Task
 
 RESULTS_CSV = "results.csv"
+TASK_KEY = "task"  # study meta: the cache's task (xrayssl.tasks.Task.to_json) where the study records one
 
 
 def open_store(study: str | Path) -> tuple[Store, StudyConfig]:
@@ -59,6 +67,8 @@ class StudyResults:
     per_part: pd.DataFrame  # the seed study's table
     final: dict[str, Any] | None  # the final step's result
     expected: dict[str, Any] | None  # planted truth (synthetic data): augmentation -> {sign, factor}
+    warnings: list[analysis.Guardrail]  # what the numbers cannot support, most serious first
+    chance: float  # the task's chance level of the primary metric (binary: 0.5 AUROC)
     preview: dict[str, Any] | None  # the stored augmentation preview's record (study.preview)
     dataset: dict[str, Any] | None  # the stored dataset summary
 
@@ -88,6 +98,8 @@ class StudyResults:
             "study": str(self.study.resolve()),
             "config": {k: v for k, v in self.config.to_dict().items() if k != "out"},
             "counts": self.counts,
+            "chance": self.chance,
+            "warnings": [w.to_json() for w in self.warnings],
             "leaderboard": self.board,
             "effects": self.effects,
             "effects_note": self.effects_note,
@@ -107,19 +119,24 @@ class StudyResults:
         return result
 
 
-def load_results(study: str | Path) -> StudyResults:
-    """Read the study's store and stored files once and analyse them."""
+def load_results(study: str | Path, say: Callable[[str], object] | None = None) -> StudyResults:
+    """Read the study's store and stored files once and analyse them; ``say`` hears of each stage."""
+    say = say or (lambda line: None)
     study = Path(study)
     store, config = open_store(study)
     runs = store.runs()
+    say(f"{len(runs)} runs read; effects from paired runs ({config.n_boot} bootstrap resamples)...")
     frame = analysis.ssl_frame_of(runs)
     board = analysis.leaderboard(frame)
     refs = analysis.references_of(runs)
-    factors = list(config.augmentations)
-    design = analysis.design_effects(config.design, frame, factors, config.methods)
+    contrasts, factors = analysis.contrast_frame(config.design, frame, config.base, list(config.augmentations))
+    design = analysis.design_effects(config.design, contrasts, factors, config.methods)
     predictions = analysis.ssl_predictions_of(study, runs)
-    effects, note = analysis.answer_effects(config.design, frame, predictions, factors, config.n_boot, own=design)
+    effects, note = analysis.answer_effects(config.design, contrasts, predictions, factors, config.n_boot, own=design)
     some = len(frame) > 0
+    say("ranking stability, sensitivity and claims...")
+    dataset = read_stored(study, DATASET_JSON)
+    chance = Task.from_json(store.get_meta(TASK_KEY)).chance
     return StudyResults(
         study=study,
         config=config,
@@ -140,13 +157,15 @@ def load_results(study: str | Path) -> StudyResults:
         final=next((r["result"] for r in runs if r["kind"] == FINAL_KIND and r["status"] == "done"), None),
         expected=store.get_meta(analysis.EXPECTED_EFFECTS_KEY),
         preview=read_stored(study, AUGMENTATIONS_JSON),
-        dataset=read_stored(study, DATASET_JSON),
+        dataset=dataset,
+        warnings=analysis.guardrails(frame, board, refs, runs, dataset, chance),
+        chance=chance,
     )
 
 
-def study_results(study: str | Path) -> dict[str, Any]:
+def study_results(study: str | Path, say: Callable[[str], object] | None = None) -> dict[str, Any]:
     """Everything the report says about a study, as one JSON-ready object."""
-    return load_results(study).to_json()
+    return load_results(study, say).to_json()
 
 
 def per_part(store: Store, config: StudyConfig) -> pd.DataFrame:

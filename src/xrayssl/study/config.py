@@ -21,12 +21,11 @@ from xrayssl.catalog import (  # help texts
     is_hf,
     is_timm,
     method_names,
-    words,
 )
 from xrayssl.configfile import check_bounds, check_settings
 from xrayssl.errors import XraySSLError
 from xrayssl.study.designs import DESIGNS, Recipe, build
-from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig
+from xrayssl.train.config import PretrainConfig, Serialisable, SupervisedConfig, check_size
 
 # The study's default factors: the seed study's five augmentations with its numbers, the same object as the
 # ``seed`` preset's (augment/presets.py holds the one definition; read-only, each study config copies it).
@@ -41,6 +40,9 @@ STUDY_PRETRAIN: dict[str, Any] = {"epochs": 5, "budget": None}
 # at the study's image size: the seed study's baseline. Besides these, any pretrained start the probe takes as
 # --encoder: timm:NAME (its weights from reference_weights offline) or hf:PATH (a local DINOv2 folder).
 REFERENCES: dict[str, str] = {"imagenet": "imagenet"}
+# Applied before every recipe: what makes the two views of the design's 'none' recipe differ (a random crop, as in
+# SimCLR); without it, 'none' gives two identical views, which every SSL loss matches trivially.
+DEFAULT_BASE = "crop(scale=0.5..1)"
 
 
 def reference_encoder(name: str) -> str:
@@ -53,7 +55,7 @@ SET_BY_STUDY = ("cache", "out", "method", "augs", "augs2", "seed", "body_part", 
 # Supervised-baseline settings that the study sets per run (the baseline's label shares, seeds and parts).
 SUPERVISED_SET_BY_STUDY = ("cache", "out", "label_fraction", "seed", "body_part")
 # The supervised baseline takes these from the shared pretraining settings unless given its own.
-SHARED_WITH_SUPERVISED = ("backbone", "small_stem", "size", "accelerator")
+SHARED_WITH_SUPERVISED = ("backbone", "small_stem", "size", "allow_upscale", "accelerator")
 
 
 def _help(text: str, **meta: Any) -> dict[str, Any]:
@@ -69,9 +71,12 @@ class StudyConfig(Serialisable):
     out: str = field(metadata=_help("study folder (holds study.sqlite, runs/, report.html)"))
     methods: list[str] = field(
         default_factory=lambda: ["simclr", "byol"],
-        metadata=_help(f"comma-separated SSL methods, any of {', '.join(METHOD_NAMES)}"),
+        metadata=_help("comma-separated SSL methods", choices=METHOD_NAMES),
     )
-    design: str = field(default="one-at-a-time", metadata=_help(words(DESIGNS)))
+    design: str = field(
+        default="one-at-a-time",
+        metadata=_help("full, fractional (half of full), one-at-a-time, pairwise, or list (--recipe)", choices=DESIGNS),
+    )
     augmentations: dict[str, str] = field(
         default_factory=lambda: dict(STUDY_AUGMENTATIONS),
         metadata=_help("the factors: name -> recipe", default="the seed study's five, as the 'seed' preset"),
@@ -80,7 +85,11 @@ class StudyConfig(Serialisable):
         default_factory=dict, metadata=_help("design 'list': one recipe NAME=SPEC (repeatable)", flags=["--recipe"])
     )
     base: str = field(
-        default="", metadata=_help("applied before every recipe, e.g. 'crop(scale=0.5..1)'", default="none")
+        default=DEFAULT_BASE,
+        metadata=_help(
+            "applied before every recipe (to both views); none: nothing, then a recipe without augmentation "
+            "('none') would give two identical views and is refused"
+        ),
     )
     seeds: int = field(default=3, metadata=_help("seeds per recipe"))
     abnormal_fractions: list[float | None] = field(
@@ -191,6 +200,19 @@ class StudyConfig(Serialisable):
         self.recipe_list()
         check_bounds(self)  # then anything else out of range (catalog.BOUNDS): NaN, inf, huge
 
+    def check_views(self) -> None:
+        """Refuse a recipe whose two views would be the same image (no augmentation and no base): its SSL loss is
+        matched trivially, so it would 'win' or lose for no reason that concerns augmentation. Checked when a
+        study is planned (not when a stored config is read: studies planned before keep their report)."""
+        specs = self.specs()
+        same = [r.name for r in self.recipe_list() if not r.spec(specs, self.base)]
+        if same:
+            raise XraySSLError(
+                f"recipe(s) {', '.join(same)}: no augmentation and no base, so both views of every image would be "
+                "identical and the SSL loss trivial; give a base (e.g. --base 'crop(scale=0.5..1)', the default) "
+                "or leave the recipe out"
+            )
+
     def _named_recipes(self) -> dict[str, str]:
         return {**self.augmentations, **self.recipes, "base": self.base}
 
@@ -209,7 +231,8 @@ class StudyConfig(Serialisable):
         """The cache is a prepared cache and holds every body part asked for (before a study is created)."""
         from xrayssl.data.cache import PreparedCache
 
-        manifest = PreparedCache(self.cache).manifest
+        cache = PreparedCache(self.cache)
+        manifest = cache.manifest
         parts = {str(p) for p in manifest["body_part"].unique() if str(p)}
         known = {p.lower() for p in parts}  # training selects body parts case-insensitively
         missing = [p for p in self.body_parts if p is not None and p.lower() not in known]
@@ -228,6 +251,12 @@ class StudyConfig(Serialisable):
                         f"{self.cache}: the {split} split of {where} holds {len(labels)} class(es) of normal/abnormal; "
                         "a probe needs both (prepare with other split fractions, or another body part)"
                     )
+        size = cache.info.get("size")  # every run's --size against the cache's: no study on upscaled images
+        shared = self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")
+        check_size(shared.size, shared.allow_upscale, self.cache, size)
+        if self.supervised is not None:
+            sup = self.supervised_config(out="-", label_fraction=1.0)
+            check_size(sup.size, sup.allow_upscale, self.cache, size)
 
     def _check_references(self, shared: PretrainConfig) -> None:
         unknown = [r for r in self.references if r not in REFERENCES and not (is_timm(r) or is_hf(r))]
@@ -315,7 +344,8 @@ class StudyConfig(Serialisable):
 
     def supervised_config(self, **run: Any) -> SupervisedConfig:
         shared = {k: v for k, v in self.pretrain.items() if k in SHARED_WITH_SUPERVISED}
-        all_on = "+".join(s for s in [self.base, *self.augmentations.values()] if s)
+        # the study's augmentations, all on (the base makes SSL views differ; the supervised model needs none)
+        all_on = "+".join(s for s in self.augmentations.values() if s)
         return SupervisedConfig(**{"cache": self.cache, "augs": all_on, **shared, **(self.supervised or {}), **run})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from xrayssl.augment.presets import PRESETS
 from xrayssl.errors import XraySSLError
 
 DESIGNS = ("full", "fractional", "one-at-a-time", "pairwise", "list")
@@ -23,7 +24,14 @@ class Recipe:
     levels: tuple[int, ...] | None = None  # +1/-1 per factor for factorial designs, else None
 
     def spec(self, specs: dict[str, str], base: str = "") -> str:
-        return "+".join(s for s in [base, *(specs[p] for p in self.parts)] if s)
+        """The pipeline's spec: the base, then each part; a part (or base) that names a preset is written out,
+        so that 'crop(scale=0.5..1)' then 'none' composes to the crop alone."""
+        return "+".join(s for s in (resolve(x) for x in [base, *(specs[p] for p in self.parts)]) if s)
+
+
+def resolve(spec: str) -> str:
+    """A spec with a preset name (seed, simclr, none, ...) written out; other specs as they are."""
+    return PRESETS.get(spec.strip().lower(), spec).strip()
 
 
 def _name(parts: tuple[str, ...]) -> str:

@@ -27,9 +27,19 @@ DATASET_JSON = f"{PREVIEW_DIR}/dataset.json"
 
 
 def preview_recipes(config: StudyConfig) -> dict[str, str]:
-    """The preview's rows: the originals, the base (if any), then each augmentation after the base."""
+    """The preview's rows: the originals, the base (if any), then each augmentation the study ran, after the
+    base: a list design's recipes, or the factors its design's recipes use."""
+    from xrayssl.study.designs import resolve
+
     recipes = {"original": ""} | ({"base": config.base} if config.base else {})
-    return recipes | {name: "+".join(x for x in (config.base, spec) if x) for name, spec in config.specs().items()}
+    if config.design == "list":
+        ran = dict(config.recipes)
+    else:
+        used = {p for r in config.recipe_list() for p in r.parts}
+        ran = {name: spec for name, spec in config.augmentations.items() if name in used}
+    return recipes | {
+        name: "+".join(x for x in (resolve(config.base), resolve(spec)) if x) for name, spec in ran.items()
+    }
 
 
 def store_preview(config: StudyConfig, n: int = 6, seed: int = 0) -> dict[str, Any] | None:
@@ -37,7 +47,7 @@ def store_preview(config: StudyConfig, n: int = 6, seed: int = 0) -> dict[str, A
     or None where the cache cannot be read (the report then says the preview is missing, the study goes on)."""
     try:
         record = _store_augmentations(config, n, seed)
-        _write_json(Path(config.out) / DATASET_JSON, dataset_summary(config.cache))
+        write_json(Path(config.out) / DATASET_JSON, dataset_summary(config.cache))
     except (XraySSLError, OSError) as exc:
         print(f"preview: not stored ({exc})", flush=True)
         return None
@@ -69,7 +79,7 @@ def _store_augmentations(config: StudyConfig, n: int, seed: int) -> dict[str, An
     png.parent.mkdir(parents=True, exist_ok=True)
     _write_bytes(png, grid_png(grid, [s["caption"] for s in shown]))
     record = {"file": AUGMENTATIONS_PNG, "split": "train", "seed": seed, "recipes": recipes, "images": shown}
-    _write_json(Path(config.out) / AUGMENTATIONS_JSON, record)
+    write_json(Path(config.out) / AUGMENTATIONS_JSON, record)
     return record
 
 
@@ -103,7 +113,7 @@ def read_stored(study: str | Path, name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _write_json(path: Path, value: dict[str, Any]) -> None:
+def write_json(path: Path, value: dict[str, Any]) -> None:
     _write_bytes(path, json.dumps(value, indent=1).encode())
 
 

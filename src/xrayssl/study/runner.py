@@ -24,12 +24,11 @@ from xrayssl.evaluate.config import ProbeConfig, SupervisedEvalConfig
 from xrayssl.study.backend import DB_NAME, LOCATION, network_filesystem
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.lifeline import exit_with_parent
-from xrayssl.study.plan import REFERENCE_KIND, plan, run_folder_name
+from xrayssl.study.plan import REFERENCE_KIND, duration, plan, run_folder_name
 from xrayssl.study.store import FINAL_KIND, Store, StoreConfig
 
 CONFIG_KEY = "config"
 CACHE_KEY = "cache_identity"  # what the study's cache held when it started (data/cache.py, PreparedCache.identity)
-_DURATIONS: list[float] = []  # this process's run times, for the time-left estimate
 
 
 def store_config(store: StoreConfig | str | None) -> StoreConfig:
@@ -56,21 +55,80 @@ def open_study(
         _same_cache(opened, config)
         opened.add_runs(plan(config))  # a study killed between writing its config and its runs
         return config, opened
+    config.check_views()
     config.check_cache()
     config.check_recipes()
+    _check_accelerator(config)
     runs = plan(config)
-    opened = Store(out, store, create=True)
     wanted = {k: v for k, v in config.to_dict().items() if k != "out"}
+    opened = Store(out, store, create=True)
     kept = opened.set_meta_once(CONFIG_KEY, wanted)
-    if kept != wanted:
-        diff = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
-        raise XraySSLError(
-            f"{out} holds a study with other settings ({', '.join(diff)}); "
-            "rerun with only --out to resume it, or choose another --out"
-        )
+    grown = kept != wanted
+    if grown:
+        check_growth(out, kept, wanted, opened, runs)
+        opened.set_meta(CONFIG_KEY, wanted)
+    else:
+        _store_dataset(config)
     _same_cache(opened, config)
-    opened.add_runs(runs)
+    added = opened.add_runs(runs)
+    if grown and added:
+        opened.reopen(FINAL_KIND)  # the final step reads every run: it runs again over the grown study
+        print(f"study {out}: grown by {added} run(s); the finished runs are kept as they are", flush=True)
     return config, opened
+
+
+# settings whose change only adds runs (every finished run keeps its id and parameters); any other change would
+# make the finished runs answer a different question, and is refused
+GROWABLE = (
+    "seeds", "recipes", "methods", "references", "imagenet_weights", "augmentations", "design", "floors",
+    "body_parts", "abnormal_fractions",
+)  # fmt: skip
+
+
+def check_growth(
+    out: Path, kept: dict[str, Any], wanted: dict[str, Any], store: Store, runs: list[tuple[str, str, dict]]
+) -> None:
+    """A study folder holding other settings is grown only when the new settings add runs and change none of
+    those it holds; otherwise the refusal names the setting."""
+    diff = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
+    fixed = [k for k in diff if k not in GROWABLE]
+    if fixed:
+        k = fixed[0]
+        raise XraySSLError(
+            f"{out}: {k} changed ({_short(kept.get(k))} -> {_short(wanted.get(k))}): the study's runs were made with "
+            f"the first; a study grows only by {', '.join(GROWABLE[:4])} (...), so give {k} as it was, or "
+            "choose another --out"
+        )
+    planned = {rid: params for rid, _, params in runs}
+    for r in store.runs():
+        if r["kind"] == FINAL_KIND:
+            continue
+        if r["id"] not in planned or planned[r["id"]] != r["params"]:
+            what = "leave out" if r["id"] not in planned else "change"
+            raise XraySSLError(
+                f"{out}: the new {', '.join(diff)} would {what} run {r['id']}, which the study holds; a study only "
+                "grows (more seeds, recipes, methods or references): give the old values too, or another --out"
+            )
+
+
+def _check_accelerator(config: StudyConfig) -> None:
+    from xrayssl.train.harness import check_accelerator
+
+    check_accelerator(config.shared_pretrain().get("accelerator", "auto"))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _store_dataset(config: StudyConfig) -> None:
+    """The cache's images per split, stored when the study starts (the report's guardrails read the validation
+    split's size while the study still runs; the final step writes it again with the preview)."""
+    from xrayssl.study.preview import DATASET_JSON, dataset_summary, write_json
+
+    with contextlib.suppress(XraySSLError, OSError):
+        write_json(Path(config.out) / DATASET_JSON, dataset_summary(config.cache))
 
 
 def _same_cache(store: Store, config: StudyConfig) -> None:
@@ -185,18 +243,19 @@ def _spawn(out: str, shard: int, n_shards: int, workers: int, cfg: StoreConfig, 
     seen = len(store.runs(status="done"))  # report only what finishes from now on
     while any(p.is_alive() for p in procs):
         time.sleep(2)
-        seen = _report_progress(store, seen)
+        seen = _report_progress(store, seen, workers)
     for p in procs:
         p.join()
-    _report_progress(store, seen)
+    _report_progress(store, seen, workers)
 
 
-def _report_progress(store: Store, seen: int) -> int:
-    done = [r for r in store.runs(status="done") if r["finished"]]
-    done.sort(key=lambda r: r["finished"])
-    total = sum(store.counts().values())
+def _report_progress(store: Store, seen: int, workers: int = 1) -> int:
+    runs = store.runs()
+    done = sorted((r for r in runs if r["status"] == "done" and r["finished"]), key=lambda r: r["finished"])
+    left = time_left(runs, workers) if len(done) > seen else None
     for r in done[seen:]:
-        print(f"[{done.index(r) + 1}/{total}] {_line(r['id'], r['result'])}", flush=True)
+        eta = f"; {left} left" if left and r is done[-1] else ""
+        print(f"[{done.index(r) + 1}/{len(runs)}] {_line(r['id'], r['result'])}{eta}", flush=True)
     return len(done)
 
 
@@ -249,20 +308,43 @@ def _execute(config: StudyConfig, store: Store, claim: dict[str, Any], progress:
     start = time.perf_counter()
     try:
         folder = Path(config.out) / "runs" / run_folder_name(run_id)
-        result = EXECUTORS[claim["kind"]](config, store, folder, claim["params"], progress)
+        with _silenced():  # a study prints one line per run: no Lightning bars, tips or warnings inside it
+            result = EXECUTORS[claim["kind"]](config, store, folder, claim["params"], progress)
         result["run"] = folder.relative_to(config.out).as_posix()  # relative: the study folder may move
         result["seconds"] = round(time.perf_counter() - start, 1)
         store.finish(run_id, result)
         counts = store.counts()
-        _DURATIONS.append(result["seconds"])
-        left = sum(counts.values()) - counts.get("done", 0) - counts.get("failed", 0)
-        eta = f"; about {left * sum(_DURATIONS) / len(_DURATIONS) / 60:.0f} min left" if left else ""
+        left = time_left(store.runs())
+        eta = f"; {left} left" if left else ""
         print(f"[{counts.get('done', 0)}/{sum(counts.values())}] {_line(run_id, result)}{eta}", flush=True)
     except Exception as exc:
         store.fail(run_id, "".join(traceback.format_exception(exc)))
         print(f"run {run_id} failed: {exc}", file=sys.stderr, flush=True)
     finally:
         stop.set()
+
+
+def time_left(runs: list[dict[str, Any]], workers: int = 1) -> str | None:
+    """The study's time left, from the runs finished so far: each run still to do takes the mean time of the
+    finished runs of its kind (floors are fast, SSL runs slow), or of all finished runs where none of its kind has
+    finished; None when nothing is left (or nothing has finished)."""
+    done: dict[str, list[float]] = {}
+    for r in runs:
+        if r["status"] == "done" and (r["result"] or {}).get("seconds") is not None:
+            done.setdefault(r["kind"], []).append(float(r["result"]["seconds"]))
+    todo = [r["kind"] for r in runs if r["status"] in ("pending", "running")]
+    every = [s for v in done.values() for s in v]
+    if not todo or not every:
+        return None
+    overall = sum(every) / len(every)
+    seconds = sum(sum(done[k]) / len(done[k]) if k in done else overall for k in todo)
+    return "about " + duration(seconds / max(1, workers))
+
+
+def _silenced():
+    from xrayssl.train.quiet import silenced
+
+    return silenced()
 
 
 def _quiet() -> None:
@@ -277,6 +359,9 @@ def _summary(probe_result: dict[str, Any]) -> dict[str, Any]:
         "test_auroc": overall["auroc"],
         "test_auroc_ci": overall["auroc_ci"],
         "val_auroc": probe_result.get("probe", {}).get("val_auroc", probe_result.get("val_auroc")),
+        # what the report's guardrails read: the probe's C candidates on validation, and the images per split
+        "val_auroc_by_C": probe_result.get("probe", {}).get("val_auroc_by_C"),
+        "n": probe_result.get("n"),
         "overall": overall,
         "per_body_part": probe_result.get("per_body_part", {}),
         "predictions": probe_result.get("predictions"),  # file name in the run folder: ROC curves, paired effects
@@ -301,7 +386,7 @@ def _ssl(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any], pro
         pretrain_abnormal_fraction=p["abnormal_fraction"],
         **({"init": p["init"]} if "init" in p else {}),  # the start, where the study varies it
     )
-    pretrain(cfg, resume=resume, progress_bar=progress)
+    pretrain(cfg, resume=resume, progress_bar=False)  # the study's own line per run instead of Lightning's bars
     result = probe(ProbeConfig(source=str(folder), n_boot=config.n_boot))
     record = runs.read_record(folder)
     # a finished run needs only encoder.pt: its checkpoints (weights + optimiser + momentum encoder, ~350 MB
@@ -376,7 +461,7 @@ def _supervised(config: StudyConfig, store: Store, folder: Path, p: dict[str, An
     cfg = config.supervised_config(
         out=str(folder), label_fraction=p["label_fraction"], seed=p["seed"], body_part=p["body_part"]
     )
-    run = train_supervised(cfg, progress_bar=progress)
+    run = train_supervised(cfg, progress_bar=False)
     result = evaluate_supervised(SupervisedEvalConfig(run=str(run), n_boot=config.n_boot))
     record = runs.read_record(folder)
     return {

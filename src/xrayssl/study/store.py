@@ -162,7 +162,20 @@ class Store:
             db.execute(self._insert_ignore(META).values(key=key, value=json.dumps(value)))
             return json.loads(db.execute(select(META.c.value).where(META.c.key == key)).scalar_one())
 
+    def set_meta(self, key: str, value: Any) -> None:
+        """Replace a study-wide value (a grown study's config)."""
+        with self._write() as db:
+            db.execute(META.delete().where(META.c.key == key))
+            db.execute(META.insert().values(key=key, value=json.dumps(value)))
+
     # --- runs ----------------------------------------------------------------
+    def reopen(self, kind: str) -> int:
+        """Hand finished runs of ``kind`` out again (the final step of a grown study); returns how many."""
+        with self._write() as db:
+            return db.execute(
+                update(RUNS).where(RUNS.c.kind == kind, RUNS.c.status != "running").values(status="pending")
+            ).rowcount
+
     def add_runs(self, runs: list[tuple[str, str, dict[str, Any]]]) -> int:
         """(id, kind, params) rows; existing ids are kept as they are. Returns how many were new."""
         rows = [

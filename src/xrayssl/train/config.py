@@ -85,6 +85,19 @@ INIT_HELP = (
 
 
 KEEP = ("last", "best-knn")
+SPLITS = ("train", "val", "test")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")  # Lightning's names of what this machine may have
+
+
+def check_size(size: int, allow_upscale: bool, cache_path: object, cache_size: int | None) -> None:
+    """A run's --size larger than its cache's images would train on upscaled, blurred pixels: refused unless
+    --allow-upscale."""
+    if cache_size and size > cache_size and not allow_upscale:
+        raise XraySSLError(
+            f"{cache_path}: images prepared at {cache_size} px, --size {size} would upscale them; prepare the cache "
+            f"at {size} px (xrayssl data prepare ... --size {size}), train at --size {cache_size}, or give "
+            "--allow-upscale"
+        )
 
 
 def _in_order(*names: str) -> Callable[[type], type]:
@@ -119,6 +132,9 @@ class RunConfig(Serialisable):
     init: str | None = field(default=None, metadata={"help": f"start of the backbone: {INIT_HELP}"})
     weights: str | None = field(default=None, metadata={"help": WEIGHTS_HELP})
     size: int = field(default=64, metadata={"help": "image side in px"})
+    allow_upscale: bool = field(
+        default=False, metadata={"help": "train at a --size larger than the cache's images (upscaled: refused else)"}
+    )
     batch_size: int = field(default=128, metadata={"help": "images per step"})
     epochs: int | None = field(
         default=None, metadata={"help": "number of epochs; the run stops at whichever of epochs and budget ends first"}
@@ -134,7 +150,10 @@ class RunConfig(Serialisable):
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, data order and views"})
     body_part: str | None = field(default=None, metadata={"help": "pretrain on one body part only"})
-    accelerator: str = field(default="auto", metadata={"help": "auto, cpu or gpu"})
+    accelerator: str = field(
+        default="auto",
+        metadata={"help": "where to train: auto (a GPU when there is one), cpu, gpu", "choices": ACCELERATORS},
+    )
     devices: str = field(default="auto", metadata={"help": "number of devices (several GPUs: DDP)"})
     precision: str | None = field(
         default=None,
@@ -165,7 +184,8 @@ class RunConfig(Serialisable):
 
 
 @_in_order(
-    "cache", "out", "method", "augs", "augs2", "backbone", "small_stem", "init", "weights", "size", "batch_size",
+    "cache", "out", "method", "augs", "augs2", "backbone", "small_stem", "init", "weights", "size", "allow_upscale",
+    "batch_size",
     "epochs", "budget", "lr", "weight_decay", "temperature", "warmup", "seed", "split", "body_part",
     "pretrain_abnormal_fraction", "positives", "monitor_every", "monitor_images", "keep", "logger",
     "checkpoint_every", "compile", "accelerator", "devices", "precision",
@@ -179,7 +199,7 @@ class PretrainConfig(RunConfig):
     # mild intensity jitter takes away the brightness/contrast shortcut between views (+0.01-0.02 test AUROC)
     method: str = field(
         default="simclr",
-        metadata={"help": f"SSL method: {words(METHOD_NAMES)}"},
+        metadata={"help": "SSL method", "choices": METHOD_NAMES},
     )
     augs2: str | None = field(
         default=None,
@@ -190,7 +210,13 @@ class PretrainConfig(RunConfig):
         metadata={"help": f"softmax temperature of contrastive methods; none: the method's own ({OWN_TEMPERATURES})"},
     )
     warmup: float = field(default=0.05, metadata={"help": "share of training with a linear learning-rate warm-up"})
-    split: str = field(default="train", metadata={"help": "images used for pretraining (their labels are not used)"})
+    split: str = field(
+        default="train",
+        metadata={
+            "help": "images used for pretraining (their labels are not used)",
+            "choices": ("train", "val", "test"),
+        },
+    )
     pretrain_abnormal_fraction: float | None = field(
         default=None,
         metadata={"help": "subsample the unlabelled pool to this share of abnormal images (imbalance experiments)"},
@@ -200,7 +226,8 @@ class PretrainConfig(RunConfig):
         default="image",
         metadata={
             "help": "image: two views of one image; study / patient: the second view from another image of the "
-            "same study / patient (falls back to image, with a warning, when the dataset has no such ids)"
+            "same study / patient (falls back to image, with a warning, when the dataset has no such ids)",
+            "choices": POSITIVES,
         },
     )
     monitor_every: int | None = field(
@@ -211,7 +238,8 @@ class PretrainConfig(RunConfig):
         default=2000, metadata={"help": "labelled training images the monitor's kNN is fitted on (at most)"}
     )
     keep: str = field(
-        default="last", metadata={"help": "encoder to save: last, or best-knn (best validation kNN primary metric)"}
+        default="last",
+        metadata={"help": "encoder to save: last, or best-knn (best validation kNN primary metric)", "choices": KEEP},
     )
     logger: str | None = field(
         default=None, metadata={"help": "tensorboard or mlflow, besides metrics.csv, which is always written"}
@@ -251,7 +279,8 @@ class PretrainConfig(RunConfig):
 
 
 @_in_order(
-    "cache", "out", "backbone", "small_stem", "size", "augs", "batch_size", "epochs", "budget", "lr", "weight_decay",
+    "cache", "out", "backbone", "small_stem", "size", "allow_upscale", "augs", "batch_size", "epochs", "budget", "lr",
+    "weight_decay",
     "label_fraction", "init", "weights", "patience", "seed", "body_part", "accelerator", "devices", "precision",
 )  # fmt: skip
 @dataclass

@@ -21,10 +21,13 @@ from lightning.pytorch.callbacks import Callback, Timer
 from xrayssl import runs
 from xrayssl.errors import XraySSLError
 from xrayssl.train.checkpoints import AtomicCheckpointIO, TimedCheckpoints
-from xrayssl.train.config import parse_budget
+from xrayssl.train.config import check_size, parse_budget
 from xrayssl.train.logs import build_loggers
 
 LOG_EVERY = 10  # steps between loss rows and NaN checks: the only host syncs of the training loop
+# a run shorter than this many steps logs its loss every step: with rows every LOG_EVERY steps its training curve
+# would hold one point or none
+SHORT_RUN_STEPS = 10 * LOG_EVERY
 
 
 class Clock(Callback):
@@ -83,6 +86,7 @@ class HarnessModule(L.LightningModule):
         self._loss_sum = torch.zeros(())
         self._finite = torch.ones((), dtype=torch.bool)
         self._checked_step = 0
+        self.log_every = LOG_EVERY  # set per run at fit start (short runs: every step)
 
     def progress(self) -> float:
         from xrayssl.train.schedule import progress
@@ -93,6 +97,9 @@ class HarnessModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self._loss_sum, self._finite = self._loss_sum.to(self.device), self._finite.to(self.device)
+        total = self.trainer.estimated_stepping_batches if self.run_epochs else None
+        short = total is not None and total != float("inf") and total < SHORT_RUN_STEPS
+        self.log_every = 1 if short else LOG_EVERY
 
     def track_loss(self, loss: torch.Tensor) -> None:
         if loss.dim():
@@ -101,7 +108,7 @@ class HarnessModule(L.LightningModule):
         self._loss_sum += loss.detach().float()
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        if self.global_step % LOG_EVERY == 0:
+        if self.global_step % self.log_every == 0:
             self.check_and_log(prog_bar=True)
 
     def on_train_end(self) -> None:
@@ -201,3 +208,25 @@ def write_record(run: Path, kind: str, trainer: L.Trainer, clock: Clock, unit: s
             "environment": runs.environment(),
         },
     )
+
+
+# accelerators Lightning is given: each name, and how to tell whether this machine has it
+_ACCELERATORS = {"gpu": "cuda", "cuda": "cuda", "mps": "mps"}
+
+
+def check_accelerator(accelerator: str) -> None:
+    """An accelerator asked for that this machine lacks is one line (not Lightning's traceback), before any run
+    folder is made."""
+    kind = _ACCELERATORS.get(accelerator)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise XraySSLError(f"--accelerator {accelerator}: this machine has no CUDA GPU that torch can use; "
+                           "use --accelerator cpu (or auto)")  # fmt: skip
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise XraySSLError(f"--accelerator {accelerator}: this machine has no MPS device; use --accelerator cpu")
+
+
+def check_start(config: Any, cache: Any) -> None:
+    """Everything a run can be refused for at its start that its config alone cannot tell: the accelerator and
+    the cache's image size."""
+    check_accelerator(config.accelerator)
+    check_size(config.size, config.allow_upscale, cache.path, cache.info.get("size"))

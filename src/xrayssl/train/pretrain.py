@@ -9,9 +9,11 @@ that loads. Labels are read only by the validation kNN monitor and the optional
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 import warnings
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import lightning as L
@@ -105,12 +107,38 @@ def _resolve(config: PretrainConfig, resume: bool) -> PretrainConfig:
         settings = check_settings({k: v for k, v in stored.items() if k in names}, PretrainConfig, str(run))
         # the stored settings win (a resumed run is the same run), but it stays in this folder and reads the
         # cache given now, which must be the one it started on: a copied folder never writes into its original
-        resumed = PretrainConfig(**{**settings, "out": str(run), "cache": config.cache})
+        execution = {k: getattr(config, k) for k in GIVEN_WINS if _given(config, k)}
+        resumed = PretrainConfig(**{**settings, **execution, "out": str(run), "cache": config.cache})
+        _say_differences(config, settings, run)
         same_cache(run, PreparedCache(resumed.cache))
         return resumed
     if (run / "config.json").is_file():
         raise XraySSLError(f"{run}: run folder exists; use --resume to continue it, or another --out")
     return config
+
+
+# where and how a resumed run continues, not what it computes: the value given to --resume wins over the stored one
+GIVEN_WINS = ("accelerator", "devices", "checkpoint_every", "logger", "compile")
+
+
+def _given(config: PretrainConfig, name: str) -> bool:
+    """A setting the resuming command changed from its default (the only ones it can be said to have given)."""
+    f = next(f for f in fields(PretrainConfig) if f.name == name)
+    default = f.default_factory() if f.default_factory is not MISSING else f.default
+    return getattr(config, name) != default
+
+
+def _say_differences(config: PretrainConfig, stored: dict, run: Path) -> None:
+    """One line per setting the resuming command gives differently from the stored run, and which value wins."""
+    for f in fields(PretrainConfig):
+        if f.name in ("cache", "out") or not _given(config, f.name):
+            continue
+        given, kept = getattr(config, f.name), stored.get(f.name, f.default)
+        if given == kept:
+            continue
+        wins = "the given value wins (it says where the run continues)" if f.name in GIVEN_WINS else (
+            "the stored value wins (a resumed run is the same run; start a new --out to change it)")  # fmt: skip
+        print(f"{run}: --resume: {f.name} given {given!r}, stored {kept!r}: {wins}", file=sys.stderr, flush=True)
 
 
 def same_cache(run: Path, cache: PreparedCache) -> None:
@@ -164,6 +192,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress_bar: bool = 
     """Run (or resume) a pretraining run; returns the run folder. Nothing is written until the cache, the
     config and the model have been checked; the folder is held by this process while it runs."""
     config = _resolve(config, resume)
+    harness.check_start(config, PreparedCache(config.cache))  # before the run folder is made
     run = Path(config.out)
     with runs.claimed(run):
         return _pretrain(config, run, resume, progress_bar)
@@ -221,3 +250,26 @@ def _pretrain(config: PretrainConfig, run: Path, resume: bool, progress_bar: boo
             monitor=monitor.last if monitor else None,
         )
     return run
+
+
+def seconds_per_step(config: PretrainConfig, steps: int = 3) -> tuple[float, str]:
+    """A pretraining step's seconds on this machine, timed over ``steps`` steps (after one untimed warm-up) of
+    the run's method, backbone, size and batch on random images; and where they ran. Nothing is written."""
+    cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
+    device = torch.device("cuda" if cuda else "cpu")
+    module = SSLModule(config.to_dict()).to(device)
+    optimiser = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=config.lr)
+    batch = torch.randint(0, 256, (config.batch_size, 1, config.size, config.size), dtype=torch.uint8, device=device)
+    autocast = torch.autocast("cuda", torch.bfloat16) if cuda else contextlib.nullcontext()
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        with autocast:
+            loss = module.method.loss(module.make_views(batch), 0.0)
+        loss.backward()
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:])), device.type

@@ -138,6 +138,7 @@ def train_supervised(config: SupervisedConfig, progress_bar: bool = True) -> Pat
     run = Path(config.out)
     if (run / "config.json").is_file():
         raise XraySSLError(f"{run}: run folder exists; choose another --out")
+    harness.check_start(config, PreparedCache(config.cache))  # before the run folder is made
     with runs.claimed(run):
         return _train(config, run, progress_bar)
 

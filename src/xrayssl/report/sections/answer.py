@@ -8,7 +8,8 @@ from typing import Any
 from xrayssl.report.markup import ci, esc, signed_ci, table
 from xrayssl.report.results import StudyResults
 from xrayssl.study.analysis import chosen, planted_check
-from xrayssl.study.analysis.prose import NO_EFFECT_YET, PLANTED_NOTE, headline, versus_references
+from xrayssl.study.analysis.prose import PLANTED_NOTE, headline, versus_references
+from xrayssl.study.config import StudyConfig
 
 EXPECTED_WORDS = {1: "helps", -1: "hurts", 0: "no effect"}  # a planted truth's sign, as the answer's table says it
 EFFECT_HEAD = "change in test AUROC [95 % CI]"  # the answer table's effect column (tests read it)
@@ -17,9 +18,9 @@ EFFECT_HEAD = "change in test AUROC [95 % CI]"  # the answer table's effect colu
 def answer(res: StudyResults) -> str:
     """One sentence per method, then the numbers behind it (against the planted truth where the data has one)
     and the chosen recipes against the references."""
-    sentences = headline(res.effects) or [NO_EFFECT_YET]
-    out = ["<h2>Answer</h2>"] + [f"<p class='lead'>{esc(s)}</p>" for s in sentences]
-    out += [f"<p>{esc(s)}</p>" for s in versus_references(res.board, res.refs)]
+    sentences = headline(res.effects) or [no_effect(res)]
+    out = ["<h2>Answer</h2>", warnings(res)] + [f"<p class='lead'>{esc(s)}</p>" for s in sentences]
+    out += [f"<p>{esc(s)}</p>" for s in versus_references(res.board, res.refs, res.chance)]
     out += [f"<p>{esc(s)}</p>" for s in res.starts.get("sentences", [])]  # the start as a factor (inits)
     out.append("<h3>The numbers behind it</h3>")
     if res.effects_note:
@@ -28,6 +29,25 @@ def answer(res: StudyResults) -> str:
         out.append(f"<p class='note'>{esc(PLANTED_NOTE)}</p>")
     out.append(answer_table(res) + _best_vs_references(res) + _study_line(res))
     return "".join(out)
+
+
+def warnings(res: StudyResults) -> str:
+    """What the numbers cannot support, before anything they seem to say (study.analysis.guardrails)."""
+    if not res.warnings:
+        return ""
+    items = "".join(f"<li>{esc(w.message)}</li>" for w in res.warnings)
+    return f"<div class='warnings'><p class='bad'>Read with care:</p><ul>{items}</ul></div>"
+
+
+def no_effect(res: StudyResults) -> str:
+    """Why the answer states no effect: runs still to do, or no two recipes that differ by one augmentation."""
+    left = res.counts.get("pending", 0) + res.counts.get("running", 0)
+    if left:
+        return f"No augmentation effect can be estimated yet: {left} run(s) still to do."
+    return (
+        "No augmentation effect can be estimated: no two recipes of this study differ by one augmentation alone "
+        "(see the leaderboard)."
+    )
 
 
 def answer_table(res: StudyResults) -> str:
@@ -83,10 +103,17 @@ def _study_line(res: StudyResults) -> str:
     shared = c.shared_pretrain()  # the study's run length rule, not a copy of its default
     budget = " or ".join(x for x in (f"{shared['epochs']} epochs" if shared["epochs"] else "", shared["budget"]) if x)
     return (
-        f"<p class='note'><b>methods</b> {esc(', '.join(c.methods))}; <b>design</b> {esc(c.design)} over "
-        f"{esc(', '.join(c.augmentations))}"
+        f"<p class='note'><b>methods</b> {esc(', '.join(c.methods))}; <b>design</b> {esc(design_words(c))}"
         + (f" (after <code>{esc(c.base)}</code>)" if c.base else "")
         + f"; <b>seeds</b> {c.seeds}; <b>pretraining</b> {esc(budget)} per run; <b>runs</b> {n.get('done', 0)} "
         f"done, {n.get('pending', 0) + n.get('running', 0)} to do, {n.get('failed', 0)} failed. Recipes are chosen "
         "on the validation split; the test split is only reported.</p>"
     )
+
+
+def design_words(config: StudyConfig) -> str:
+    """The design and exactly what it ran: a list design's recipes with their specs, else its factors."""
+    if config.design == "list":
+        return "list of recipes " + ", ".join(f"{k} ({v or 'nothing'})" for k, v in config.recipes.items())
+    used = {p for r in config.recipe_list() for p in r.parts}
+    return f"{config.design} over {', '.join(f for f in config.augmentations if f in used)}"

@@ -16,13 +16,16 @@ def leaderboard(res: StudyResults) -> str:
     rows = [
         {"body part": esc(r.body_part), "pool": esc(r.abnormal_fraction), "method": esc(r.method), "rank (val)": r.rank,
          "recipe": esc(r.recipe), "seeds": r.n_seeds, "val AUROC": fmt(r.val_auroc),
-         "test AUROC [95 % CI]": ci(r.test_auroc, r.test_lo, r.test_hi), "test SD": fmt(r.test_sd)}
+         "test AUROC [95 % CI]": ci(r.test_auroc, r.test_lo, r.test_hi), "interval": esc(r.interval),
+         "test SD": fmt(r.test_sd)}
         for r in board.itertuples()
     ]  # fmt: skip
     return (
         "<h2>Leaderboard</h2>"
         + img(plots.leaderboard_plot(board), "leaderboard")
-        + table(rows, left=("body part", "pool", "method", "recipe"))
+        + "<p class='note'>Interval: a 95 % t-interval over seeds; a recipe run with one seed has its run's "
+        "patient bootstrap instead, which leaves out the seed-to-seed spread of training.</p>"
+        + table(rows, left=("body part", "pool", "method", "recipe", "interval"))
     )
 
 

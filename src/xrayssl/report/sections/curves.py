@@ -69,6 +69,14 @@ def training(res: StudyResults) -> str:
             logs.setdefault(r.method, {})[label] = log
     if not logs:
         return ""
+    drawn = plots.plottable_logs(logs)
+    if not drawn:
+        longest = max(len(g) for by in logs.values() for g in by.values())
+        return (
+            "<h2>Training curves</h2><p class='note'>Not drawn: the runs logged their loss at most "
+            f"{longest} time(s), too few points for a curve (the runs were too short to show how they trained).</p>"
+        )
+    logs = drawn
     return (
         "<h2>Training curves</h2><p class='note'>Each recipe's first seed: the self-supervised loss per step "
         "(moving average over 5 steps) and, where the run watched itself, the validation kNN AUROC. A loss that "

@@ -8,6 +8,8 @@ from typing import Any
 from xrayssl.report import plots
 from xrayssl.report.markup import esc, fmt, img, table
 from xrayssl.report.results import StudyResults
+from xrayssl.study.analysis import chosen
+from xrayssl.study.analysis.guardrails import at_chance
 
 
 def gradcam(res: StudyResults) -> str:
@@ -28,6 +30,13 @@ def gradcam(res: StudyResults) -> str:
         for name, g, part in columns
     ]  # fmt: skip
     out.append(table(rows, left=("model", "body part")))
+    flat = _at_chance(res)
+    if flat:
+        out.append(
+            f"<p class='bad'>Caveat: {esc(', '.join(flat))} scored at chance on the test images; "
+            "a heatmap of a model that cannot tell the classes apart shows where it looks, not what it has "
+            "learned, and says nothing about the anatomy.</p>"
+        )
     for heading, by_model in _panels(columns).items():
         figs = [
             f"<figure>{img(plots.file_uri(res.study / f), title)}<figcaption>{esc(title)}</figcaption></figure>"
@@ -48,3 +57,12 @@ def _panels(columns: list[tuple[str, dict[str, Any], str]]) -> dict[str, dict[st
             heading = p.get("heading") or f"{p['body_part']}: {p['outcome']}"
             panels.setdefault(heading, {})[title] = p["file"]
     return panels
+
+
+def _at_chance(res: StudyResults) -> list[str]:
+    """The Grad-CAM models whose test interval covers chance: each method's chosen recipe, the supervised model."""
+    flat = [f"{r.method}: {r.recipe}" for r in chosen(res.board).itertuples() if at_chance(r, res.chance)]
+    sup = res.refs[res.refs["kind"] == "supervised"] if len(res.refs) else res.refs
+    if len(sup) and any(at_chance(r, res.chance) for r in sup.itertuples()):
+        flat.append("supervised")
+    return flat

@@ -12,13 +12,18 @@ from xrayssl.study.analysis.effects import (
     DESIGNS,
     DesignEffects,
     answer_effects,
+    by_ops,
+    contrast_frame,
     design_effects,
     factorial_effects,
+    list_effects,
     one_at_a_time_effects,
+    op_parts,
     pairwise_matrix,
     planted_check,
 )
 from xrayssl.study.analysis.frame import EXPECTED_EFFECTS_KEY, GROUP, ssl_frame, ssl_frame_of
+from xrayssl.study.analysis.guardrails import Guardrail, guardrails
 from xrayssl.study.analysis.paired import paired_effects, run_predictions, ssl_predictions, ssl_predictions_of
 from xrayssl.study.analysis.prose import METHOD_NAMES, headline, versus_references
 from xrayssl.study.analysis.ranking import best_recipes, chosen, leaderboard, seed_runs
@@ -41,18 +46,24 @@ __all__ = [
     "PER_PART_REFERENCES",
     "REFERENCE_NAMES",
     "DesignEffects",
+    "Guardrail",
     "answer_effects",
     "auroc",
     "best_recipes",
+    "by_ops",
     "chosen",
     "claims",
+    "contrast_frame",
     "design_effects",
     "factorial_effects",
+    "guardrails",
     "headline",
     "imbalance_effect",
     "leaderboard",
+    "list_effects",
     "mean_ci",
     "one_at_a_time_effects",
+    "op_parts",
     "paired_effects",
     "pairwise_matrix",
     "per_part_table",

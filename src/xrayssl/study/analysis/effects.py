@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from xrayssl.augment.spec import format_value, parse_spec
 from xrayssl.catalog import N_BOOT
 from xrayssl.metrics import mean_ci
 from xrayssl.study.analysis.frame import GROUP
 from xrayssl.study.analysis.paired import paired_effects
+from xrayssl.study.designs import resolve
 
 
 def factorial_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
@@ -152,13 +154,72 @@ def _pairwise(design: str, frame: pd.DataFrame, factors: list[str], methods: lis
     return DesignEffects(design, matrices={m: pairwise_matrix(frame, factors, m) for m in methods})
 
 
-# which analysis each study design gets; a design not here ('list') has no contrasts of its own
+def op_parts(spec: str, base: str = "") -> tuple[str, ...]:
+    """A recipe's augmentations as written in its spec, the base left out: 'crop(scale=0.5..1)+flip' after that
+    base is ('flip',). Each op keeps its arguments ('rotate(15)'), so that rotate(10) and rotate(15) differ."""
+    terms = [_op_text(t) for t in parse_spec(resolve(spec))]
+    start = [_op_text(t) for t in parse_spec(resolve(base))] if base else []
+    return tuple(terms[len(start) :] if terms[: len(start)] == start else terms)
+
+
+def _op_text(term: tuple[str, list, dict]) -> str:
+    name, args, kwargs = term
+    inner = [format_value(a) for a in args] + [f"{k}={format_value(v)}" for k, v in kwargs.items()]
+    return f"{name}({','.join(inner)})" if inner else name
+
+
+def by_ops(frame: pd.DataFrame, base: str = "") -> tuple[pd.DataFrame, list[str]]:
+    """The frame with each run's parts read from its spec (design 'list': a recipe is a name, not a set of
+    factors), and the augmentations that tell some two of its recipes apart."""
+    if frame.empty or "spec" not in frame:
+        return frame, []
+    parts = [op_parts(s or "", base) for s in frame["spec"]]
+    out = frame.assign(parts=parts)
+    factors = sorted({f for p in parts for f in p})
+    return out, factors
+
+
+def list_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
+    """Every pair of recipes that differ by one augmentation alone: the one with it minus the one without, paired
+    by seed; 95 % t-interval over seeds (one seed: no interval)."""
+    out = []
+    for key, g in frame.groupby(GROUP, sort=False):
+        by: dict[tuple[frozenset, int], list[float]] = {}
+        for p, s, v in zip(g["parts"], g["seed"], g["test_auroc"]):
+            by.setdefault((frozenset(p), s), []).append(v)
+        for f in factors:
+            diffs = [v - w for (parts, s), vs in by.items() if f in parts and (parts - {f}, s) in by
+                     for v in vs for w in by[(parts - {f}, s)]]  # fmt: skip
+            if diffs:
+                m, lo, hi = mean_ci(diffs)
+                out.append({**dict(zip(GROUP, key)), "term": f, "effect": m, "lo": lo, "hi": hi, "n_pairs": len(diffs)})
+    return pd.DataFrame(out)
+
+
+def _list(design: str, frame: pd.DataFrame, factors: list[str], methods: list[str]) -> DesignEffects:
+    eff = list_effects(frame, factors)
+    note = (
+        "Recipes that differ by one augmentation alone: with it minus without, paired by seed; 95 % t-interval "
+        "over seeds (one seed: none)."
+    )
+    return DesignEffects(design, table=eff, xlabel="change in test AUROC", note=note, answer=eff,
+                         answer_note=note[:-1].lower().replace("recipes that", "between recipes that"))  # fmt: skip
+
+
+# which analysis each study design gets (design 'list' reads its recipes' specs: see by_ops)
 DESIGNS: dict[str, Callable[[str, pd.DataFrame, list[str], list[str]], DesignEffects]] = {
+    "list": _list,
     "one-at-a-time": _one_at_a_time,
     "full": _factorial,
     "fractional": _factorial,
     "pairwise": _pairwise,
 }
+
+
+def contrast_frame(design: str, frame: pd.DataFrame, base: str, factors: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The frame and factors the contrasts are made over: the design's factors, or, for design 'list', the
+    augmentations read from its recipes' specs (by_ops), so that 'none' and 'flip' give a flip contrast."""
+    return by_ops(frame, base) if design == "list" else (frame, factors)
 
 
 def design_effects(design: str, frame: pd.DataFrame, factors: list[str], methods: list[str]) -> DesignEffects:

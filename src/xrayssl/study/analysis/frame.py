@@ -10,6 +10,8 @@ from xrayssl.study.store import Store
 # start: where the runs' backbone started ("as configured" unless the study varies it: inits), so that augmentation
 # effects are estimated within each start
 GROUP = ["body_part", "abnormal_fraction", "start", "method"]
+METHOD_NAMES = {"simclr": "SimCLR", "byol": "BYOL", "moco": "MoCo", "simsiam": "SimSiam", "barlowtwins": "Barlow Twins",
+                "vicreg": "VICReg", "vicregl": "VICRegL", "densecl": "DenseCL", "mae": "MAE", "dcl": "DCL"}  # fmt: skip
 # study meta key: the known truth of a study's data (augmentation -> {"sign": +1/-1/0, "factor": why}), written by
 # whoever made the data (the demo, for its planted nuisance factors) and read by the report's planted_check
 EXPECTED_EFFECTS_KEY = "expected_effects"
@@ -42,6 +44,7 @@ def ssl_frame_of(runs: list[dict]) -> pd.DataFrame:
                 "start": start_name(p),
                 "recipe": p["recipe"],
                 "parts": tuple(p["parts"]),
+                "spec": p.get("spec", ""),
                 "seed": p["seed"],
                 "abnormal_fraction": "as is" if p["abnormal_fraction"] is None else f"{p['abnormal_fraction']:g}",
                 "abnormal_share": pool.get("abnormal_share_used", np.nan),

@@ -54,7 +54,9 @@ def paired_effects(
     out = []
     rng = np.random.default_rng(seed)
     for key, g in frame[frame["run_id"].isin(predictions)].groupby(GROUP, sort=False):
-        runs = {(frozenset(p), s): rid for p, s, rid in zip(g["parts"], g["seed"], g["run_id"])}
+        runs: dict[tuple[frozenset, int], list[str]] = {}  # several runs per set: pairwise's a>b and b>a
+        for p, s, rid in zip(g["parts"], g["seed"], g["run_id"]):
+            runs.setdefault((frozenset(p), s), []).append(rid)
         pairs = {f: _pairs(runs, f) for f in factors}
         used = sorted({rid for ps in pairs.values() for pair in ps for rid in pair[:2]})
         if not used:
@@ -83,12 +85,14 @@ def paired_effects(
     return pd.DataFrame(out)
 
 
-def _pairs(runs: dict[tuple[frozenset, int], str], factor: str) -> list[tuple[str, str, int]]:
-    """(run with the factor, the same recipe and seed without it, seed) for every such pair in a study."""
+def _pairs(runs: dict[tuple[frozenset, int], list[str]], factor: str) -> list[tuple[str, str, int]]:
+    """(run with the factor, a run of the same augmentations and seed without it, seed) for every such pair."""
     return [
-        (rid, runs[(parts - {factor}, s)], s)
-        for (parts, s), rid in runs.items()
+        (rid, other, s)
+        for (parts, s), ids in runs.items()
         if factor in parts and (parts - {factor}, s) in runs
+        for rid in ids
+        for other in runs[(parts - {factor}, s)]
     ]
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from xrayssl.study.analysis.frame import GROUP
+from xrayssl.study.analysis.frame import GROUP, METHOD_NAMES
+from xrayssl.study.analysis.guardrails import at_chance, below_untrained
 from xrayssl.study.analysis.ranking import chosen
 
 
@@ -23,10 +24,6 @@ def _interval(r: Any) -> str:
 def _names(rows: pd.DataFrame) -> str:
     terms = [f"{r.term} ({_interval(r)})" for r in rows.itertuples()]
     return terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " and " + terms[-1]
-
-
-METHOD_NAMES = {"simclr": "SimCLR", "byol": "BYOL", "moco": "MoCo", "simsiam": "SimSiam", "barlowtwins": "Barlow Twins",
-                "vicreg": "VICReg", "vicregl": "VICRegL", "densecl": "DenseCL", "mae": "MAE", "dcl": "DCL"}  # fmt: skip
 
 
 def headline(effects: pd.DataFrame, images: str = "these images") -> list[str]:
@@ -61,20 +58,32 @@ def headline(effects: pd.DataFrame, images: str = "these images") -> list[str]:
     return out
 
 
-def versus_references(board: pd.DataFrame, refs: pd.DataFrame) -> list[str]:
+def versus_references(board: pd.DataFrame, refs: pd.DataFrame, chance: float = 0.5) -> list[str]:
     """One sentence per method: its recipe chosen on validation against the floors and the supervised models,
-    'above' or 'below' a reference only where the two 95 % intervals are apart, else 'level with' it."""
-    if board.empty or refs.empty:
+    'above' or 'below' a reference only where the two 95 % intervals are apart, else 'level with' it. An encoder
+    whose interval covers chance is 'at chance', and one that scores under the random-encoder floor is 'below the
+    untrained network': neither is ever 'level with' anything."""
+    if board.empty:
         return []
     out = []
     for r in chosen(board).itertuples():
-        others = refs[refs["body_part"] == r.body_part]
-        if others.empty:
+        others = refs[refs["body_part"] == r.body_part] if len(refs) else refs
+        flagged = at_chance(r, chance) or below_untrained(r, others)
+        if others.empty and not flagged:
             continue
         groups: dict[str, list[str]] = {"above": [], "level with": [], "below": []}
         for ref in others.itertuples():
             groups[_compare(r, ref)].append(f"{ref.model} ({ref.test_auroc:.3f}{_ci_text(ref.test_lo, ref.test_hi)})")
-        clauses = [f"{k} {_join(v)}" for k, v in groups.items() if v]
+        clauses = []
+        if at_chance(r, chance):
+            clauses.append(f"at chance (its interval covers {chance:g})")
+        floor = below_untrained(r, others)
+        if floor is not None:
+            clauses.append(f"below the untrained network ({floor.model} {floor.test_auroc:.3f})")
+        if flagged:  # a model at chance or under random weights is compared with nothing else
+            groups = {"above": groups["above"], "below": [x for x in groups["below"] if floor is None or
+                                                          not x.startswith(f"{floor.model} (")]}  # fmt: skip
+        clauses += [f"{k} {_join(v)}" for k, v in groups.items() if v]
         where = f" on {r.body_part}" if board["body_part"].nunique() > 1 else ""
         out.append(
             f"{METHOD_NAMES.get(r.method, r.method)}'s recipe chosen on validation ({r.recipe}){where} reaches test "
@@ -102,7 +111,6 @@ def _compare(a: Any, b: Any) -> str:
     return "level with"
 
 
-NO_EFFECT_YET = "No augmentation effect can be estimated yet (runs still to do, or a design without contrasts)."
 PLANTED_NOTE = (
     "These images carry planted nuisance factors whose effect is known in advance (docs/augmentations.md): the "
     "verdict says whether the study found it."

@@ -23,6 +23,8 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
             {
                 **dict(zip([*GROUP, "recipe"], key)),
                 "n_seeds": len(g),
+                # what the interval is: a t-interval over seeds, or with one seed the run's patient bootstrap
+                "interval": "over seeds" if len(g) > 1 else "patient bootstrap",
                 "val_auroc": g["val_auroc"].mean(),
                 "test_auroc": m,
                 "test_lo": lo,
