@@ -339,10 +339,14 @@ def test_traversal_body_part_writes_nothing_outside_out(tmp_path, radiographs, m
     model = gc._Logit(Classifier(Backbone("resnet18"))).eval()
     config = {"cache": str(cache), "size": 32, "body_part": None}
     monkeypatch.setattr(gc, "load_model", lambda run: (model, config, 0.5))
-    labelled = {s: PreparedCache(cache).manifest.assign(index=range(12)) for s in ("train", "val", "test")}
+    from xrayssl.data.selection import LabelledSplits
+
+    labelled = LabelledSplits(
+        {s: PreparedCache(cache).manifest.assign(index=range(12)) for s in ("train", "val", "test")}
+    )
     monkeypatch.setattr(gc, "labelled_splits", lambda *a: labelled)
     # the maps and their faithfulness do not decide any file name: skip their cost
-    monkeypatch.setattr(gc, "grad_cam_maps", lambda model, layer, x: np.full((len(x), 32, 32), 0.5, np.float32))
+    monkeypatch.setattr(gc, "grad_cam_maps", lambda model, layer, x, *a: np.full((len(x), 32, 32), 0.5, np.float32))
     monkeypatch.setattr(gc, "deletion_auc", lambda model, x, order, pred: np.zeros(len(x)))
     before = set(tmp_path.rglob("*"))
     out = tmp_path / "work" / "out" / "cams"

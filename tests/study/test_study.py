@@ -394,7 +394,7 @@ def test_contrasts_pair_every_run_that_differs_by_one_augmentation():
     """pairwise's a>b and b>a both hold {a, b}: each is paired with 'a' alone for b (none is dropped)."""
     frame = pd.DataFrame(
         {"parts": [("a",), ("b",), ("a", "b"), ("b", "a")], "test_auroc": [0.6, 0.7, 0.75, 0.85], "seed": 0,
-         "body_part": "all", "abnormal_fraction": "as is", "method": "simclr", "spec": ""}
+         "body_part": "all", "abnormal_fraction": "as is", "start": "as configured", "method": "simclr", "spec": ""}
     )  # fmt: skip
     eff = analysis.list_effects(frame, ["a", "b"]).set_index("term")
     assert eff.loc["b", "n_pairs"] == 2 and eff.loc["b", "effect"] == pytest.approx((0.15 + 0.25) / 2)
