@@ -28,6 +28,8 @@ from xrayssl.metrics import auroc, bootstrap_metrics, knn_neighbours, knn_scores
 TaskKind = Literal["binary", "multiclass", "ordinal", "multilabel"]
 TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "ordinal", "multilabel")
 PRIMARY = {"binary": "auroc", "multiclass": "macro_auroc", "ordinal": "qwk", "multilabel": "mean_auroc"}
+# how tables, plots and sentences name each primary metric
+METRIC_LABELS = {"auroc": "AUROC", "macro_auroc": "macro AUROC", "qwk": "QWK", "mean_auroc": "mean AUROC"}
 # what a model that knows nothing scores: AUROC 0.5 whatever the prevalence, kappa 0
 CHANCE = {"auroc": 0.5, "macro_auroc": 0.5, "mean_auroc": 0.5, "qwk": 0.0, "normal_vs_rest_auroc": 0.5}
 
@@ -51,6 +53,11 @@ class Task:
     @property
     def primary(self) -> str:
         return PRIMARY[self.kind]
+
+    @property
+    def metric_label(self) -> str:
+        """The primary metric as a reader sees it: "AUROC", "QWK", "macro AUROC", "mean AUROC"."""
+        return METRIC_LABELS[self.primary]
 
     @property
     def chance(self) -> float:
@@ -132,7 +139,12 @@ def primary_score(task: Task, y: np.ndarray, prob: np.ndarray) -> float:
         keep = y >= 0
         return auroc(y[keep], prob[keep])
     keep = y >= 0 if y.ndim == 1 else np.ones(len(y), bool)
-    return point_metrics(task, y[keep], prob[keep])[task.primary]
+    y, prob = y[keep], prob[keep]
+    if task.kind == "multilabel":
+        return _nanmean([auroc(y[:, j][y[:, j] >= 0], prob[:, j][y[:, j] >= 0]) for j in range(y.shape[1])])
+    if task.primary == "qwk":  # the primary alone: this runs inside every paired bootstrap draw
+        return quadratic_kappa(y, prob.argmax(1), prob.shape[1])
+    return _nanmean(_one_vs_rest(y, prob))
 
 
 def knn_probabilities(task: Task, train: np.ndarray, labels: np.ndarray, query: np.ndarray, k: int = 20) -> np.ndarray:

@@ -53,10 +53,10 @@ def build_list_study(root: Path, cache: Path, ssl_separation: dict[str, float]) 
             continue
         separation = ssl_separation[run["params"]["recipe"]] if run["kind"] == "ssl" else 4.0
         result["predictions"], score = _predictions(folder, rows, separation, seed=i)
-        result |= {"test_auroc": score, "test_auroc_ci": [max(0, score - 0.12), min(1, score + 0.12)],
-                   "val_auroc": score, "n": {"train": 30, "val": 24, "test": len(rows)}}  # fmt: skip
+        result |= {"test_score": score, "test_score_ci": [max(0, score - 0.12), min(1, score + 0.12)],
+                   "val_score": score, "n": {"train": 30, "val": 24, "test": len(rows)}}  # fmt: skip
         if run["kind"] == "ssl":
-            result |= {"val_auroc_by_C": {"0.1": 0.45, "1.0": 0.48}, "pretrain": {"steps": 1, "epochs": 1}}
+            result |= {"val_score_by_C": {"0.1": 0.45, "1.0": 0.48}, "pretrain": {"steps": 1, "epochs": 1}}
             pd.DataFrame({"step": [1], "epoch": [0], "seconds": [0.5], "loss": [0.018]}).to_csv(
                 folder / "loss.csv", index=False
             )
@@ -88,7 +88,7 @@ def test_chance_and_below_floor_encoders_are_named_in_the_json_and_the_html(chan
     kinds = {w["kind"]: w for w in data["warnings"]}
     assert {"at_chance", "below_untrained", "small_validation", "probe_at_chance", "short_runs"} <= set(kinds)
     assert kinds["at_chance"]["evidence"]["chance"] == 0.5 and kinds["at_chance"]["evidence"]["test_lo"] <= 0.5
-    assert kinds["below_untrained"]["evidence"]["floor_auroc"] > kinds["below_untrained"]["evidence"]["test_auroc"]
+    assert kinds["below_untrained"]["evidence"]["floor_score"] > kinds["below_untrained"]["evidence"]["test_score"]
     assert kinds["small_validation"]["evidence"]["images"] < 100
     assert kinds["short_runs"]["evidence"]["max_steps"] == 1
     text = build_report(chance_study, tmp_path / "report.html").read_text()

@@ -66,10 +66,10 @@ def test_planted_check_verdicts():
 
 def test_versus_references_says_above_or_below_only_when_intervals_are_apart():
     board = pd.DataFrame([{"method": "simclr", "recipe": "intensity", "body_part": "all", "rank": 1,
-                           "test_auroc": 0.74, "test_lo": 0.70, "test_hi": 0.77}])  # fmt: skip
+                           "test_score": 0.74, "test_lo": 0.70, "test_hi": 0.77}])  # fmt: skip
     refs = pd.DataFrame(
         [("random floor", 0.62, 0.58, 0.66), ("pixels floor", 0.70, 0.65, 0.72), ("supervised", 0.9, 0.88, 0.92)],
-        columns=["model", "test_auroc", "test_lo", "test_hi"],
+        columns=["model", "test_score", "test_lo", "test_hi"],
     ).assign(body_part="all")
     (sentence,) = analysis.versus_references(board, refs)
     assert sentence == (
@@ -131,7 +131,7 @@ def build_constructed_study(root: Path, cache: Path, seeds: int = 1) -> Path:
         else:
             pred = pd.read_csv(folder / result["predictions"])
             score = analysis.auroc(pred["label"].to_numpy(), pred["prob"].to_numpy())
-            result |= {"test_auroc": score, "test_auroc_ci": [score - 0.05, score + 0.05], "val_auroc": score}
+            result |= {"test_score": score, "test_score_ci": [score - 0.05, score + 0.05], "val_score": score}
         if run["kind"] == "supervised":
             result["label_fraction"] = p["label_fraction"]
         store.finish(run["id"], result)
@@ -159,7 +159,7 @@ def test_paired_effects_recover_the_constructed_effects(constructed):
     predictions = analysis.ssl_predictions(constructed, store)
     eff = analysis.paired_effects(frame, predictions, ["intensity", "flip"], n_boot=300).set_index("term")
     assert list(eff["n_pairs"]) == [2, 2]  # each factor: on/off with the other factor off and on
-    on = frame.set_index("recipe")["test_auroc"]
+    on = frame.set_index("recipe")["test_score"]
     main = (on["intensity+flip"] - on["flip"] + on["intensity"] - on["none"]) / 2
     assert eff.loc["intensity", "effect"] == pytest.approx(main)  # the usual 2x2 main effect
     assert eff.loc["intensity", "lo"] > 0.03  # planted +0.12 of separation: clearly positive
@@ -250,10 +250,10 @@ def test_training_log_prefers_metrics_csv(tmp_path):
     (tmp_path / "loss.csv").write_text("step,epoch,seconds,loss\n1,0,0.1,4.0\n2,0,0.2,3.5\n")
     assert list(training_log(tmp_path)["loss"]) == [4.0, 3.5]
     (tmp_path / "metrics.csv").write_text(
-        "step,epoch,seconds,loss,lr,knn_val_auroc,embedding_std\n1,0,0.1,4.0,0.001,,\n2,0,0.2,3.0,0.001,0.7,0.05\n"
+        "step,epoch,seconds,loss,lr,knn_val_score,embedding_std\n1,0,0.1,4.0,0.001,,\n2,0,0.2,3.0,0.001,0.7,0.05\n"
     )
     log = training_log(tmp_path)
-    assert list(log["loss"]) == [4.0, 3.0] and log["knn_val_auroc"].iloc[1] == 0.7
+    assert list(log["loss"]) == [4.0, 3.0] and log["knn_val_score"].iloc[1] == 0.7
 
 
 def test_label_efficiency_ticks_are_plain_percents():

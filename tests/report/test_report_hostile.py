@@ -54,7 +54,7 @@ def hostile_study(tmp_path_factory):
         from xrayssl.study import analysis
 
         score = analysis.auroc(pred["label"].to_numpy(), pred["prob"].to_numpy())
-        result |= {"test_auroc": score, "test_auroc_ci": [score - 0.05, score + 0.05], "val_auroc": score}
+        result |= {"test_score": score, "test_score_ci": [score - 0.05, score + 0.05], "val_score": score}
         if run["kind"] == "supervised":
             result["label_fraction"] = run["params"]["label_fraction"]
         if run["kind"] == "ssl":

@@ -44,10 +44,10 @@ def test_timm_references_are_probed_from_their_file_or_skipped_offline(tiny_cach
     planned = [run_id for run_id, kind, _ in plan(config) if kind == "reference"]
     assert planned == ["reference/all/imagenet", "reference/all/timm:resnet10t", "reference/all/timm:convnext_atto"]
     done = _reference(config, None, tmp_path / "r1", {"reference": "timm:resnet10t", "body_part": None}, False)
-    assert 0 <= done["test_auroc"] <= 1 and done["weights"] == str(weights)
+    assert 0 <= done["test_score"] <= 1 and done["weights"] == str(weights)
     assert json.loads((tmp_path / "r1" / "probe.json").read_text())["backbone"] == "timm:resnet10t"
     skipped = _reference(config, None, tmp_path / "r2", {"reference": "timm:convnext_atto", "body_part": None}, False)
-    assert skipped["test_auroc"] is None and "https://huggingface.co/timm/convnext_atto" in skipped["skipped"]
+    assert skipped["test_score"] is None and "https://huggingface.co/timm/convnext_atto" in skipped["skipped"]
     assert "--reference-weights timm:convnext_atto=" in skipped["skipped"] and "\n" not in skipped["skipped"]
 
 

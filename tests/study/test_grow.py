@@ -25,7 +25,7 @@ def fake_runs(monkeypatch):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "made.txt").write_text(repr(sorted(params.items())))
         executed.append(folder.name)
-        return {"test_auroc": 0.7, "val_auroc": 0.7, "test_auroc_ci": [0.6, 0.8]}
+        return {"test_score": 0.7, "val_score": 0.7, "test_score_ci": [0.6, 0.8]}
 
     for kind in list(runner.EXECUTORS):
         monkeypatch.setitem(runner.EXECUTORS, kind, fake)

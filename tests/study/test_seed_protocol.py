@@ -102,7 +102,7 @@ def test_reference_settings_are_checked():
 def _constructed(kind: str, p: dict, rng) -> dict:
     """Scores for runs that are not trained here: SSL runs, floors, supervised baselines."""
     val, test = (float(v) for v in rng.uniform(0.55, 0.9, 2))
-    result = {"val_auroc": val, "test_auroc": test, "test_auroc_ci": [test - 0.04, min(1.0, test + 0.04)]}
+    result = {"val_score": val, "test_score": test, "test_score_ci": [test - 0.04, min(1.0, test + 0.04)]}
     if kind == "ssl":
         result["pretrain"] = {"pool": {"abnormal_share_used": 0.4}}
     return result
@@ -161,8 +161,8 @@ def test_the_imagenet_reference_runs_or_is_skipped_with_one_line(seed_study):
 
     _, outputs, weights = seed_study
     forearm, hand = outputs["reference/forearm/imagenet"], outputs["reference/hand/imagenet"]
-    assert 0 <= forearm["test_auroc"] <= 1 and forearm["weights"] == str(weights) and forearm["label_fractions"]
-    assert hand["test_auroc"] is None and weights_url("resnet18") in hand["skipped"]
+    assert 0 <= forearm["test_score"] <= 1 and forearm["weights"] == str(weights) and forearm["label_fractions"]
+    assert hand["test_score"] is None and weights_url("resnet18") in hand["skipped"]
     assert "--imagenet-weights PATH" in hand["skipped"] and "\n" not in hand["skipped"]
     assert _line("reference/hand/imagenet", hand).startswith("reference/hand/imagenet: skipped (cannot download")
 
@@ -181,14 +181,14 @@ def test_per_part_table_is_the_seeds_table(seed_study):
             val = {}
             for rid, r in outputs.items():
                 if rid.startswith(f"ssl/{part}/{method}/"):
-                    val.setdefault(rid.split("/")[3], []).append(r["val_auroc"])
+                    val.setdefault(rid.split("/")[3], []).append(r["val_score"])
             best = max(val, key=lambda k: sum(val[k]) / len(val[k]))
             assert table.loc[part, f"{method}_recipe"] == best and table.loc[part, f"{method}_seeds"] == 2
         sup = outputs[f"supervised/{part}/labels1"]  # the largest label share
-        assert table.loc[part, "supervised_auroc"] == pytest.approx(sup["test_auroc"])
-        assert table.loc[part, "pixels_floor_lo"] == pytest.approx(outputs[f"floor/{part}/pixels"]["test_auroc_ci"][0])
-    assert table.loc["forearm", "imagenet_auroc"] == pytest.approx(outputs["reference/forearm/imagenet"]["test_auroc"])
-    assert np_isnan(table.loc["hand", "imagenet_auroc"])  # skipped: no number
+        assert table.loc[part, "supervised_score"] == pytest.approx(sup["test_score"])
+        assert table.loc[part, "pixels_floor_lo"] == pytest.approx(outputs[f"floor/{part}/pixels"]["test_score_ci"][0])
+    assert table.loc["forearm", "imagenet_score"] == pytest.approx(outputs["reference/forearm/imagenet"]["test_score"])
+    assert np_isnan(table.loc["hand", "imagenet_score"])  # skipped: no number
 
 
 def np_isnan(v) -> bool:
@@ -217,12 +217,12 @@ def test_report_json_csv_and_html_carry_the_same_numbers(seed_study, tmp_path, c
     shown = 0
     for row in data["per_part"]:
         for m in models:
-            if row[f"{m}_auroc"] is not None:
-                assert cell(row[f"{m}_auroc"], row[f"{m}_lo"], row[f"{m}_hi"]) in html, (row["body_part"], m)
+            if row[f"{m}_score"] is not None:
+                assert cell(row[f"{m}_score"], row[f"{m}_lo"], row[f"{m}_hi"]) in html, (row["body_part"], m)
                 shown += 1
     assert shown == 2 * len(models) - 1  # the hand's ImageNet reference was skipped
     for row in data["leaderboard"]:
-        assert cell(row["test_auroc"], row["test_lo"], row["test_hi"]) in html
+        assert cell(row["test_score"], row["test_lo"], row["test_hi"]) in html
     for claim in data["claims"]:
         assert f"{claim['value']:.3f}" in html
     assert data["skipped_references"][0]["body_part"] == "hand" and "skipped: cannot download" in html
@@ -230,4 +230,4 @@ def test_report_json_csv_and_html_carry_the_same_numbers(seed_study, tmp_path, c
     frame = pd.DataFrame(data["per_part"])
     assert list(csv.columns) == list(frame.columns)
     for m in models:
-        assert csv[f"{m}_auroc"].tolist() == pytest.approx(frame[f"{m}_auroc"].astype(float).tolist(), nan_ok=True)
+        assert csv[f"{m}_score"].tolist() == pytest.approx(frame[f"{m}_score"].astype(float).tolist(), nan_ok=True)

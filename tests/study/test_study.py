@@ -109,8 +109,8 @@ def _frame(recipes, method="simclr", seeds=3, noise=0.0, rng=None, score=_score)
             s = score(r.parts, seed, noise, rng)
             rows.append({"method": method, "start": "as configured", "recipe": r.name, "parts": r.parts, "seed": seed,
                          "body_part": "all",
-                         "abnormal_fraction": "as is", "abnormal_share": 0.5, "val_auroc": s, "test_auroc": s,
-                         "test_auroc_ci": None})  # fmt: skip
+                         "abnormal_fraction": "as is", "abnormal_share": 0.5, "val_score": s, "test_score": s,
+                         "test_score_ci": None})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -146,11 +146,11 @@ def test_one_at_a_time_contrasts_are_exact():
 
 def test_leaderboard_ranks_on_validation_not_test():
     frame = _frame(one_at_a_time(FIVE), seeds=2)
-    frame["val_auroc"] = np.where(frame["recipe"] == "none", 0.99, 0.5)  # best on validation, not on test
+    frame["val_score"] = np.where(frame["recipe"] == "none", 0.99, 0.5)  # best on validation, not on test
     board = analysis.leaderboard(frame)
     assert board.iloc[0]["recipe"] == "none" and board.iloc[0]["rank"] == 1
-    assert board.iloc[0]["test_auroc"] < board["test_auroc"].max()
-    assert (board["test_lo"] <= board["test_auroc"]).all() and (board["test_auroc"] <= board["test_hi"]).all()
+    assert board.iloc[0]["test_score"] < board["test_score"].max()
+    assert (board["test_lo"] <= board["test_score"]).all() and (board["test_score"] <= board["test_hi"]).all()
 
 
 def test_stability_sensitivity_and_claims_on_constructed_scores():
@@ -177,12 +177,12 @@ def test_imbalance_effect_pairs_recipes_and_seeds():
     for method, drop in (("simclr", 0.05), ("byol", 0.0)):
         for fraction, share in (("0.5", 0.5), ("0.1", 0.1)):
             f = _frame(recipes, method, seeds=3, score=lambda p, s, n, r: 0.7 + 0.01 * s + 0.001 * len(p))
-            f["test_auroc"] -= drop if fraction == "0.1" else 0
+            f["test_score"] -= drop if fraction == "0.1" else 0
             parts.append(f.assign(abnormal_fraction=fraction, abnormal_share=share))
     imb = analysis.imbalance_effect(pd.concat(parts, ignore_index=True))
     change = imb[imb["contrast"] == "change"].set_index("method")
-    assert change.loc["simclr", "test_auroc"] == pytest.approx(-0.05)
-    assert change.loc["byol", "test_auroc"] == pytest.approx(0.0)
+    assert change.loc["simclr", "test_score"] == pytest.approx(-0.05)
+    assert change.loc["byol", "test_score"] == pytest.approx(0.0)
 
 
 # --- configuration -----------------------------------------------------------------------------------------
@@ -393,7 +393,7 @@ def test_settings_cannot_change_on_resume(tmp_path, capsys):
 def test_contrasts_pair_every_run_that_differs_by_one_augmentation():
     """pairwise's a>b and b>a both hold {a, b}: each is paired with 'a' alone for b (none is dropped)."""
     frame = pd.DataFrame(
-        {"parts": [("a",), ("b",), ("a", "b"), ("b", "a")], "test_auroc": [0.6, 0.7, 0.75, 0.85], "seed": 0,
+        {"parts": [("a",), ("b",), ("a", "b"), ("b", "a")], "test_score": [0.6, 0.7, 0.75, 0.85], "seed": 0,
          "body_part": "all", "abnormal_fraction": "as is", "start": "as configured", "method": "simclr", "spec": ""}
     )  # fmt: skip
     eff = analysis.list_effects(frame, ["a", "b"]).set_index("term")

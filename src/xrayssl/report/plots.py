@@ -45,8 +45,9 @@ def _err(mean: pd.Series, lo: pd.Series, hi: pd.Series) -> np.ndarray:
     return np.vstack([mean - lo, hi - mean]).clip(min=0)
 
 
-def leaderboard_plot(board: pd.DataFrame, top: int = 12) -> str:
-    """Test AUROC (mean over seeds, 95 % interval) of each method's recipes, in validation order."""
+def leaderboard_plot(board: pd.DataFrame, metric: str = "AUROC", top: int = 12) -> str:
+    """Test score (the task's primary metric, ``metric``; mean over seeds, 95 % interval) of each method's recipes,
+    in validation order."""
     plt = _plt()
     methods = list(dict.fromkeys(board["method"]))
     fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 0.32 * min(top, len(board)) + 1.4),
@@ -54,11 +55,11 @@ def leaderboard_plot(board: pd.DataFrame, top: int = 12) -> str:
     for ax, method in zip(axes[0], methods):
         b = board[board["method"] == method].head(top).iloc[::-1]
         y = np.arange(len(b))
-        ax.errorbar(b["test_auroc"], y, xerr=_err(b["test_auroc"], b["test_lo"], b["test_hi"]), fmt="o",
+        ax.errorbar(b["test_score"], y, xerr=_err(b["test_score"], b["test_lo"], b["test_hi"]), fmt="o",
                     color=COLORS.get(method, "k"), capsize=2)  # fmt: skip
         ax.set_yticks(y, b["recipe"], fontsize=8)
-        ax.set_title(f"{method} (top by validation AUROC)", fontsize=10)
-        ax.set_xlabel(f"test AUROC (95 % CI: {interval_words(b)})")
+        ax.set_title(f"{method} (top by validation {metric})", fontsize=10)
+        ax.set_xlabel(f"test {metric} (95 % CI: {interval_words(b)})")
         ax.grid(axis="x", alpha=0.3)
     return data_uri(fig)
 
@@ -100,7 +101,7 @@ def effects_plot(effects: pd.DataFrame, label: str) -> str:
     return data_uri(fig)
 
 
-def heatmap(matrix: pd.DataFrame, title: str) -> str:
+def heatmap(matrix: pd.DataFrame, title: str, label: str = "test AUROC") -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(1.0 * len(matrix) + 2, 0.9 * len(matrix) + 1.2))
     im = ax.imshow(matrix.to_numpy(float), cmap="viridis")
@@ -113,12 +114,12 @@ def heatmap(matrix: pd.DataFrame, title: str) -> str:
             v = matrix.iat[i, j]
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="w", fontsize=8)
-    fig.colorbar(im, ax=ax, label="test AUROC")
+    fig.colorbar(im, ax=ax, label=label)
     ax.set_title(title, fontsize=10)
     return data_uri(fig)
 
 
-def label_efficiency_plot(curves: list[dict]) -> str:
+def label_efficiency_plot(curves: list[dict], metric: str = "AUROC") -> str:
     """curves: {name, fractions, auroc, lo, hi, kind}; SSL probes solid, supervised dashed, floors dotted."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -137,7 +138,7 @@ def label_efficiency_plot(curves: list[dict]) -> str:
     ax.xaxis.set_major_formatter(_percent_formatter())
     ax.xaxis.set_minor_locator(_null_locator())
     ax.set_xlabel("labelled training patients")
-    ax.set_ylabel("test AUROC")
+    ax.set_ylabel(f"test {metric}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return data_uri(fig)
@@ -176,20 +177,20 @@ def roc_plot(curves: list[dict]) -> str:
 
 
 def training_plot(logs: dict[str, dict[str, pd.DataFrame]]) -> str:
-    """logs: method -> {recipe: log with step, loss and, where recorded, knn_val_auroc}. Top row: the loss
+    """logs: method -> {recipe: log with step, loss and, where recorded, knn_val_score}. Top row: the loss
     (a moving average over 5 steps); bottom row, when any run recorded one: the validation kNN AUROC."""
     plt = _plt()
     methods = list(logs)
-    with_val = any("knn_val_auroc" in g and g["knn_val_auroc"].notna().any() for m in logs.values() for g in m.values())
+    with_val = any("knn_val_score" in g and g["knn_val_score"].notna().any() for m in logs.values() for g in m.values())
     rows = 2 if with_val else 1
     fig, axes = plt.subplots(rows, len(methods), figsize=(5.2 * len(methods), 3.2 * rows), squeeze=False)
     for j, method in enumerate(methods):
         for recipe, log in logs[method].items():
             loss = log["loss"].rolling(5, min_periods=1).mean()
             line = axes[0, j].plot(log["step"], loss, lw=1.2, label=recipe)[0]
-            if with_val and "knn_val_auroc" in log:
-                val = log.dropna(subset=["knn_val_auroc"])
-                axes[1, j].plot(val["step"], val["knn_val_auroc"], "o-", ms=3, lw=1.2, color=line.get_color())
+            if with_val and "knn_val_score" in log:
+                val = log.dropna(subset=["knn_val_score"])
+                axes[1, j].plot(val["step"], val["knn_val_score"], "o-", ms=3, lw=1.2, color=line.get_color())
         axes[0, j].set_title(method, fontsize=10)
         axes[0, j].set_ylabel("training loss")
         axes[0, j].legend(fontsize=7)
@@ -202,16 +203,16 @@ def training_plot(logs: dict[str, dict[str, pd.DataFrame]]) -> str:
     return data_uri(fig)
 
 
-def comparison_plot(rows: pd.DataFrame) -> str:
-    """rows: name, kind, test_auroc, test_lo, test_hi."""
+def comparison_plot(rows: pd.DataFrame, metric: str = "AUROC") -> str:
+    """rows: name, kind, test_score, test_lo, test_hi."""
     plt = _plt()
     colors = {"ssl": "#1f77b4", "supervised": "#2ca02c", "floor": "#7f7f7f"}
     fig, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, rows["test_auroc"] - 0.5, left=0.5, color=[colors.get(k, "k") for k in rows["kind"]], alpha=0.8,
-            xerr=_err(rows["test_auroc"], rows["test_lo"], rows["test_hi"]), capsize=3)  # fmt: skip
+    ax.barh(y, rows["test_score"] - 0.5, left=0.5, color=[colors.get(k, "k") for k in rows["kind"]], alpha=0.8,
+            xerr=_err(rows["test_score"], rows["test_lo"], rows["test_hi"]), capsize=3)  # fmt: skip
     ax.set_yticks(y, rows["name"], fontsize=8)
     ax.axvline(0.5, color="k", lw=0.8)
-    ax.set_xlabel("test AUROC (95 % CI)")
+    ax.set_xlabel(f"test {metric} (95 % CI)")
     ax.grid(axis="x", alpha=0.3)
     return data_uri(fig)

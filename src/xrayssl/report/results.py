@@ -35,7 +35,6 @@ from xrayssl.study.store import FINAL_KIND, Store
 from xrayssl.tasks import Task
 
 RESULTS_CSV = "results.csv"
-TASK_KEY = "task"  # study meta: the cache's task (xrayssl.tasks.Task.to_json) where the study records one
 
 
 def open_store(study: str | Path) -> tuple[Store, StudyConfig]:
@@ -69,8 +68,14 @@ class StudyResults:
     expected: dict[str, Any] | None  # planted truth (synthetic data): augmentation -> {sign, factor}
     warnings: list[analysis.Guardrail]  # what the numbers cannot support, most serious first
     chance: float  # the task's chance level of the primary metric (binary: 0.5 AUROC)
+    task: Task  # the cache's label task: every score is its primary metric
     preview: dict[str, Any] | None  # the stored augmentation preview's record (study.preview)
     dataset: dict[str, Any] | None  # the stored dataset summary
+
+    @property
+    def metric(self) -> str:
+        """The primary metric as tables and sentences name it ("AUROC", "QWK", ...)."""
+        return self.task.metric_label
 
     @property
     def factors(self) -> list[str]:
@@ -98,6 +103,8 @@ class StudyResults:
             "study": str(self.study.resolve()),
             "config": {k: v for k, v in self.config.to_dict().items() if k != "out"},
             "counts": self.counts,
+            "task": self.task.to_json(),
+            "metric": self.task.primary,
             "chance": self.chance,
             "warnings": [w.to_json() for w in self.warnings],
             "leaderboard": self.board,
@@ -130,13 +137,15 @@ def load_results(study: str | Path, say: Callable[[str], object] | None = None) 
     board = analysis.leaderboard(frame)
     refs = analysis.references_of(runs)
     contrasts, factors = analysis.contrast_frame(config.design, frame, config.base, list(config.augmentations))
-    design = analysis.design_effects(config.design, contrasts, factors, config.methods)
+    task = Task.from_json(store.get_meta(analysis.TASK_KEY))
+    design = analysis.design_effects(config.design, contrasts, factors, config.methods, task.metric_label)
     predictions = analysis.ssl_predictions_of(study, runs)
-    effects, note = analysis.answer_effects(config.design, contrasts, predictions, factors, config.n_boot, own=design)
+    effects, note = analysis.answer_effects(
+        config.design, contrasts, predictions, factors, config.n_boot, own=design, task=task
+    )
     some = len(frame) > 0
     say("ranking stability, sensitivity and claims...")
     dataset = read_stored(study, DATASET_JSON)
-    chance = Task.from_json(store.get_meta(TASK_KEY)).chance
     return StudyResults(
         study=study,
         config=config,
@@ -158,8 +167,9 @@ def load_results(study: str | Path, say: Callable[[str], object] | None = None) 
         expected=store.get_meta(analysis.EXPECTED_EFFECTS_KEY),
         preview=read_stored(study, AUGMENTATIONS_JSON),
         dataset=dataset,
-        warnings=analysis.guardrails(frame, board, refs, runs, dataset, chance),
-        chance=chance,
+        warnings=analysis.guardrails(frame, board, refs, runs, dataset, task.chance, task.metric_label),
+        chance=task.chance,
+        task=task,
     )
 
 

@@ -4,6 +4,7 @@ the study folder keeps the resolved config so that a resumed or sharded study is
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -241,16 +242,18 @@ class StudyConfig(Serialisable):
                 f"{self.cache}: no images of body part(s) {', '.join(missing)}; "
                 f"the cache holds: {', '.join(sorted(parts)) or 'none named'}"
             )
-        for part in self.body_parts:  # every probe needs both classes: say so now, not after pretraining every run
-            rows = manifest if part is None else manifest[manifest["body_part"].str.lower() == part.lower()]
-            for split in ("train", "val", "test"):
-                labels = set(rows.loc[rows["split"] == split, "label"]) - {-1}
-                if len(labels) < 2:
-                    where = f"body part {part}" if part else "the cache"
-                    raise XraySSLError(
-                        f"{self.cache}: the {split} split of {where} holds {len(labels)} class(es) of normal/abnormal; "
-                        "a probe needs both (prepare with other split fractions, or another body part)"
-                    )
+        from xrayssl.data.selection import labelled_splits
+
+        for part in self.body_parts:  # every probe needs two classes per split: say so now, not after pretraining
+            where = f"{self.cache} (body part {part})" if part else str(self.cache)
+            with warnings.catch_warnings():  # a class train lacks is said again, by the runs that meet it
+                warnings.simplefilter("ignore", UserWarning)
+                labelled_splits(manifest, part, where, cache.task)
+        if any(f is not None for f in self.abnormal_fractions) and not cache.task.has_normal:
+            raise XraySSLError(
+                f"{self.cache}: abnormal_fractions need a normal class, and this {cache.task.kind} task names none "
+                "(prepare with --normal VALUE)"
+            )
         size = cache.info.get("size")  # every run's --size against the cache's: no study on upscaled images
         shared = self.pretrain_config(method=self.methods[0], augs="", seed=0, out="-")
         check_size(shared.size, shared.allow_upscale, self.cache, size)

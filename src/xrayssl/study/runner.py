@@ -21,11 +21,13 @@ from typing import Any
 
 from xrayssl.errors import XraySSLError
 from xrayssl.evaluate.config import ProbeConfig, SupervisedEvalConfig
+from xrayssl.study.analysis.frame import TASK_KEY
 from xrayssl.study.backend import DB_NAME, LOCATION, network_filesystem
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.lifeline import exit_with_parent
 from xrayssl.study.plan import REFERENCE_KIND, duration, plan, run_folder_name
 from xrayssl.study.store import FINAL_KIND, Store, StoreConfig
+from xrayssl.tasks import METRIC_LABELS
 
 CONFIG_KEY = "config"
 CACHE_KEY = "cache_identity"  # what the study's cache held when it started (data/cache.py, PreparedCache.identity)
@@ -136,8 +138,10 @@ def _same_cache(store: Store, config: StudyConfig) -> None:
     study from before identities, when it is first resumed), and a cache that has changed since is refused."""
     from xrayssl.data.cache import PreparedCache
 
-    current = PreparedCache(config.cache).identity
+    cache = PreparedCache(config.cache)
+    current = cache.identity
     kept = store.set_meta_once(CACHE_KEY, {"identity": current, "path": str(config.cache)})
+    store.set_meta(TASK_KEY, cache.task.to_json())  # what every run's labels are: the report names its metric
     if kept["identity"] != current:
         raise XraySSLError(
             f"{config.out}: the cache {config.cache} is not the one this study started on (identity "
@@ -262,8 +266,10 @@ def _report_progress(store: Store, seen: int, workers: int = 1) -> int:
 def _line(run_id: str, result: dict[str, Any]) -> str:
     if result.get("skipped"):
         return f"{run_id}: skipped ({result['skipped']})"
-    auroc = result.get("test_auroc")
-    score = f"test AUROC {auroc:.3f} (val {result.get('val_auroc', float('nan')):.3f})" if auroc is not None else "ok"
+    value, label = result.get("test_score"), METRIC_LABELS.get(result.get("metric", "auroc"), "score")
+    val = result.get("val_score")
+    val = f" (val {val:.3f})" if val is not None else ""
+    score = f"test {label} {value:.3f}{val}" if value is not None else "ok"
     return f"{run_id}: {score}, {result.get('seconds', 0):.0f} s"
 
 
@@ -354,13 +360,18 @@ def _quiet() -> None:
 
 
 def _summary(probe_result: dict[str, Any]) -> dict[str, Any]:
+    """What the study keeps of a probe's (or a supervised evaluation's) result: the task's primary metric on test
+    with its interval and on validation, named by ``metric``, and the full ``overall`` metrics."""
     overall = probe_result["overall"]
+    metric = overall.get("primary", "auroc")
+    probe = probe_result.get("probe", {})
     return {
-        "test_auroc": overall["auroc"],
-        "test_auroc_ci": overall["auroc_ci"],
-        "val_auroc": probe_result.get("probe", {}).get("val_auroc", probe_result.get("val_auroc")),
+        "metric": metric,
+        "test_score": overall[metric],
+        "test_score_ci": overall[f"{metric}_ci"],
+        "val_score": probe.get("val_score", probe_result.get(f"val_{metric}")),
         # what the report's guardrails read: the probe's C candidates on validation, and the images per split
-        "val_auroc_by_C": probe_result.get("probe", {}).get("val_auroc_by_C"),
+        "val_score_by_C": probe.get("val_score_by_C"),
         "n": probe_result.get("n"),
         "overall": overall,
         "per_body_part": probe_result.get("per_body_part", {}),
@@ -446,7 +457,7 @@ def _reference(config: StudyConfig, store: Store, folder: Path, p: dict[str, Any
     except WeightsUnavailable as exc:  # the study's option (imagenet_weights / reference_weights: in its YAML)
         reason = exc.message("--imagenet-weights" if name == "imagenet" else f"--reference-weights {name}=")
         print(f"reference {p['reference']} skipped: {reason}", file=sys.stderr, flush=True)
-        return {"skipped": reason, "test_auroc": None, "test_auroc_ci": None, "val_auroc": None}
+        return {"skipped": reason, "test_score": None, "test_score_ci": None, "val_score": None}
     return {**_summary(result), "label_fractions": result.get("label_fractions"), "weights": result.get("weights")}
 
 

@@ -290,6 +290,7 @@ class Store:
         return {status: n for status, n in rows}
 
     def runs(self, kind: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """The runs (params and result decoded), in the plan's order; results in today's keys."""
         query = select(RUNS).order_by(RUNS.c.ord)
         if kind:
             query = query.where(RUNS.c.kind == kind)
@@ -301,6 +302,20 @@ class Store:
         for r in rows:
             d = dict(r)
             d["params"] = json.loads(d["params"])
-            d["result"] = json.loads(d["result"]) if d["result"] else None
+            d["result"] = upgraded(json.loads(d["result"])) if d["result"] else None
             out.append(d)
         return out
+
+
+# results stored before label tasks held AUROC under these names: read as the primary metric's (binary: AUROC)
+LEGACY_KEYS = {"test_score": "test_auroc", "test_score_ci": "test_auroc_ci", "val_score": "val_auroc",
+               "val_score_by_C": "val_auroc_by_C"}  # fmt: skip
+
+
+def upgraded(result: Any) -> Any:
+    """A run's stored result in today's keys (``metric``, ``test_score``, ...), whenever it was written."""
+    if not isinstance(result, dict) or "test_score" in result or "test_auroc" not in result:
+        return result
+    out = {k: v for k, v in result.items() if k not in LEGACY_KEYS.values()}
+    out.update({new: result.get(old) for new, old in LEGACY_KEYS.items()}, metric=result.get("metric", "auroc"))
+    return out

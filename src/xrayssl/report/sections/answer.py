@@ -8,20 +8,25 @@ from typing import Any
 from xrayssl.report.markup import ci, esc, signed_ci, table
 from xrayssl.report.results import StudyResults
 from xrayssl.study.analysis import chosen, planted_check
+from xrayssl.study.analysis.effects import named
 from xrayssl.study.analysis.prose import PLANTED_NOTE, headline, versus_references
 from xrayssl.study.config import StudyConfig
 
 EXPECTED_WORDS = {1: "helps", -1: "hurts", 0: "no effect"}  # a planted truth's sign, as the answer's table says it
-EFFECT_HEAD = "change in test AUROC [95 % CI]"  # the answer table's effect column (tests read it)
+EFFECT_HEAD = "change in test AUROC [95 % CI]"  # the answer table's effect column for binary tasks (tests read it)
+
+
+def effect_head(res: StudyResults) -> str:
+    return named(EFFECT_HEAD, res.metric)
 
 
 def answer(res: StudyResults) -> str:
     """One sentence per method, then the numbers behind it (against the planted truth where the data has one)
     and the chosen recipes against the references."""
     sentences = headline(res.effects) or [no_effect(res)]
-    out = ["<h2>Answer</h2>", warnings(res)] + [f"<p class='lead'>{esc(s)}</p>" for s in sentences]
-    out += [f"<p>{esc(s)}</p>" for s in versus_references(res.board, res.refs, res.chance)]
-    out += [f"<p>{esc(s)}</p>" for s in res.starts.get("sentences", [])]  # the start as a factor (inits)
+    out = ["<h2>Answer</h2>", warnings(res), _metric_line(res)] + [f"<p class='lead'>{esc(s)}</p>" for s in sentences]
+    later = [*versus_references(res.board, res.refs, res.chance), *res.starts.get("sentences", [])]  # starts: inits
+    out += [f"<p>{esc(named(s, res.metric))}</p>" for s in later]
     out.append("<h3>The numbers behind it</h3>")
     if res.effects_note:
         out.append(f"<p class='note'>Effect: {esc(res.effects_note)}.</p>")
@@ -29,6 +34,16 @@ def answer(res: StudyResults) -> str:
         out.append(f"<p class='note'>{esc(PLANTED_NOTE)}</p>")
     out.append(answer_table(res) + _best_vs_references(res) + _study_line(res))
     return "".join(out)
+
+
+def _metric_line(res: StudyResults) -> str:
+    """What every score of the study is: the task's primary metric, with its chance level."""
+    task = res.task
+    what = f"{len(task.classes)} {'findings' if task.kind == 'multilabel' else 'classes'}: {', '.join(task.classes)}"
+    return (
+        f"<p class='note'>Every score is the test <b>{esc(res.metric)}</b>, the primary metric of this "
+        f"{esc(task.kind)} task ({esc(what)}; chance {res.chance:g}).</p>"
+    )
 
 
 def warnings(res: StudyResults) -> str:
@@ -64,7 +79,7 @@ def answer_table(res: StudyResults) -> str:
     rows = []
     for r in effects.itertuples():
         row = {k.replace("_", " "): esc(getattr(r, k)) for k in keys}
-        row |= {"method": esc(r.method), "augmentation": esc(r.term), EFFECT_HEAD: signed_ci(r.effect, r.lo, r.hi)}
+        row |= {"method": esc(r.method), "augmentation": esc(r.term), effect_head(res): signed_ci(r.effect, r.lo, r.hi)}
         if res.expected:
             t = truth.get((r.method, r.term, *(getattr(r, k) for k in keys)))
             planted = res.expected.get(r.term, {})
@@ -78,15 +93,15 @@ def answer_table(res: StudyResults) -> str:
 
 
 def _best_vs_references(res: StudyResults) -> str:
-    head = "test AUROC [95 % CI]"
+    head = f"test {esc(res.metric)} [95 % CI]"
     rows = [
         {"model": f"{esc(r.method)}{_from(r)}, best recipe on validation: <b>{esc(r.recipe)}</b>",
          "body part": esc(r.body_part),
-         head: ci(r.test_auroc, r.test_lo, r.test_hi)}
+         head: ci(r.test_score, r.test_lo, r.test_hi)}
         for r in chosen(res.board).itertuples()
     ]  # fmt: skip
     rows += [
-        {"model": esc(r.model), "body part": esc(r.body_part), head: ci(r.test_auroc, r.test_lo, r.test_hi)}
+        {"model": esc(r.model), "body part": esc(r.body_part), head: ci(r.test_score, r.test_lo, r.test_hi)}
         for r in res.refs.itertuples()
     ]
     return table(rows, left=("model", "body part"))

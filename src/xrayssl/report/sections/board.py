@@ -10,19 +10,19 @@ from xrayssl.report.results import StudyResults
 
 
 def leaderboard(res: StudyResults) -> str:
-    board = res.board
+    board, metric = res.board, esc(res.metric)
     if board.empty:
         return "<h2>Leaderboard</h2><p class='note'>no finished SSL run yet</p>"
     rows = [
         {"body part": esc(r.body_part), "pool": esc(r.abnormal_fraction), "method": esc(r.method), "rank (val)": r.rank,
-         "recipe": esc(r.recipe), "seeds": r.n_seeds, "val AUROC": fmt(r.val_auroc),
-         "test AUROC [95 % CI]": ci(r.test_auroc, r.test_lo, r.test_hi), "interval": esc(r.interval),
+         "recipe": esc(r.recipe), "seeds": r.n_seeds, f"val {metric}": fmt(r.val_score),
+         f"test {metric} [95 % CI]": ci(r.test_score, r.test_lo, r.test_hi), "interval": esc(r.interval),
          "test SD": fmt(r.test_sd)}
         for r in board.itertuples()
     ]  # fmt: skip
     return (
         "<h2>Leaderboard</h2>"
-        + img(plots.leaderboard_plot(board), "leaderboard")
+        + img(plots.leaderboard_plot(board, res.metric), "leaderboard")
         + "<p class='note'>Interval: a 95 % t-interval over seeds; a recipe run with one seed has its run's "
         "patient bootstrap instead, which leaves out the seed-to-seed spread of training.</p>"
         + table(rows, left=("body part", "pool", "method", "recipe", "interval"))
@@ -36,8 +36,8 @@ def effects(res: StudyResults) -> str:
     out = ["<h2>Augmentation effects</h2>"]
     if len(res.effects):
         out.append(f"<p class='note'>As in the answer: {esc(res.effects_note)}.</p>")
-        out.append(img(plots.effects_plot(res.effects.assign(label=res.effects["term"]), "change in test AUROC"),
-                       "effects behind the answer"))  # fmt: skip
+        labelled = res.effects.assign(label=res.effects["term"])
+        out.append(img(plots.effects_plot(labelled, f"change in test {res.metric}"), "effects behind the answer"))
         out.append(f"<h3>The {esc(res.config.design)} design's own contrasts</h3>")
     out.append(design_contrasts(res))
     return "".join(out)
@@ -48,7 +48,10 @@ def design_contrasts(res: StudyResults) -> str:
     own = res.design
     if own.matrices:
         return "".join(
-            img(plots.heatmap(m, f"{method}: test AUROC, first then second"), f"{method} pairwise")
+            img(
+                plots.heatmap(m, f"{method}: test {res.metric}, first then second", f"test {res.metric}"),
+                f"{method} pairwise",
+            )
             for method, m in own.matrices.items()
         )
     if not own.xlabel:  # a design with no contrasts of its own (study.analysis.DESIGNS)

@@ -18,16 +18,16 @@ def comparison(res: StudyResults) -> str:
     rows = []
     for r in chosen(res.board).itertuples():
         rows.append({"name": f"{r.method}: {r.recipe} ({r.body_part}, pool {r.abnormal_fraction})", "kind": "ssl",
-                     "test_auroc": r.test_auroc, "test_lo": r.test_lo, "test_hi": r.test_hi})  # fmt: skip
+                     "test_score": r.test_score, "test_lo": r.test_lo, "test_hi": r.test_hi})  # fmt: skip
     for r in res.refs.itertuples():
-        rows.append({"name": f"{r.model} ({r.body_part})", "kind": r.kind, "test_auroc": r.test_auroc,
+        rows.append({"name": f"{r.model} ({r.body_part})", "kind": r.kind, "test_score": r.test_score,
                      "test_lo": r.test_lo, "test_hi": r.test_hi})  # fmt: skip
     if not rows:
         return ""
     return (
         "<h2>SSL vs supervised vs floors</h2><p class='note'>SSL: the recipe chosen on validation, frozen encoder + "
         "logistic regression on all training labels. Floors: an untrained encoder and raw pixels with the same "
-        "probe.</p>" + img(plots.comparison_plot(pd.DataFrame(rows)), "comparison")
+        "probe.</p>" + img(plots.comparison_plot(pd.DataFrame(rows), res.metric), "comparison")
     )
 
 
@@ -42,16 +42,17 @@ def per_part(res: StudyResults) -> str:
         row = {"body part": fmt(r["body_part"])}
         for m in methods:
             recipe = f"<br><span class='note'>{fmt(r[f'{m}_recipe'])}</span>" if r[f"{m}_recipe"] else ""
-            row[f"{esc(m)}: best recipe on val"] = ci(r[f"{m}_auroc"], r[f"{m}_lo"], r[f"{m}_hi"]) + recipe
+            row[f"{esc(m)}: best recipe on val"] = ci(r[f"{m}_score"], r[f"{m}_lo"], r[f"{m}_hi"]) + recipe
         for key, head in PER_PART_HEADS.items():
-            row[head] = ci(r[f"{key}_auroc"], r[f"{key}_lo"], r[f"{key}_hi"])
+            row[head] = ci(r[f"{key}_score"], r[f"{key}_lo"], r[f"{key}_hi"])
         rows.append(row)
     notes = "".join(
         f"<p class='note'>{esc(s['reference'])} ({esc(s['body_part'])}) skipped: {esc(s['reason'])}</p>"
         for s in res.skipped
     )
     return (
-        "<h2>Per body part</h2><p class='note'>Test AUROC [95 % CI] per body part, as the seed study reported it: "
+        f"<h2>Per body part</h2><p class='note'>Test {esc(res.metric)} [95 % CI] per body part, as the seed study "
+        "reported it: "
         f"each SSL method's recipe chosen on validation (pool {fmt(tab['pool'].iloc[0])}; t-interval over seeds, "
         "or the run's patient bootstrap for one seed), ImageNet features + logistic regression, the supervised "
         "baseline with its largest label share, and the floors (patient bootstrap). '-': did not run. Also in "

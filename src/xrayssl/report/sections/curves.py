@@ -45,7 +45,7 @@ def _add_curve(curves: dict, study: Path, result: dict | None, name: str, kind: 
 
 
 def training_log(run: Path) -> pd.DataFrame | None:
-    """A run's training log: metrics.csv (step, epoch, seconds, loss, lr, knn_val_auroc, embedding_std) where the
+    """A run's training log: metrics.csv (step, epoch, seconds, loss, lr, knn_val_score, embedding_std) where the
     run recorded one, else loss.csv (step, epoch, seconds, loss); None when it has neither."""
     for name in ("metrics.csv", "loss.csv"):
         path = run / name
@@ -97,9 +97,10 @@ def label_efficiency(res: StudyResults) -> str:
     if not curves:
         return "<h2>Label efficiency</h2><p class='note'>computed when the study has finished</p>"
     return (
-        "<h2>Label efficiency</h2><p class='note'>Test AUROC when only a share of training patients is labelled "
+        f"<h2>Label efficiency</h2><p class='note'>Test {esc(res.metric)} when only a share of training patients is "
+        "labelled "
         "(drawn by patient; SSL and floors: mean and 95 % CI over 3 draws; supervised: one model per share, "
-        "patient-bootstrap CI).</p>" + img(plots.label_efficiency_plot(curves), "label efficiency")
+        "patient-bootstrap CI).</p>" + img(plots.label_efficiency_plot(curves, res.metric), "label efficiency")
     )
 
 
@@ -110,10 +111,10 @@ def _supervised_curves(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         by_part.setdefault(r["params"]["body_part"] or "all", []).append(r)
     curves = []
     for part, rs in by_part.items():
-        interval = [r["result"]["test_auroc_ci"] or [None, None] for r in rs]
+        interval = [r["result"]["test_score_ci"] or [None, None] for r in rs]
         curves.append(
             {"name": f"supervised ({part})", "kind": "supervised",
-             "fractions": [r["params"]["label_fraction"] for r in rs], "auroc": [r["result"]["test_auroc"] for r in rs],
+             "fractions": [r["params"]["label_fraction"] for r in rs], "auroc": [r["result"]["test_score"] for r in rs],
              "lo": [c[0] for c in interval], "hi": [c[1] for c in interval]}
         )  # fmt: skip
     return curves
@@ -124,7 +125,7 @@ def _curve(name: str, kind: str, lf: list[dict[str, Any]]) -> dict[str, Any]:
         "name": name,
         "kind": kind,
         "fractions": [x["fraction"] for x in lf],
-        "auroc": [x["auroc"] for x in lf],
-        "lo": [(x["auroc_ci"] or [None, None])[0] for x in lf],
-        "hi": [(x["auroc_ci"] or [None, None])[1] for x in lf],
+        "auroc": [x[x.get("metric", "auroc")] for x in lf],  # the task's primary metric (binary: AUROC)
+        "lo": [(x[f"{x.get('metric', 'auroc')}_ci"] or [None, None])[0] for x in lf],
+        "hi": [(x[f"{x.get('metric', 'auroc')}_ci"] or [None, None])[1] for x in lf],
     }

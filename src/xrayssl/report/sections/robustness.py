@@ -45,7 +45,8 @@ def claims(res: StudyResults) -> str:
     if len(res.imbalance):
         irows = [
             {"body part": esc(r.body_part), "method": esc(r.method), "pool abnormal fraction": esc(r.abnormal_fraction),
-             "abnormal share": fmt(r.abnormal_share, 2), "test AUROC [95 % CI]": ci(r.test_auroc, r.lo, r.hi)}
+             "abnormal share": fmt(r.abnormal_share, 2),
+             f"test {esc(res.metric)} [95 % CI]": ci(r.test_score, r.lo, r.hi)}
             for r in res.imbalance.itertuples()
         ]  # fmt: skip
         out.append("<h3>Pretraining pool imbalance</h3>" + table(irows, left=("body part", "method")))

@@ -22,7 +22,7 @@ from xrayssl.study.analysis.effects import (
     pairwise_matrix,
     planted_check,
 )
-from xrayssl.study.analysis.frame import EXPECTED_EFFECTS_KEY, GROUP, ssl_frame, ssl_frame_of
+from xrayssl.study.analysis.frame import EXPECTED_EFFECTS_KEY, GROUP, TASK_KEY, ssl_frame, ssl_frame_of
 from xrayssl.study.analysis.guardrails import Guardrail, guardrails
 from xrayssl.study.analysis.paired import paired_effects, run_predictions, ssl_predictions, ssl_predictions_of
 from xrayssl.study.analysis.prose import METHOD_NAMES, headline, versus_references
@@ -45,6 +45,7 @@ __all__ = [
     "METHOD_NAMES",
     "PER_PART_REFERENCES",
     "REFERENCE_NAMES",
+    "TASK_KEY",
     "DesignEffects",
     "Guardrail",
     "answer_effects",

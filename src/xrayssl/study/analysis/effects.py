@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from xrayssl.metrics import mean_ci
 from xrayssl.study.analysis.frame import GROUP
 from xrayssl.study.analysis.paired import paired_effects
 from xrayssl.study.designs import resolve
+from xrayssl.tasks import BINARY, Task
 
 
 def factorial_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
@@ -53,7 +54,7 @@ def _factorial_fit(g: pd.DataFrame, factors: list[str]) -> tuple[list[str], np.n
     """Term names, coefficients, standard errors and residual df of one method's regression; None when the runs
     cannot separate the main effects."""
     x = np.array([[1.0 if f in parts else -1.0 for f in factors] for parts in g["parts"]])
-    y = g["test_auroc"].to_numpy(float)
+    y = g["test_score"].to_numpy(float)
     seeds = pd.get_dummies(g["seed"], drop_first=True).to_numpy(float)
     names, cols = list(factors), [x]
     pairs = list(itertools.combinations(range(len(factors)), 2))
@@ -79,7 +80,7 @@ def one_at_a_time_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFra
     out = []
     all_on = tuple(factors)
     for key, g in frame.groupby(GROUP, sort=False):
-        by = {(parts, seed): s for parts, seed, s in zip(g["parts"], g["seed"], g["test_auroc"])}
+        by = {(parts, seed): s for parts, seed, s in zip(g["parts"], g["seed"], g["test_score"])}
         for f in factors:
             without = tuple(x for x in factors if x != f)
             for contrast, on, off in (("alone", (f,), ()), ("dropped", all_on, without)):
@@ -96,7 +97,7 @@ def pairwise_matrix(frame: pd.DataFrame, factors: list[str], method: str) -> pd.
     """Mean test AUROC of 'first then second' (rows: first); the diagonal is the augmentation alone."""
     g = frame[frame["method"] == method]
     m = pd.DataFrame(np.nan, index=factors, columns=factors)
-    for parts, s in g.groupby("parts")["test_auroc"].mean().items():
+    for parts, s in g.groupby("parts")["test_score"].mean().items():
         if len(parts) == 1 and parts[0] in factors:
             m.loc[parts[0], parts[0]] = s
         elif len(parts) == 2 and set(parts) <= set(factors):
@@ -185,7 +186,7 @@ def list_effects(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
     out = []
     for key, g in frame.groupby(GROUP, sort=False):
         by: dict[tuple[frozenset, int], list[float]] = {}
-        for p, s, v in zip(g["parts"], g["seed"], g["test_auroc"]):
+        for p, s, v in zip(g["parts"], g["seed"], g["test_score"]):
             by.setdefault((frozenset(p), s), []).append(v)
         for f in factors:
             diffs = [v - w for (parts, s), vs in by.items() if f in parts and (parts - {f}, s) in by
@@ -222,12 +223,21 @@ def contrast_frame(design: str, frame: pd.DataFrame, base: str, factors: list[st
     return by_ops(frame, base) if design == "list" else (frame, factors)
 
 
-def design_effects(design: str, frame: pd.DataFrame, factors: list[str], methods: list[str]) -> DesignEffects:
-    """The design's own contrasts over the study's finished SSL runs."""
+def design_effects(
+    design: str, frame: pd.DataFrame, factors: list[str], methods: list[str], metric: str = "AUROC"
+) -> DesignEffects:
+    """The design's own contrasts over the study's finished SSL runs; ``metric`` names the task's primary metric
+    (the designs' texts are written for AUROC)."""
     make = DESIGNS.get(design)
     if frame.empty or make is None:
         return DesignEffects(design)
-    return make(design, frame, factors, methods)
+    made = make(design, frame, factors, methods)
+    return replace(made, **{k: named(getattr(made, k), metric) for k in ("note", "xlabel", "answer_note")})
+
+
+def named(text: str, metric: str) -> str:
+    """A text written for AUROC, about the task's primary metric instead."""
+    return text if metric == "AUROC" else text.replace("AUROCs", f"{metric}s").replace("AUROC", metric)
 
 
 def answer_effects(
@@ -237,20 +247,21 @@ def answer_effects(
     factors: list[str],
     n_boot: int = N_BOOT,
     own: DesignEffects | None = None,
+    task: Task = BINARY,
 ) -> tuple[pd.DataFrame, str]:
     """The effects a study's answer is built from, and how their intervals were made: paired runs with a
     patient (and seed) bootstrap where the runs kept their predictions, else the design's own analysis
     (``own``, computed here when not given)."""
     if frame.empty:
         return pd.DataFrame(), ""
-    effects = paired_effects(frame, predictions, factors, n_boot=n_boot) if predictions else pd.DataFrame()
+    effects = paired_effects(frame, predictions, factors, n_boot=n_boot, task=task) if predictions else pd.DataFrame()
     if len(effects):
         return effects, (
-            "change in test AUROC when the augmentation is added to a recipe, averaged over every pair of runs that "
-            "differ by it alone; 95 % interval from resampling test patients"
+            f"change in test {task.metric_label} when the augmentation is added to a recipe, averaged over every pair "
+            "of runs that differ by it alone; 95 % interval from resampling test patients"
             + (" and seeds" if effects["n_seeds"].max() > 1 else " (one seed: the seed-to-seed spread is not in it)")
         )
-    own = own or design_effects(design, frame, factors, sorted(set(frame["method"])))
+    own = own or design_effects(design, frame, factors, sorted(set(frame["method"])), task.metric_label)
     return own.answer, own.answer_note
 
 

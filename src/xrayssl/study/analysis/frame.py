@@ -15,6 +15,7 @@ METHOD_NAMES = {"simclr": "SimCLR", "byol": "BYOL", "moco": "MoCo", "simsiam": "
 # study meta key: the known truth of a study's data (augmentation -> {"sign": +1/-1/0, "factor": why}), written by
 # whoever made the data (the demo, for its planted nuisance factors) and read by the report's planted_check
 EXPECTED_EFFECTS_KEY = "expected_effects"
+TASK_KEY = "task"  # study meta: the cache's task (xrayssl.tasks.Task.to_json), recorded when the study starts
 
 
 def start_name(params: dict) -> str:
@@ -49,9 +50,9 @@ def ssl_frame_of(runs: list[dict]) -> pd.DataFrame:
                 "abnormal_fraction": "as is" if p["abnormal_fraction"] is None else f"{p['abnormal_fraction']:g}",
                 "abnormal_share": pool.get("abnormal_share_used", np.nan),
                 "body_part": p["body_part"] or "all",
-                "val_auroc": res["val_auroc"],
-                "test_auroc": res["test_auroc"],
-                "test_auroc_ci": res["test_auroc_ci"],
+                "val_score": res["val_score"],
+                "test_score": res["test_score"],
+                "test_score_ci": res["test_score_ci"],
                 "seconds": res.get("seconds"),
                 "run": res.get("run"),
             }

@@ -8,7 +8,7 @@ Chance is the task's (xrayssl.tasks; a study without a recorded task is binary: 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -62,9 +62,9 @@ def random_floor(refs: pd.DataFrame, body_part: str) -> Any | None:
 def below_untrained(row: Any, refs: pd.DataFrame) -> Any | None:
     """The random floor a chosen encoder scored below, or None."""
     floor = random_floor(refs, row.body_part)
-    if floor is None or _missing(floor.test_auroc) or _missing(row.test_auroc):
+    if floor is None or _missing(floor.test_score) or _missing(row.test_score):
         return None
-    return floor if row.test_auroc < floor.test_auroc else None
+    return floor if row.test_score < floor.test_score else None
 
 
 def interval_kind(n_seeds: int) -> str:
@@ -79,8 +79,10 @@ def guardrails(
     runs: list[dict[str, Any]],
     dataset: dict[str, Any] | None,
     chance: float = 0.5,
+    metric: str = "AUROC",
 ) -> list[Guardrail]:
-    """Every guardrail the study's finished runs trip, most serious first."""
+    """Every guardrail the study's finished runs trip, most serious first; ``metric`` names the task's primary
+    metric in the messages (the validation's noise is estimated as for an AUROC whatever the task)."""
     out: list[Guardrail] = []
     for r in chosen(board).itertuples() if len(board) else []:
         out += _chosen_row(r, refs, chance)
@@ -91,7 +93,7 @@ def guardrails(
     out += _probe_at_chance(runs, chance)
     out += _short_runs(runs)
     out += _identical_views(frame)
-    return out
+    return [replace(g, message=g.message.replace("test AUROC", f"test {metric}")) for g in out]
 
 
 def _who(r: Any) -> str:
@@ -101,8 +103,8 @@ def _who(r: Any) -> str:
 
 def _chosen_row(r: Any, refs: pd.DataFrame, chance: float) -> list[Guardrail]:
     out = []
-    shown = f"{r.test_auroc:.3f}" + ("" if _missing(r.test_lo) else f" [{r.test_lo:.3f}, {r.test_hi:.3f}]")
-    evidence = {"method": r.method, "recipe": r.recipe, "body_part": r.body_part, "test_auroc": r.test_auroc,
+    shown = f"{r.test_score:.3f}" + ("" if _missing(r.test_lo) else f" [{r.test_lo:.3f}, {r.test_hi:.3f}]")
+    evidence = {"method": r.method, "recipe": r.recipe, "body_part": r.body_part, "test_score": r.test_score,
                 "test_lo": r.test_lo, "test_hi": r.test_hi, "interval": interval_kind(int(r.n_seeds))}  # fmt: skip
     if at_chance(r, chance):
         out.append(
@@ -119,11 +121,11 @@ def _chosen_row(r: Any, refs: pd.DataFrame, chance: float) -> list[Guardrail]:
         out.append(
             Guardrail(
                 "below_untrained",
-                f"{_who(r)} is below the untrained network: test AUROC {r.test_auroc:.3f} against the random-encoder "
-                f"floor's {floor.test_auroc:.3f}"
+                f"{_who(r)} is below the untrained network: test AUROC {r.test_score:.3f} against the random-encoder "
+                f"floor's {floor.test_score:.3f}"
                 + (" (intervals apart): pretraining made the features worse." if apart else
                    " (intervals overlap): pretraining did not beat random weights."),
-                {**evidence, "floor_auroc": floor.test_auroc, "floor_lo": floor.test_lo, "floor_hi": floor.test_hi,
+                {**evidence, "floor_score": floor.test_score, "floor_lo": floor.test_lo, "floor_hi": floor.test_hi,
                  "intervals_apart": bool(apart)},
             )
         )  # fmt: skip
@@ -174,7 +176,7 @@ def _validation_at_chance(board: pd.DataFrame, chance: float, val: dict[str, int
     band = _half_width(val, 0.5) if val is not None else 0.0
     out = []
     for key, g in board.groupby(["body_part", "abnormal_fraction", "method"], sort=False):
-        scores = g["val_auroc"].dropna()
+        scores = g["val_score"].dropna()
         if len(scores) and (scores <= chance + band).all():
             part, pool, method = key
             out.append(
@@ -183,7 +185,7 @@ def _validation_at_chance(board: pd.DataFrame, chance: float, val: dict[str, int
                     f"Every recipe of {METHOD_NAMES.get(method, method)}"
                     + ("" if part == "all" else f" on {part}")
                     + f" scored at chance on validation (best {scores.max():.3f}): the recipe chosen is a coin toss.",
-                    {"method": method, "body_part": part, "pool": pool, "best_val_auroc": float(scores.max()),
+                    {"method": method, "body_part": part, "pool": pool, "best_val_score": float(scores.max()),
                      "chance": chance, "band": round(min(band, 1.0), 3)},
                 )
             )  # fmt: skip
@@ -197,7 +199,7 @@ def _probe_at_chance(runs: list[dict[str, Any]], chance: float) -> list[Guardrai
         for r in runs
         if r["kind"] == "ssl"
         and r["status"] == "done"
-        and (by_c := (r["result"] or {}).get("val_auroc_by_C"))
+        and (by_c := (r["result"] or {}).get("val_score_by_C"))
         and all(v is not None and v <= chance for v in by_c.values())
     ]
     if not flat:

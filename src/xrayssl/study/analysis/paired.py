@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from xrayssl.catalog import N_BOOT
-from xrayssl.metrics import auroc
 from xrayssl.study.analysis.frame import GROUP
 from xrayssl.study.store import Store
+from xrayssl.tasks import BINARY, Task, primary_score
 
 
 def run_predictions(study: str | Path, result: dict[str, Any] | None) -> pd.DataFrame | None:
@@ -43,9 +43,15 @@ def ssl_predictions_of(study: str | Path, runs: list[dict[str, Any]]) -> dict[st
 
 
 def paired_effects(
-    frame: pd.DataFrame, predictions: dict[str, pd.DataFrame], factors: list[str], n_boot: int = N_BOOT, seed: int = 0
+    frame: pd.DataFrame,
+    predictions: dict[str, pd.DataFrame],
+    factors: list[str],
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    task: Task = BINARY,
 ) -> pd.DataFrame:
-    """What adding each augmentation does to test AUROC, from every pair of runs that differ by it alone (same
+    """What adding each augmentation does to the task's primary metric on test (binary: AUROC; grades: QWK), from
+    every pair of runs that differ by it alone (same
     seed, same method): the mean change over the pairs, with a 95 % percentile interval from resampling test
     patients (one draw shared by every run, so each pair stays paired) and, with several seeds, seeds as well.
 
@@ -61,16 +67,17 @@ def paired_effects(
         used = sorted({rid for ps in pairs.values() for pair in ps for rid in pair[:2]})
         if not used:
             continue
-        y, probs, members = _aligned(predictions, used)
+        y, probs, members = _aligned(predictions, used, task)
         col = {rid: i for i, rid in enumerate(used)}
         seeds = sorted(set(g["seed"]))
         draws = []
         for _ in range(n_boot):
             idx = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
             picked = rng.choice(seeds, len(seeds)) if len(seeds) > 1 else seeds
-            if len(np.unique(y[idx])) == 2:
-                draws.append((np.array([auroc(y[idx], probs[idx, c]) for c in range(len(used))]), picked))
-        full = np.array([auroc(y, probs[:, c]) for c in range(len(used))])
+            scores = np.array([primary_score(task, y[idx], probs[c][idx]) for c in range(len(used))])
+            if np.isfinite(scores).all():  # a draw with one class only scores nothing
+                draws.append((scores, picked))
+        full = np.array([primary_score(task, y, probs[c]) for c in range(len(used))])
         for f, ps in pairs.items():
             if not ps:
                 continue
@@ -96,16 +103,26 @@ def _pairs(runs: dict[tuple[frozenset, int], list[str]], factor: str) -> list[tu
     ]
 
 
-def _aligned(predictions: dict[str, pd.DataFrame], runs: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
-    """Labels, an (images x runs) probability matrix and each patient's rows, over the images all runs share."""
+def _aligned(
+    predictions: dict[str, pd.DataFrame], runs: list[str], task: Task = BINARY
+) -> tuple[np.ndarray, list[np.ndarray], list]:
+    """Labels shaped for the task, each run's scores ((n,) or (n, K)) and each patient's rows, over the images all
+    runs share."""
     first = predictions[runs[0]].set_index("index")
     common = first.index
     for rid in runs[1:]:
         common = common.intersection(predictions[rid]["index"])
     base = first.loc[common]
-    probs = np.column_stack([predictions[rid].set_index("index").loc[common, "prob"].to_numpy(float) for rid in runs])
+    columns = [c for c in task.prob_columns() if c in first.columns] or ["prob"]
+    probs = [predictions[rid].set_index("index").loc[common, columns].to_numpy(float).squeeze(1)
+             if len(columns) == 1 else predictions[rid].set_index("index").loc[common, columns].to_numpy(float)
+             for rid in runs]  # fmt: skip
+    if task.kind == "multilabel":
+        y = np.array([list(map(int, f.split("|"))) for f in base["findings"].astype(str)], dtype=int)
+    else:
+        y = base["label"].to_numpy(int)
     codes, uniq = pd.factorize(base["patient_id"])
-    return base["label"].to_numpy(int), probs, [np.flatnonzero(codes == i) for i in range(len(uniq))]
+    return y, probs, [np.flatnonzero(codes == i) for i in range(len(uniq))]
 
 
 def _pair_mean(scores: np.ndarray, pairs: list, col: dict[str, int], seeds) -> float:

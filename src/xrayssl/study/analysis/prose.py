@@ -73,13 +73,13 @@ def versus_references(board: pd.DataFrame, refs: pd.DataFrame, chance: float = 0
             continue
         groups: dict[str, list[str]] = {"above": [], "level with": [], "below": []}
         for ref in others.itertuples():
-            groups[_compare(r, ref)].append(f"{ref.model} ({ref.test_auroc:.3f}{_ci_text(ref.test_lo, ref.test_hi)})")
+            groups[_compare(r, ref)].append(f"{ref.model} ({ref.test_score:.3f}{_ci_text(ref.test_lo, ref.test_hi)})")
         clauses = []
         if at_chance(r, chance):
             clauses.append(f"at chance (its interval covers {chance:g})")
         floor = below_untrained(r, others)
         if floor is not None:
-            clauses.append(f"below the untrained network ({floor.model} {floor.test_auroc:.3f})")
+            clauses.append(f"below the untrained network ({floor.model} {floor.test_score:.3f})")
         if flagged:  # a model at chance or under random weights is compared with nothing else
             groups = {"above": groups["above"], "below": [x for x in groups["below"] if floor is None or
                                                           not x.startswith(f"{floor.model} (")]}  # fmt: skip
@@ -87,7 +87,7 @@ def versus_references(board: pd.DataFrame, refs: pd.DataFrame, chance: float = 0
         where = f" on {r.body_part}" if board["body_part"].nunique() > 1 else ""
         out.append(
             f"{METHOD_NAMES.get(r.method, r.method)}'s recipe chosen on validation ({r.recipe}){where} reaches test "
-            f"AUROC {r.test_auroc:.3f}{_ci_text(r.test_lo, r.test_hi)}: " + "; ".join(clauses) + "."
+            f"AUROC {r.test_score:.3f}{_ci_text(r.test_lo, r.test_hi)}: " + "; ".join(clauses) + "."
         )
     return out
 

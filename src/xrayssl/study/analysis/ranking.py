@@ -15,9 +15,9 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     out = []
     for key, g in frame.groupby([*GROUP, "recipe"], sort=False):
-        m, lo, hi = mean_ci(g["test_auroc"])
-        if len(g) == 1 and g["test_auroc_ci"].iloc[0]:  # one seed: the run's own patient-bootstrap interval
-            lo, hi = g["test_auroc_ci"].iloc[0]
+        m, lo, hi = mean_ci(g["test_score"])
+        if len(g) == 1 and g["test_score_ci"].iloc[0]:  # one seed: the run's own patient-bootstrap interval
+            lo, hi = g["test_score_ci"].iloc[0]
         lo, hi = (None if v is None else min(1.0, max(0.0, v)) for v in (lo, hi))  # AUROC lives in [0, 1]
         out.append(
             {
@@ -25,14 +25,14 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
                 "n_seeds": len(g),
                 # what the interval is: a t-interval over seeds, or with one seed the run's patient bootstrap
                 "interval": "over seeds" if len(g) > 1 else "patient bootstrap",
-                "val_auroc": g["val_auroc"].mean(),
-                "test_auroc": m,
+                "val_score": g["val_score"].mean(),
+                "test_score": m,
                 "test_lo": lo,
                 "test_hi": hi,
-                "test_sd": g["test_auroc"].std(ddof=1) if len(g) > 1 else np.nan,
+                "test_sd": g["test_score"].std(ddof=1) if len(g) > 1 else np.nan,
             }
         )
-    board = pd.DataFrame(out).sort_values([*GROUP, "val_auroc"], ascending=[True] * len(GROUP) + [False])
+    board = pd.DataFrame(out).sort_values([*GROUP, "val_score"], ascending=[True] * len(GROUP) + [False])
     board["rank"] = board.groupby(GROUP).cumcount() + 1  # rank by validation AUROC within each method
     return board.reset_index(drop=True)
 

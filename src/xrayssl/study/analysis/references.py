@@ -33,7 +33,7 @@ def references_of(runs: list[dict[str, Any]]) -> pd.DataFrame:
         if r["status"] != "done" or r["kind"] not in ("floor", "supervised", "reference"):
             continue
         p, res = r["params"], r["result"]
-        if res.get("test_auroc") is None:
+        if res.get("test_score") is None:
             continue
         if r["kind"] == "floor":
             name = f"{p['encoder']} floor"
@@ -41,14 +41,14 @@ def references_of(runs: list[dict[str, Any]]) -> pd.DataFrame:
             name = f"supervised, {p['label_fraction']:.0%} labels"
         else:
             name = REFERENCE_NAMES.get(p["reference"], p["reference"])
-        lo, hi = res["test_auroc_ci"] or (None, None)
+        lo, hi = res["test_score_ci"] or (None, None)
         rows.append(
             {
                 "body_part": p["body_part"] or "all",
                 "model": name,
                 "kind": r["kind"],
-                "val_auroc": res["val_auroc"],
-                "test_auroc": res["test_auroc"],
+                "val_score": res["val_score"],
+                "test_score": res["test_score"],
                 "test_lo": lo,
                 "test_hi": hi,
                 "run_id": r["id"],
@@ -86,7 +86,7 @@ def _pool(board: pd.DataFrame) -> str | None:
 def per_part_table(board: pd.DataFrame, refs: pd.DataFrame, methods: list[str] | None = None) -> pd.DataFrame:
     """The seed study's table: one row per body part. Per SSL method the recipe chosen on validation (pool as it
     is), its seeds and its test AUROC with the leaderboard's interval; then ImageNet features + LR, the supervised
-    baseline with its largest label share, and the floors. Columns: body_part, pool, then KEY_auroc, KEY_lo,
+    baseline with its largest label share, and the floors. Columns: body_part, pool, then KEY_score, KEY_lo,
     KEY_hi per model (SSL methods also KEY_recipe, KEY_seeds; in the order of ``methods``, default: as found);
     a model that did not run is NaN."""
     pool = _pool(board)
@@ -102,16 +102,16 @@ def per_part_table(board: pd.DataFrame, refs: pd.DataFrame, methods: list[str] |
             r = hit.iloc[0] if len(hit) else None
             row[f"{method}_recipe"] = None if r is None else r["recipe"]
             row[f"{method}_seeds"] = None if r is None else int(r["n_seeds"])
-            row.update(_cells(method, r, ("test_auroc", "test_lo", "test_hi")))
+            row.update(_cells(method, r, ("test_score", "test_lo", "test_hi")))
         for key in PER_PART_REFERENCES:
             hit = refs[(refs["body_part"] == part) & (refs["key"] == key)] if len(refs) else refs
             if key == "supervised" and len(hit):
                 hit = hit[hit["label_fraction"] == hit["label_fraction"].max()]
-            row.update(_cells(key, hit.iloc[0] if len(hit) else None, ("test_auroc", "test_lo", "test_hi")))
+            row.update(_cells(key, hit.iloc[0] if len(hit) else None, ("test_score", "test_lo", "test_hi")))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _cells(key: str, row: Any, names: tuple[str, str, str]) -> dict[str, float]:
     values = [np.nan if row is None or row[n] is None else float(row[n]) for n in names]
-    return dict(zip((f"{key}_auroc", f"{key}_lo", f"{key}_hi"), values))
+    return dict(zip((f"{key}_score", f"{key}_lo", f"{key}_hi"), values))

@@ -19,7 +19,7 @@ def ranking_stability(frame: pd.DataFrame) -> pd.DataFrame:
     """How much seeds agree on the order of recipes: mean pairwise Spearman correlation and Kendall's W."""
     out = []
     for key, g in frame.groupby(GROUP, sort=False):
-        table = g.pivot_table(index="recipe", columns="seed", values="test_auroc").dropna()
+        table = g.pivot_table(index="recipe", columns="seed", values="test_score").dropna()
         if table.shape[1] < 2 or table.shape[0] < 3:
             continue
         rhos = [stats.spearmanr(table[a], table[b]).statistic for a, b in itertools.combinations(table.columns, 2)]
@@ -45,7 +45,7 @@ def sensitivity(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> pd.
     rng = np.random.default_rng(seed)
     out = []
     for key, g in frame.groupby(GROUP, sort=False):
-        table = g.pivot_table(index="recipe", columns="seed", values="test_auroc").dropna()
+        table = g.pivot_table(index="recipe", columns="seed", values="test_score").dropna()
         if table.shape[0] < 2:
             continue
         means = table.mean(axis=1)
@@ -82,21 +82,21 @@ def imbalance_effect(frame: pd.DataFrame) -> pd.DataFrame:
         balanced = (shares - 0.5).abs().idxmin()
         skewed = (shares - 0.5).abs().idxmax()
         for fraction, share in shares.items():
-            m, lo, hi = mean_ci(g[g["abnormal_fraction"] == fraction]["test_auroc"])
+            m, lo, hi = mean_ci(g[g["abnormal_fraction"] == fraction]["test_score"])
             out.append(
                 {
                     "body_part": part,
                     "method": method,
                     "abnormal_fraction": fraction,
                     "abnormal_share": share,
-                    "test_auroc": m,
+                    "test_score": m,
                     "lo": lo,
                     "hi": hi,
                     "contrast": None,
                 }
             )
-        a = g[g["abnormal_fraction"] == balanced].set_index(["recipe", "seed"])["test_auroc"]
-        b = g[g["abnormal_fraction"] == skewed].set_index(["recipe", "seed"])["test_auroc"]
+        a = g[g["abnormal_fraction"] == balanced].set_index(["recipe", "seed"])["test_score"]
+        b = g[g["abnormal_fraction"] == skewed].set_index(["recipe", "seed"])["test_score"]
         diff = (b - a).dropna()
         m, lo, hi = mean_ci(diff)
         out.append(
@@ -105,7 +105,7 @@ def imbalance_effect(frame: pd.DataFrame) -> pd.DataFrame:
                 "method": method,
                 "abnormal_fraction": f"{skewed} vs {balanced}",
                 "abnormal_share": shares[skewed],
-                "test_auroc": m,
+                "test_score": m,
                 "lo": lo,
                 "hi": hi,
                 "contrast": "change",
@@ -143,7 +143,7 @@ def _sensitivity_claim(part: str, g: pd.DataFrame, n_boot: int, rng: np.random.G
     """SimCLR's spread over recipes minus BYOL's, on the first pool, with an interval from resampling seeds."""
     base = g[g["abnormal_fraction"] == g["abnormal_fraction"].iloc[0]]
     tables = {
-        m: base[base["method"] == m].pivot_table(index="recipe", columns="seed", values="test_auroc").dropna()
+        m: base[base["method"] == m].pivot_table(index="recipe", columns="seed", values="test_score").dropna()
         for m in ("simclr", "byol")
     }
     common = sorted(set(tables["simclr"].columns) & set(tables["byol"].columns))
@@ -194,7 +194,7 @@ def _imbalance_claims(part: str, g: pd.DataFrame) -> list[dict[str, Any]]:
                 "body_part": part,
                 "claim": text,
                 "measure": f"AUROC change, pool {r['abnormal_fraction']}",
-                "value": float(r["test_auroc"]),
+                "value": float(r["test_score"]),
                 "lo": r["lo"],
                 "hi": r["hi"],
                 "verdict": verdict,

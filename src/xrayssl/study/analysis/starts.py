@@ -32,7 +32,7 @@ def start_effects(frame: pd.DataFrame) -> pd.DataFrame:
     base = baseline_start(list(frame["start"].unique()))
     rows = []
     for key, g in frame.groupby(KEYS[:-1], sort=False):
-        by = g.pivot_table(index=["recipe", "seed"], columns="start", values="test_auroc")
+        by = g.pivot_table(index=["recipe", "seed"], columns="start", values="test_score")
         for start in [s for s in by.columns if s != base]:
             diff = (by[start] - by[base]).dropna()
             for recipe, d in [*diff.groupby(level="recipe", sort=False), ("all recipes", diff)]:
@@ -57,8 +57,8 @@ def versus_frozen(board: pd.DataFrame, refs: pd.DataFrame, frozen: dict[str, str
         rows.append(
             {
                 "body_part": r.body_part, "abnormal_fraction": r.abnormal_fraction, "method": r.method,
-                "start": r.start, "recipe": r.recipe, "test_auroc": r.test_auroc, "test_lo": r.test_lo,
-                "test_hi": r.test_hi, "frozen": key, "frozen_auroc": ref["test_auroc"], "frozen_lo": ref["test_lo"],
+                "start": r.start, "recipe": r.recipe, "test_score": r.test_score, "test_lo": r.test_lo,
+                "test_hi": r.test_hi, "frozen": key, "frozen_score": ref["test_score"], "frozen_lo": ref["test_lo"],
                 "frozen_hi": ref["test_hi"], "verdict": _verdict(r.test_lo, r.test_hi, ref["test_lo"], ref["test_hi"]),
             }
         )  # fmt: skip
@@ -91,7 +91,7 @@ def start_sentences(effects: pd.DataFrame, versus: pd.DataFrame) -> list[str]:
     for r in versus.itertuples():
         where = "" if r.body_part == "all" else f" ({r.body_part})"
         out.append(
-            f"{r.method} continued from {r.start} ({r.recipe}){where}: {r.test_auroc:.3f} test AUROC, "
-            f"{r.verdict} the frozen start ({r.frozen_auroc:.3f})."
+            f"{r.method} continued from {r.start} ({r.recipe}){where}: {r.test_score:.3f} test AUROC, "
+            f"{r.verdict} the frozen start ({r.frozen_score:.3f})."
         )
     return out
