@@ -14,7 +14,7 @@ from xrayssl.data.cache import PreparedCache
 from xrayssl.study.config import StudyConfig
 from xrayssl.study.plan import run_folder_name
 from xrayssl.study.runner import open_study
-from xrayssl.tasks import quadratic_kappa
+from xrayssl.tasks import evaluate, quadratic_kappa
 
 
 def _grade_predictions(rows: pd.DataFrame, skill: float, seed: int) -> np.ndarray:
@@ -51,7 +51,8 @@ def graded_study(graded_cache, tmp_path_factory):
         kappas[run["params"].get("recipe", run["kind"])] = kappa
         result = {"run": folder.relative_to(root).as_posix(), "seconds": 1.0, "predictions": "predictions.csv",
                   "metric": "qwk", "test_score": kappa, "test_score_ci": [kappa - 0.05, kappa + 0.05],
-                  "val_score": kappa, "n": {"train": 100, "val": 60, "test": len(rows)}}  # fmt: skip
+                  "val_score": kappa, "n": {"train": 100, "val": 60, "test": len(rows)},
+                  "overall": evaluate(task, rows["label"].to_numpy(), prob, rows["patient_id"].to_numpy(), 50)}  # fmt: skip
         store.finish(run["id"], result)
     return root, kappas
 
@@ -80,3 +81,21 @@ def test_the_report_names_qwk_in_the_answer_and_the_tables(graded_study, tmp_pat
     assert "change in test QWK [95 % CI]" in answer and "test QWK [95 % CI]" in answer
     board = text[text.index("<h2>Leaderboard</h2>") :]
     assert "val QWK" in board and "val AUROC" not in board
+
+
+def test_the_report_shows_each_grade_and_the_confusion_matrix_of_the_chosen_recipe(graded_study, tmp_path):
+    from xrayssl.report.html import build_report
+
+    root, _ = graded_study
+    text = build_report(root, tmp_path / "report.html").read_text()
+    section = text[text.index("<h2>Per class</h2>") :]
+    assert "simclr: flip: AUROC [95 % CI]" in section and "Confusion matrix: simclr: flip" in section
+    from xrayssl.report.results import load_results
+    from xrayssl.report.sections.classes import models
+
+    (name, overall), *_ = models(load_results(root))
+    counts = np.array(overall["confusion"])
+    assert name == "simclr: flip" and counts.shape == (4, 4) and counts.sum() == overall["n"]
+    matrix = section[section.index("Confusion matrix: simclr: flip") :]
+    cells = [int(c.split("<")[0]) for c in matrix.split("<td class=''>")[1:17]]  # the 16 counts, row by row
+    assert cells == counts.ravel().tolist()

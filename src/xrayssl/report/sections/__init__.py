@@ -7,6 +7,7 @@ from collections.abc import Callable
 from xrayssl.report.results import StudyResults
 from xrayssl.report.sections.answer import answer
 from xrayssl.report.sections.board import effects, leaderboard
+from xrayssl.report.sections.classes import classes
 from xrayssl.report.sections.comparison import comparison, per_part
 from xrayssl.report.sections.curves import label_efficiency, roc, training
 from xrayssl.report.sections.gradcam import gradcam
@@ -24,6 +25,7 @@ SECTIONS: list[Section] = [
     leaderboard,
     effects,
     roc,
+    classes,
     training,
     stability,
     claims,

@@ -40,7 +40,7 @@ def roc(res: StudyResults) -> str:
 
 def _add_curve(curves: dict, study: Path, result: dict | None, name: str, kind: str, part: Any) -> None:
     pred = run_predictions(study, result)
-    if pred is not None and pred["label"].nunique() == 2:
+    if pred is not None and "prob" in pred.columns and pred["label"].nunique() == 2:  # binary tasks only
         curves.setdefault(part, []).append({"name": name, "kind": kind, "label": pred["label"], "prob": pred["prob"]})
 
 
