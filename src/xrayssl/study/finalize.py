@@ -16,7 +16,6 @@ from xrayssl.study.store import Store
 
 
 def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[str, Any]:
-    from xrayssl.evaluate.gradcam import gradcam
     from xrayssl.evaluate.run_probe import probe
 
     out = Path(config.out)
@@ -42,7 +41,7 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
             )
         )["label_fractions"]
         cams_out = out / "gradcam" / safe_name(f"{row.body_part}-{row.method}")
-        cams = gradcam(GradCamConfig(run=str(run), out=str(cams_out), n=config.gradcam_n))
+        cams = _cams(run, cams_out, config.gradcam_n)
         chosen.append(
             {
                 "method": row.method,
@@ -64,17 +63,26 @@ def finalize(config: StudyConfig, store: Store, progress: bool = True) -> dict[s
         if progress:
             print(f"finalize: supervised ({part}): Grad-CAM", flush=True)
         cams_out = out / "gradcam" / safe_name(f"{part}-supervised")
-        cams = gradcam(GradCamConfig(run=str(out / r["result"]["run"]), out=str(cams_out), n=config.gradcam_n))
+        cams = _cams(out / r["result"]["run"], cams_out, config.gradcam_n)
         sup_cams.append({"body_part": part, "run": r["result"]["run"], "gradcam": _relative(cams, out)})
     return {"best": chosen, "supervised": sup_cams}
 
 
-def _relative(cams: dict[str, Any], root: Path) -> dict[str, Any]:
+def _cams(run: Path, out: Path, n: int) -> dict[str, Any] | None:
+    """Grad-CAM of a run, or None with ``gradcam_n`` 0 (no galleries asked for)."""
+    from xrayssl.evaluate.gradcam import gradcam
+
+    return gradcam(GradCamConfig(run=str(run), out=str(out), n=n)) if n else None
+
+
+def _relative(cams: dict[str, Any] | None, root: Path) -> dict[str, Any] | None:
     """Grad-CAM image paths relative to the study folder, so that the folder can move."""
 
     def rel(p: str) -> str:
         return str(Path(p).resolve().relative_to(root.resolve()))
 
+    if cams is None:
+        return None
     return {
         "images": [rel(p) for p in cams["images"]],
         "panels": [{**p, "file": rel(p["file"])} for p in cams.get("panels", [])],

@@ -17,6 +17,9 @@ def gradcam(res: StudyResults) -> str:
         return "<h2>Grad-CAM</h2><p class='note'>drawn when the study has finished</p>"
     columns = [(f"{b['method']}: {b['recipe']}", b["gradcam"], b["body_part"]) for b in res.final["best"]]
     columns += [("supervised", s["gradcam"], s["body_part"]) for s in res.final["supervised"]]
+    columns = [c for c in columns if c[1]]  # a study with gradcam_n 0 draws none
+    if not columns:
+        return "<h2>Grad-CAM</h2><p class='note'>none drawn (gradcam_n is 0)</p>"
     out = [
         "<h2>Grad-CAM</h2><p class='note'>Where each model looks on test images, by outcome. Faithfulness: "
         "deletion AUC of random order minus Grad-CAM order (higher: removing the highlighted pixels first changes "
