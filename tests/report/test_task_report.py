@@ -4,8 +4,6 @@ constructed on the real graded knee cache; no network is trained."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,10 +47,11 @@ def graded_study(graded_cache, tmp_path_factory):
         frame.to_csv(folder / "predictions.csv", index=False)
         kappa = quadratic_kappa(rows["label"].to_numpy(), prob.argmax(1), 4)
         kappas[run["params"].get("recipe", run["kind"])] = kappa
+        overall = evaluate(task, rows["label"].to_numpy(), prob, rows["patient_id"].to_numpy(), 50)
         result = {"run": folder.relative_to(root).as_posix(), "seconds": 1.0, "predictions": "predictions.csv",
                   "metric": "qwk", "test_score": kappa, "test_score_ci": [kappa - 0.05, kappa + 0.05],
                   "val_score": kappa, "n": {"train": 100, "val": 60, "test": len(rows)},
-                  "overall": evaluate(task, rows["label"].to_numpy(), prob, rows["patient_id"].to_numpy(), 50)}  # fmt: skip
+                  "overall": overall}  # fmt: skip
         store.finish(run["id"], result)
     return root, kappas
 
