@@ -138,7 +138,7 @@ def test_cli_bad_inputs_are_one_line(tiny_cache, tmp_path, capsys):
         (["--backbone", "timm:resnet10t", "--small-stem"], "--small-stem applies to the built-in ResNets"),
         (["--backbone", "timm:resnet10t", "--init", "imagenet"], "timm backbone starts from its own weights"),
         (["--init", "pretrained"], "--init pretrained starts a timm:NAME backbone"),
-        (["--backbone", "timm:vit_tiny_patch16_224", "--size", "40"], "use --size 32 or 48"),
+        (["--backbone", "timm:vit_tiny_patch16_224", "--size", "24"], "use --size 16 or 32"),  # below the cache's 32 px
     ):
         assert main([*pretrain, *extra]) == 2, extra
         err = capsys.readouterr().err
