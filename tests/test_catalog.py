@@ -108,7 +108,9 @@ def test_recipe_parameters_are_checked_before_a_study_is_created(tmp_path, tiny_
 
     with pytest.raises(XraySSLError, match="augmentation 'blurry': unknown augmentation 'blurr'"):
         StudyConfig(cache=str(tiny_cache), out="-", augmentations={"blurry": "blurr(p=0.5)"})
-    config = StudyConfig(cache=str(tiny_cache), out=str(tmp_path / "s"), augmentations={"b": "blur(p=2)"})
+    config = StudyConfig(
+        cache=str(tiny_cache), out=str(tmp_path / "s"), augmentations={"b": "blur(p=2)"}, pretrain={"size": 32}
+    )
     with pytest.raises(XraySSLError, match=r"augmentation 'b': blur: p must be within 0\.\.1"):
         open_study(config, tmp_path / "s")
     assert not (tmp_path / "s").exists()

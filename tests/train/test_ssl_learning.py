@@ -174,7 +174,7 @@ def test_patient_positives_run_without_labels_and_record_the_crossed_share(tiny_
     import xrayssl.data.cache as cache_module
 
     original = cache_module.read_manifest_csv
-    monkeypatch.setattr(cache_module, "read_manifest_csv", lambda p: original(p).assign(label=-1))  # labels gone
+    monkeypatch.setattr(cache_module, "read_manifest_csv", lambda *a: original(*a).assign(label=-1))  # labels gone
     config = PretrainConfig(cache=str(tiny_cache), out=str(tmp_path / "r"), positives="patient", epochs=1, **TINY)
     with pytest.warns(UserWarning, match="kNN monitor is off"):
         run = pretrain(config, progress_bar=False)
