@@ -137,3 +137,16 @@ def test_report_json_on_the_cli_is_json_only(chance_study, capsys):
     assert main(["report", str(chance_study), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)  # no progress line before it
     assert {w["kind"] for w in data["warnings"]} >= {"at_chance", "below_untrained"}
+
+
+def test_a_study_without_grad_cam_galleries_reports_none_drawn(tiny_cache, tmp_path):
+    """gradcam_n 0: the final step draws no Grad-CAM, and the report says so instead of failing."""
+    from xrayssl.report.results import load_results
+    from xrayssl.report.sections.gradcam import gradcam
+    from xrayssl.study.finalize import _cams
+
+    assert _cams(tmp_path / "no-run", tmp_path / "out", 0) is None  # nothing is read or drawn
+    root = build_list_study(tmp_path / "s", tiny_cache, {"none": 0.0, "flip": 0.1})
+    res = load_results(root)
+    res.final["best"][0]["gradcam"] = None
+    assert "none drawn (gradcam_n is 0)" in gradcam(res)
