@@ -141,7 +141,7 @@ def primary_score(task: Task, y: np.ndarray, prob: np.ndarray) -> float:
     keep = y >= 0 if y.ndim == 1 else np.ones(len(y), bool)
     y, prob = y[keep], prob[keep]
     if task.kind == "multilabel":
-        return _nanmean([auroc(y[:, j][y[:, j] >= 0], prob[:, j][y[:, j] >= 0]) for j in range(y.shape[1])])
+        return _nanmean(_per_finding(y, prob))
     if task.primary == "qwk":  # the primary alone: this runs inside every paired bootstrap draw
         return quadratic_kappa(y, prob.argmax(1), prob.shape[1])
     return _nanmean(_one_vs_rest(y, prob))
@@ -222,6 +222,11 @@ def _one_vs_rest(y: np.ndarray, prob: np.ndarray) -> list[float]:
     return [auroc((y == c).astype(int), prob[:, c]) for c in range(prob.shape[1])]
 
 
+def _per_finding(y: np.ndarray, prob: np.ndarray) -> list[float]:
+    """Each finding's AUROC over the images whose label for it is known."""
+    return [auroc(y[:, j][y[:, j] >= 0], prob[:, j][y[:, j] >= 0]) for j in range(y.shape[1])]
+
+
 def _nanmean(values: list[float]) -> float:
     finite = [v for v in values if np.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
@@ -230,7 +235,7 @@ def _nanmean(values: list[float]) -> float:
 def point_metrics(task: Task, y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     """The task's scalar metrics on one sample (binary: see ``xrayssl.metrics.point_metrics``)."""
     if task.kind == "multilabel":
-        per = [auroc(y[:, j][y[:, j] >= 0], prob[:, j][y[:, j] >= 0]) for j in range(y.shape[1])]
+        per = _per_finding(y, prob)
         return {"mean_auroc": _nanmean(per), **{f"auroc:{j}": v for j, v in enumerate(per)}}
     k = prob.shape[1]
     pred = prob.argmax(1)

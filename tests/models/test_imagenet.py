@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from weights import save_state, vary_batch_norms
 
 from xrayssl.cli.main import main
 from xrayssl.errors import XraySSLError
@@ -25,23 +26,12 @@ STD = torch.tensor(NORMS["imagenet"][1]).view(1, 3, 1, 1)
 def random_torchvision(name: str, seed: int = 0) -> torch.nn.Module:
     """A torchvision ResNet with random weights and non-trivial batch-norm statistics, in eval mode."""
     torch.manual_seed(seed)
-    net = getattr(torchvision.models, name)(weights=None)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    return net.eval()
+    return vary_batch_norms(getattr(torchvision.models, name)(weights=None))
 
 
 def save_torchvision(net: torch.nn.Module, path: Path) -> Path:
     """The state dict as torchvision publishes it (with its fc head), as .pth or .safetensors."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
-    else:
-        torch.save(net.state_dict(), path)
-    return path
+    return save_state(net, path)
 
 
 @pytest.fixture(scope="module")

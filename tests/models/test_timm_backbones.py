@@ -13,6 +13,7 @@ import torch
 
 timm = pytest.importorskip("timm")
 from safetensors.torch import load_file, save_file  # noqa: E402
+from weights import save_state, vary_batch_norms  # noqa: E402
 
 from xrayssl.cli.main import main  # noqa: E402
 from xrayssl.errors import XraySSLError  # noqa: E402
@@ -42,26 +43,13 @@ def random_timm(name: str, size: int, seed: int = 0, **kwargs) -> torch.nn.Modul
     """A timm model as timm publishes it (3 channels, a 1000-class head) with random weights and non-trivial
     normalisation statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = timm.create_model(name.removeprefix("timm:"), **timm_kwargs(name, size), **kwargs)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
-
-
-def save(model: torch.nn.Module, path: Path) -> Path:
-    if path.suffix == ".safetensors":
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    else:
-        torch.save(model.state_dict(), path)
-    return path
+    return vary_batch_norms(timm.create_model(name.removeprefix("timm:"), **timm_kwargs(name, size), **kwargs))
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("timm-weights")
-    return {n: save(random_timm(n, s), folder / f"{n[5:]}.safetensors") for n, s in TINY.items()}
+    return {n: save_state(random_timm(n, s), folder / f"{n[5:]}.safetensors") for n, s in TINY.items()}
 
 
 @pytest.mark.parametrize("name", list(TINY))
@@ -114,7 +102,7 @@ def test_bad_inputs_are_one_line(files, tmp_path):
         build_backbone("timm:vit_tiny_patch16_224", image_size=40)
     with pytest.raises(XraySSLError, match=r"resnet10t.safetensors: does not fit timm:convnext_atto \((missing|unex)"):
         timm_start("timm:convnext_atto", 32, files["timm:resnet10t"])
-    wide = save(random_timm("timm:resnet10t", 32, stem_width=16), tmp_path / "wide.pth")
+    wide = save_state(random_timm("timm:resnet10t", 32, stem_width=16), tmp_path / "wide.pth")
     with pytest.raises(XraySSLError, match=r"wide.pth: does not fit timm:resnet10t \(shape of conv1.0.weight"):
         timm_start("timm:resnet10t", 32, wide)
     with pytest.raises(XraySSLError, match=r"from https://huggingface.co/timm/resnet10t.* with --weights PATH"):

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from xrayssl.data.manifest import COLUMNS, check_manifest
+from xrayssl.data.manifest import COLUMNS, check_manifest, decode_findings
 from xrayssl.errors import XraySSLError
 from xrayssl.tasks import BINARY, Task
 
@@ -180,9 +180,7 @@ def targets(rows: pd.DataFrame, task: Task) -> np.ndarray:
     (n, K) of 1, 0 and -1 (missing)."""
     if task.kind != "multilabel":
         return rows["label"].to_numpy(dtype=np.int64)
-    if len(rows) == 0:
-        return np.zeros((0, len(task.classes)), np.int64)
-    return np.array([list(map(int, f.split("|"))) for f in rows["findings"]], dtype=np.int64)
+    return decode_findings(rows["findings"], len(task.classes))
 
 
 def read_manifest_csv(path: Path, task: Task = BINARY) -> pd.DataFrame:

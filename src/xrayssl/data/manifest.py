@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 COLUMNS = ["path", "label", "findings", "body_part", "patient_id", "study_id", "split", "source", "meta"]
@@ -87,6 +88,12 @@ class Problem:
 
     def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "problem": self.problem}
+
+
+def decode_findings(coded: Iterable[str], k: int) -> np.ndarray:
+    """The ``findings`` column as an (n, k) int64 array of 1, 0 and -1 (missing); an empty value is all missing."""
+    rows = [list(map(int, f.split("|"))) if f else [-1] * k for f in coded]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), k)
 
 
 def make_manifest(records: Iterable[Record]) -> pd.DataFrame:

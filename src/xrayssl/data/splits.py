@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from xrayssl.configfile import check_bounds
-from xrayssl.data.manifest import SPLITS, Problem
+from xrayssl.data.manifest import SPLITS, Problem, decode_findings
 from xrayssl.errors import XraySSLError
 
 HELD_OUT_ORDER = {"train": 0, "val": 1, "test": 2}
@@ -61,9 +61,8 @@ def patient_strata(rows: pd.DataFrame) -> pd.Series:
     coded = rows["findings"] if "findings" in rows.columns else pd.Series("", index=rows.index)
     if not coded.astype(bool).any():
         return rows.groupby("patient_id")["label"].max()
-    values = np.array([[int(v) for v in f.split("|")] if f else [] for f in coded], dtype=object)
-    width = max(len(v) for v in values)
-    grid = np.array([v if len(v) == width else [-1] * width for v in values], dtype=np.int64)
+    width = next(f for f in coded if f).count("|") + 1
+    grid = decode_findings(coded, width)
     rarity = np.argsort(np.argsort((grid == 1).sum(0), kind="stable"), kind="stable")  # 0 = the rarest finding
     frame = pd.DataFrame(grid, index=rows.index).assign(patient_id=rows["patient_id"].to_numpy())
     per_patient = frame.groupby("patient_id").max()

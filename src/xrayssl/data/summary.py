@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from xrayssl.data.manifest import LABEL_NAMES as LABEL_NAMES  # binary names, for callers that show labels
-from xrayssl.data.manifest import Problem
+from xrayssl.data.manifest import Problem, decode_findings
 from xrayssl.tasks import BINARY, Task
 
 # a validation or test split with fewer patients than this gives no usable patient-bootstrap interval
@@ -79,8 +79,8 @@ def summarize(
 def finding_counts(manifest: pd.DataFrame, task: Task) -> list[dict[str, Any]]:
     """Multilabel: per split and finding, the images positive, negative and missing (-1) for it."""
     out = []
-    codes = [f.split("|") if f else ["-1"] * len(task.classes) for f in manifest["findings"]]
-    grid = pd.DataFrame(codes, columns=list(task.classes), index=manifest.index).astype(int)
+    codes = decode_findings(manifest["findings"], len(task.classes))
+    grid = pd.DataFrame(codes, columns=list(task.classes), index=manifest.index)
     for split, rows in grid.groupby(manifest["split"], sort=True):
         for finding in task.classes:
             values = rows[finding]

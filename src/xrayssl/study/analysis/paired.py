@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from xrayssl.catalog import N_BOOT
+from xrayssl.data.cache import targets
 from xrayssl.study.analysis.frame import GROUP
 from xrayssl.study.store import Store
 from xrayssl.tasks import BINARY, Task, primary_score
@@ -117,10 +118,8 @@ def _aligned(
     probs = [predictions[rid].set_index("index").loc[common, columns].to_numpy(float).squeeze(1)
              if len(columns) == 1 else predictions[rid].set_index("index").loc[common, columns].to_numpy(float)
              for rid in runs]  # fmt: skip
-    if task.kind == "multilabel":
-        y = np.array([list(map(int, f.split("|"))) for f in base["findings"].astype(str)], dtype=int)
-    else:
-        y = base["label"].to_numpy(int)
+    # a CSV reader makes a single finding's "1" a number: the findings column is text
+    y = targets(base.assign(findings=base["findings"].astype(str)) if task.kind == "multilabel" else base, task)
     codes, uniq = pd.factorize(base["patient_id"])
     return y, probs, [np.flatnonzero(codes == i) for i in range(len(uniq))]
 
